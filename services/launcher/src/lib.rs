@@ -1,0 +1,129 @@
+//! The embedded launcher: every service in one process on SQLite files under
+//! a data directory, so one command runs the mesh with nothing installed
+//! beyond Rust (and Node for the dashboard).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use cg_runtime::config::DatabaseConfig;
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub data_dir: PathBuf,
+    pub host: std::net::IpAddr,
+    /// Provisioning listens here and the others on the next ports; 0 picks
+    /// free ports.
+    pub base_port: u16,
+    pub grace: Duration,
+    pub cloud: provisioning::cloud::CloudConfig,
+}
+
+/// A service started by the launcher.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+}
+
+pub struct Mesh {
+    pub services: Vec<Listening>,
+    stop: CancellationToken,
+    tasks: JoinSet<(&'static str, Result<(), cg_runtime::Error>)>,
+}
+
+async fn bind(host: std::net::IpAddr, base: u16, offset: u16) -> std::io::Result<TcpListener> {
+    let port = if base == 0 { 0 } else { base + offset };
+    TcpListener::bind(SocketAddr::new(host, port)).await
+}
+
+impl Mesh {
+    pub async fn start(opts: Options) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&opts.data_dir)?;
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let mut services = Vec::new();
+
+        let db_url = format!(
+            "sqlite://{}?mode=rwc",
+            opts.data_dir.join("provisioning.db").display()
+        );
+        let config = provisioning::Config {
+            database: DatabaseConfig::new(db_url),
+            cloud: opts.cloud.clone(),
+            ..provisioning::Config::default()
+        };
+        let listener = bind(opts.host, opts.base_port, 0).await?;
+        services.push(Listening {
+            name: "provisioning",
+            addr: listener.local_addr()?,
+        });
+        let app = provisioning::App::build(&config).await?;
+        let token = stop.clone();
+        let grace = opts.grace;
+        tasks.spawn(async move {
+            let r = app.serve(listener, token.cancelled_owned(), grace).await;
+            ("provisioning", r)
+        });
+
+        type RoutesFn = fn() -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = Result<
+                            (tonic::service::Routes, tonic_health::server::HealthReporter),
+                            cg_runtime::Error,
+                        >,
+                    > + Send,
+            >,
+        >;
+        let others: [(&'static str, RoutesFn); 4] = [
+            ("diagnosis", || Box::pin(diagnosis::routes())),
+            ("jobs", || Box::pin(jobs::routes())),
+            ("monitoring", || Box::pin(monitoring::routes())),
+            ("scaler", || Box::pin(scaler::routes())),
+        ];
+        for (offset, (name, routes)) in (1u16..).zip(others) {
+            let listener = bind(opts.host, opts.base_port, offset).await?;
+            services.push(Listening {
+                name,
+                addr: listener.local_addr()?,
+            });
+            let (routes, health) = routes().await?;
+            let token = stop.clone();
+            tasks.spawn(async move {
+                let r = cg_runtime::grpc::serve(
+                    listener,
+                    routes,
+                    health,
+                    token.cancelled_owned(),
+                    grace,
+                )
+                .await;
+                (name, r)
+            });
+        }
+        Ok(Self {
+            services,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Stops every service and waits for each to drain.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        let mut failed = Vec::new();
+        while let Some(joined) = self.tasks.join_next().await {
+            match joined {
+                Ok((_, Ok(()))) => {}
+                Ok((name, Err(e))) => failed.push(format!("{name}: {e}")),
+                Err(e) => failed.push(format!("task: {e}")),
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("services failed: {}", failed.join("; "))
+        }
+    }
+}

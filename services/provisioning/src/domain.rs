@@ -1,0 +1,422 @@
+//! Domain types, parsed at the boundary: a value of these types is valid.
+
+use std::fmt;
+
+use crate::catalog::{self, Image, Region, Size};
+
+/// A DNS label: 1–63 of `[a-z0-9-]`, not starting or ending with `-`.
+fn dns_label(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if raw.len() > 63 {
+        return Err("must be at most 63 characters".into());
+    }
+    if !raw
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("may contain only lowercase letters, digits and '-'".into());
+    }
+    if raw.starts_with('-') || raw.ends_with('-') {
+        return Err("must not start or end with '-'".into());
+    }
+    Ok(raw.to_string())
+}
+
+macro_rules! label_newtype {
+    ($name:ident) => {
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, String> {
+                dns_label(raw).map(Self)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+label_newtype!(ClusterName);
+label_newtype!(DropletName);
+
+/// A resource id: a UUID in its canonical text form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Id(String);
+
+impl Id {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() {
+            return Err("must not be empty".into());
+        }
+        uuid::Uuid::try_parse(raw)
+            .map(|u| Self(u.hyphenated().to_string()))
+            .map_err(|_| "must be a UUID".into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Tags: at most 32, each 1–64 of `[a-z0-9:_-]`, deduplicated and sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tags(Vec<String>);
+
+impl Tags {
+    pub fn parse(raw: &[String]) -> Result<Self, String> {
+        if raw.len() > 32 {
+            return Err("at most 32 tags".into());
+        }
+        let mut tags = Vec::with_capacity(raw.len());
+        for t in raw {
+            tags.push(Self::parse_one(t)?);
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(Self(tags))
+    }
+
+    pub fn parse_one(t: &str) -> Result<String, String> {
+        if t.is_empty() || t.len() > 64 {
+            return Err(format!("tag {t:?} must be 1–64 characters"));
+        }
+        if !t.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b':' | b'-' | b'_')
+        }) {
+            return Err(format!(
+                "tag {t:?} may contain only lowercase letters, digits, ':', '-' and '_'"
+            ));
+        }
+        Ok(t.to_string())
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Storage form: `,a,b,` so a single tag matches with `LIKE '%,a,%'`.
+    pub fn to_column(&self) -> String {
+        if self.0.is_empty() {
+            String::new()
+        } else {
+            format!(",{},", self.0.join(","))
+        }
+    }
+
+    pub fn from_column(col: &str) -> Self {
+        Self(
+            col.split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+}
+
+/// Free text up to 1024 characters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Description(String);
+
+impl Description {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.chars().count() > 1024 {
+            return Err("must be at most 1024 characters".into());
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub fn parse_region(raw: &str) -> Result<&'static Region, String> {
+    if raw.is_empty() {
+        return Err("must not be empty".into());
+    }
+    catalog::region_by_slug(raw).ok_or_else(|| format!("unknown region {raw:?}"))
+}
+
+pub fn parse_size(raw: &str) -> Result<&'static Size, String> {
+    if raw.is_empty() {
+        return Err("must not be empty".into());
+    }
+    catalog::size_by_slug(raw).ok_or_else(|| format!("unknown size {raw:?}"))
+}
+
+pub fn parse_image(raw: &str) -> Result<&'static Image, String> {
+    if raw.is_empty() {
+        return Err("must not be empty".into());
+    }
+    catalog::image_by_slug(raw).ok_or_else(|| format!("unknown image {raw:?}"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterStatus {
+    Active,
+    Deleting,
+}
+
+impl ClusterStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deleting => "deleting",
+        }
+    }
+
+    pub fn from_column(s: &str) -> Self {
+        if s == "deleting" {
+            Self::Deleting
+        } else {
+            Self::Active
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropletStatus {
+    New,
+    Active,
+    Off,
+    Archive,
+}
+
+impl DropletStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Active => "active",
+            Self::Off => "off",
+            Self::Archive => "archive",
+        }
+    }
+
+    pub fn from_column(s: &str) -> Self {
+        match s {
+            "new" => Self::New,
+            "off" => Self::Off,
+            "archive" => Self::Archive,
+            _ => Self::Active,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionType {
+    Resize,
+    Reboot,
+    PowerCycle,
+    PowerOff,
+    PowerOn,
+    Shutdown,
+    Snapshot,
+    Rename,
+    Destroy,
+}
+
+impl ActionType {
+    pub const ALL: [Self; 9] = [
+        Self::Resize,
+        Self::Reboot,
+        Self::PowerCycle,
+        Self::PowerOff,
+        Self::PowerOn,
+        Self::Shutdown,
+        Self::Snapshot,
+        Self::Rename,
+        Self::Destroy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Resize => "resize",
+            Self::Reboot => "reboot",
+            Self::PowerCycle => "power_cycle",
+            Self::PowerOff => "power_off",
+            Self::PowerOn => "power_on",
+            Self::Shutdown => "shutdown",
+            Self::Snapshot => "snapshot",
+            Self::Rename => "rename",
+            Self::Destroy => "destroy",
+        }
+    }
+
+    pub fn from_column(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Which droplet states the action may start from (DigitalOcean refuses
+    /// e.g. `power_on` on a running droplet).
+    pub fn allowed_from(self, status: DropletStatus) -> bool {
+        use DropletStatus::{Active, Off};
+        match self {
+            Self::Reboot | Self::PowerOff | Self::Shutdown => status == Active,
+            Self::PowerOn => status == Off,
+            Self::PowerCycle | Self::Resize | Self::Snapshot | Self::Rename | Self::Destroy => {
+                matches!(status, Active | Off)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionStatus {
+    InProgress,
+    Completed,
+    Errored,
+}
+
+impl ActionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "in-progress",
+            Self::Completed => "completed",
+            Self::Errored => "errored",
+        }
+    }
+
+    pub fn from_column(s: &str) -> Self {
+        match s {
+            "completed" => Self::Completed,
+            "errored" => Self::Errored,
+            _ => Self::InProgress,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cost {
+    pub monthly_cents: i64,
+    pub hourly_micros: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub region: String,
+    pub status: ClusterStatus,
+    pub tags: Vec<String>,
+    pub droplet_count: i64,
+    pub cost: Cost,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Droplet {
+    pub id: String,
+    pub name: String,
+    pub cluster_id: String,
+    pub cluster_name: String,
+    pub region: String,
+    pub size: String,
+    pub image: String,
+    pub status: DropletStatus,
+    pub public_ipv4: String,
+    pub private_ipv4: String,
+    pub tags: Vec<String>,
+    pub locked_by: Option<String>,
+    pub boot_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub id: String,
+    pub droplet_id: String,
+    pub cluster_id: String,
+    pub region: String,
+    pub kind: ActionType,
+    pub status: ActionStatus,
+    pub param: String,
+    pub error: String,
+    pub started_at: i64,
+    pub due_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_name_is_rejected() {
+        assert!(ClusterName::parse("").is_err());
+    }
+
+    #[test]
+    fn uppercase_name_is_rejected() {
+        assert!(DropletName::parse("Web-1").is_err());
+    }
+
+    #[test]
+    fn name_with_leading_dash_is_rejected() {
+        assert!(ClusterName::parse("-web").is_err());
+    }
+
+    #[test]
+    fn name_of_64_chars_is_rejected_and_63_accepted() {
+        assert!(ClusterName::parse(&"a".repeat(64)).is_err());
+        assert!(ClusterName::parse(&"a".repeat(63)).is_ok());
+    }
+
+    #[test]
+    fn ids_must_be_uuids() {
+        assert!(Id::parse("not-a-uuid").is_err());
+        assert!(Id::parse("0190b6a8-7d2c-7f3e-8a4b-1c2d3e4f5a6b").is_ok());
+    }
+
+    #[test]
+    fn tags_are_deduplicated_and_stored_comma_wrapped() {
+        let tags = Tags::parse(&["web".into(), "env:prod".into(), "web".into()]).unwrap();
+        assert_eq!(tags.as_slice(), ["env:prod", "web"]);
+        assert_eq!(tags.to_column(), ",env:prod,web,");
+        assert_eq!(Tags::from_column(&tags.to_column()), tags);
+    }
+
+    #[test]
+    fn tag_with_wildcard_characters_is_rejected() {
+        assert!(Tags::parse(&["50%".into()]).is_err());
+    }
+
+    #[test]
+    fn unknown_size_is_rejected() {
+        assert!(parse_size("s-99vcpu").is_err());
+        assert!(parse_size("s-1vcpu-1gb").is_ok());
+    }
+
+    #[test]
+    fn power_on_is_only_allowed_from_off() {
+        assert!(ActionType::PowerOn.allowed_from(DropletStatus::Off));
+        assert!(!ActionType::PowerOn.allowed_from(DropletStatus::Active));
+        assert!(!ActionType::Reboot.allowed_from(DropletStatus::New));
+    }
+
+    #[test]
+    fn action_types_round_trip_through_their_column_form() {
+        for t in ActionType::ALL {
+            assert_eq!(ActionType::from_column(t.as_str()), Some(t));
+        }
+    }
+}

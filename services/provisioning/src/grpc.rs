@@ -1,0 +1,685 @@
+//! The thin tonic adapter: `TryFrom<proto>` parses a request into domain
+//! types (collecting every field violation), the service does the work, and
+//! the error table in `error.rs` answers failures.
+
+use cg_runtime::{
+    page,
+    time::{opt_timestamp, timestamp},
+    validate::{self, Violations},
+};
+use clustergenie_proto::provisioning::v1 as pb;
+use futures::StreamExt as _;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    catalog,
+    cloud::CloudProvider,
+    domain::{
+        self, Action, ActionStatus, ActionType, Cluster, ClusterName, ClusterStatus, Description,
+        Droplet, DropletName, DropletStatus, Id, Tags,
+    },
+    error::Error,
+    repo::{ClusterFilter, ClusterPatch, DropletFilter, PageRequest, ProvisioningRepository},
+    service::{ActionRequest, CreateAction, CreateCluster, CreateDroplet, Provisioner},
+};
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 1000;
+
+use tonic::codegen::BoxStream;
+
+/// Serves every provisioning gRPC service from one [`Provisioner`].
+pub struct Api<R, C>(pub Provisioner<R, C>);
+
+impl<R, C> Clone for Api<R, C> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+// ---------------------------------------------------------------- parsing
+
+fn parse_id(v: &mut Violations, field: &str, raw: &str) -> Option<Id> {
+    v.check(field, Id::parse(raw))
+}
+
+fn finish(v: Violations) -> Result<(), Error> {
+    v.into_result().map_err(Error::InvalidArgument)
+}
+
+fn page_request(
+    v: &mut Violations,
+    page_size: i32,
+    token: &str,
+    filter: &str,
+) -> Option<PageRequest> {
+    let size = v.check(
+        "page_size",
+        validate::page_size(page_size, DEFAULT_PAGE, MAX_PAGE),
+    );
+    let after = v.check("page_token", page::decode(token, filter));
+    Some(PageRequest {
+        size: size?,
+        after: after?.map(|t| t.after),
+    })
+}
+
+fn next_token(next_after: Option<String>, filter: &str) -> String {
+    next_after.map_or_else(String::new, |after| page::encode(&after, filter))
+}
+
+fn optional_tag(v: &mut Violations, raw: &str) -> Option<String> {
+    if raw.is_empty() {
+        None
+    } else {
+        v.check("tag", Tags::parse_one(raw))
+    }
+}
+
+fn optional_region(v: &mut Violations, raw: &str) -> Option<String> {
+    if raw.is_empty() {
+        None
+    } else {
+        v.check("region", domain::parse_region(raw))
+            .map(|r| r.slug.to_string())
+    }
+}
+
+impl TryFrom<pb::CreateClusterRequest> for CreateCluster {
+    type Error = Error;
+
+    fn try_from(r: pb::CreateClusterRequest) -> Result<Self, Error> {
+        let mut v = Violations::new();
+        let name = v.check("name", ClusterName::parse(&r.name));
+        let region = v.check("region", domain::parse_region(&r.region));
+        let description = v.check("description", Description::parse(&r.description));
+        let tags = v.check("tags", Tags::parse(&r.tags));
+        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        finish(v)?;
+        Ok(Self {
+            name: name.unwrap(),
+            region: region.unwrap(),
+            description: description.unwrap(),
+            tags: tags.unwrap(),
+            request_id: request_id.unwrap(),
+        })
+    }
+}
+
+impl TryFrom<pb::CreateDropletRequest> for CreateDroplet {
+    type Error = Error;
+
+    fn try_from(r: pb::CreateDropletRequest) -> Result<Self, Error> {
+        let mut v = Violations::new();
+        let cluster_id = parse_id(&mut v, "cluster_id", &r.cluster_id);
+        let name = v.check("name", DropletName::parse(&r.name));
+        let size = v.check("size", domain::parse_size(&r.size));
+        let image = v.check("image", domain::parse_image(&r.image));
+        let tags = v.check("tags", Tags::parse(&r.tags));
+        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        finish(v)?;
+        Ok(Self {
+            cluster_id: cluster_id.unwrap(),
+            name: name.unwrap(),
+            size: size.unwrap(),
+            image: image.unwrap(),
+            tags: tags.unwrap(),
+            request_id: request_id.unwrap(),
+        })
+    }
+}
+
+fn action_type(raw: i32) -> Result<ActionType, String> {
+    use pb::ActionType as T;
+    Ok(
+        match T::try_from(raw).map_err(|_| format!("unknown action type {raw}"))? {
+            T::Unspecified => return Err("must be set".into()),
+            T::Resize => ActionType::Resize,
+            T::Reboot => ActionType::Reboot,
+            T::PowerCycle => ActionType::PowerCycle,
+            T::PowerOff => ActionType::PowerOff,
+            T::PowerOn => ActionType::PowerOn,
+            T::Shutdown => ActionType::Shutdown,
+            T::Snapshot => ActionType::Snapshot,
+            T::Rename => ActionType::Rename,
+            T::Destroy => ActionType::Destroy,
+        },
+    )
+}
+
+impl TryFrom<pb::CreateDropletActionRequest> for CreateAction {
+    type Error = Error;
+
+    fn try_from(r: pb::CreateDropletActionRequest) -> Result<Self, Error> {
+        use pb::create_droplet_action_request::Params;
+        let mut v = Violations::new();
+        let droplet_id = parse_id(&mut v, "droplet_id", &r.droplet_id);
+        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        let kind = v.check("type", action_type(r.r#type));
+        let action = match (kind, r.params) {
+            (Some(ActionType::Resize), Some(Params::Resize(p))) => v
+                .check("resize.size", domain::parse_size(&p.size))
+                .map(ActionRequest::Resize),
+            (Some(ActionType::Resize), _) => {
+                v.add("resize.size", "a resize needs the target size");
+                None
+            }
+            (Some(ActionType::Rename), Some(Params::Rename(p))) => v
+                .check("rename.name", DropletName::parse(&p.name))
+                .map(ActionRequest::Rename),
+            (Some(ActionType::Rename), _) => {
+                v.add("rename.name", "a rename needs the new name");
+                None
+            }
+            (Some(ActionType::Snapshot), params) => {
+                let name = match params {
+                    Some(Params::Snapshot(p)) if !p.name.is_empty() => v
+                        .check("snapshot.name", DropletName::parse(&p.name))
+                        .map(|n| Some(n.as_str().to_string())),
+                    None | Some(Params::Snapshot(_)) => Some(None),
+                    Some(_) => {
+                        v.add("params", "snapshot takes snapshot parameters");
+                        None
+                    }
+                };
+                name.map(ActionRequest::Snapshot)
+            }
+            (Some(kind), None) => Some(ActionRequest::Plain(kind)),
+            (Some(kind), Some(_)) => {
+                v.add("params", format!("{} takes no parameters", kind.as_str()));
+                None
+            }
+            (None, _) => None,
+        };
+        finish(v)?;
+        Ok(Self {
+            droplet_id: droplet_id.unwrap(),
+            action: action.unwrap(),
+            request_id: request_id.unwrap(),
+        })
+    }
+}
+
+fn cluster_status_filter(v: &mut Violations, raw: i32) -> Option<ClusterStatus> {
+    match pb::ClusterStatus::try_from(raw) {
+        Ok(pb::ClusterStatus::Unspecified) => None,
+        Ok(pb::ClusterStatus::Active) => Some(ClusterStatus::Active),
+        Ok(pb::ClusterStatus::Deleting) => Some(ClusterStatus::Deleting),
+        Err(_) => {
+            v.add("status", format!("unknown cluster status {raw}"));
+            None
+        }
+    }
+}
+
+fn droplet_status_filter(v: &mut Violations, raw: i32) -> Option<DropletStatus> {
+    match pb::DropletStatus::try_from(raw) {
+        Ok(pb::DropletStatus::Unspecified) => None,
+        Ok(pb::DropletStatus::New) => Some(DropletStatus::New),
+        Ok(pb::DropletStatus::Active) => Some(DropletStatus::Active),
+        Ok(pb::DropletStatus::Off) => Some(DropletStatus::Off),
+        Ok(pb::DropletStatus::Archive) => Some(DropletStatus::Archive),
+        Err(_) => {
+            v.add("status", format!("unknown droplet status {raw}"));
+            None
+        }
+    }
+}
+
+fn action_status_filter(v: &mut Violations, raw: i32) -> Option<ActionStatus> {
+    match pb::ActionStatus::try_from(raw) {
+        Ok(pb::ActionStatus::Unspecified) => None,
+        Ok(pb::ActionStatus::InProgress) => Some(ActionStatus::InProgress),
+        Ok(pb::ActionStatus::Completed) => Some(ActionStatus::Completed),
+        Ok(pb::ActionStatus::Errored) => Some(ActionStatus::Errored),
+        Err(_) => {
+            v.add("status", format!("unknown action status {raw}"));
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------- rendering
+
+impl From<Cluster> for pb::Cluster {
+    fn from(c: Cluster) -> Self {
+        Self {
+            id: c.id,
+            name: c.name,
+            description: c.description,
+            region: c.region,
+            status: match c.status {
+                ClusterStatus::Active => pb::ClusterStatus::Active,
+                ClusterStatus::Deleting => pb::ClusterStatus::Deleting,
+            } as i32,
+            tags: c.tags,
+            droplet_count: i32::try_from(c.droplet_count).unwrap_or(i32::MAX),
+            cost: Some(pb::Cost {
+                monthly_cents: c.cost.monthly_cents,
+                hourly_micros: c.cost.hourly_micros,
+                currency: "USD".into(),
+            }),
+            create_time: Some(timestamp(c.created_at)),
+            update_time: Some(timestamp(c.updated_at)),
+        }
+    }
+}
+
+impl From<Droplet> for pb::Droplet {
+    fn from(d: Droplet) -> Self {
+        let size = catalog::size_by_slug(&d.size);
+        Self {
+            status: match d.status {
+                DropletStatus::New => pb::DropletStatus::New,
+                DropletStatus::Active => pb::DropletStatus::Active,
+                DropletStatus::Off => pb::DropletStatus::Off,
+                DropletStatus::Archive => pb::DropletStatus::Archive,
+            } as i32,
+            vcpus: size.map_or(0, |s| s.vcpus as i32),
+            memory_mb: size.map_or(0, |s| s.memory_mb as i32),
+            disk_gb: size.map_or(0, |s| s.disk_gb as i32),
+            locked: d.locked_by.is_some(),
+            id: d.id,
+            name: d.name,
+            cluster_id: d.cluster_id,
+            cluster_name: d.cluster_name,
+            region: d.region,
+            size: d.size,
+            image: d.image,
+            public_ipv4: d.public_ipv4,
+            private_ipv4: d.private_ipv4,
+            tags: d.tags,
+            create_time: Some(timestamp(d.created_at)),
+            update_time: Some(timestamp(d.updated_at)),
+        }
+    }
+}
+
+impl From<Action> for pb::DropletAction {
+    fn from(a: Action) -> Self {
+        use pb::droplet_action::Params;
+        let params = match a.kind {
+            ActionType::Resize => Some(Params::Resize(pb::ResizeParams { size: a.param })),
+            ActionType::Rename => Some(Params::Rename(pb::RenameParams { name: a.param })),
+            ActionType::Snapshot => Some(Params::Snapshot(pb::SnapshotParams { name: a.param })),
+            _ => None,
+        };
+        Self {
+            id: a.id,
+            droplet_id: a.droplet_id,
+            cluster_id: a.cluster_id,
+            r#type: match a.kind {
+                ActionType::Resize => pb::ActionType::Resize,
+                ActionType::Reboot => pb::ActionType::Reboot,
+                ActionType::PowerCycle => pb::ActionType::PowerCycle,
+                ActionType::PowerOff => pb::ActionType::PowerOff,
+                ActionType::PowerOn => pb::ActionType::PowerOn,
+                ActionType::Shutdown => pb::ActionType::Shutdown,
+                ActionType::Snapshot => pb::ActionType::Snapshot,
+                ActionType::Rename => pb::ActionType::Rename,
+                ActionType::Destroy => pb::ActionType::Destroy,
+            } as i32,
+            status: match a.status {
+                ActionStatus::InProgress => pb::ActionStatus::InProgress,
+                ActionStatus::Completed => pb::ActionStatus::Completed,
+                ActionStatus::Errored => pb::ActionStatus::Errored,
+            } as i32,
+            params,
+            error: a.error,
+            region: a.region,
+            started_at: Some(timestamp(a.started_at)),
+            completed_at: opt_timestamp(a.completed_at),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- services
+
+#[tonic::async_trait]
+impl<R: ProvisioningRepository, C: CloudProvider> pb::cluster_service_server::ClusterService
+    for Api<R, C>
+{
+    #[tracing::instrument(skip_all)]
+    async fn create_cluster(
+        &self,
+        req: Request<pb::CreateClusterRequest>,
+    ) -> Result<Response<pb::CreateClusterResponse>, Status> {
+        let input = CreateCluster::try_from(req.into_inner())?;
+        let cluster = self.0.create_cluster(input).await?;
+        Ok(Response::new(pb::CreateClusterResponse {
+            cluster: Some(cluster.into()),
+        }))
+    }
+
+    async fn get_cluster(
+        &self,
+        req: Request<pb::GetClusterRequest>,
+    ) -> Result<Response<pb::GetClusterResponse>, Status> {
+        let mut v = Violations::new();
+        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        finish(v)?;
+        let cluster = self.0.get_cluster(&id.unwrap()).await?;
+        Ok(Response::new(pb::GetClusterResponse {
+            cluster: Some(cluster.into()),
+        }))
+    }
+
+    async fn list_clusters(
+        &self,
+        req: Request<pb::ListClustersRequest>,
+    ) -> Result<Response<pb::ListClustersResponse>, Status> {
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let filter = ClusterFilter {
+            region: optional_region(&mut v, &r.region),
+            status: cluster_status_filter(&mut v, r.status),
+            tag: optional_tag(&mut v, &r.tag),
+        };
+        let key = format!("{}|{}|{}", r.region, r.status, r.tag);
+        let page = page_request(&mut v, r.page_size, &r.page_token, &key);
+        finish(v)?;
+        let page = self.0.list_clusters(&filter, &page.unwrap()).await?;
+        Ok(Response::new(pb::ListClustersResponse {
+            clusters: page.items.into_iter().map(Into::into).collect(),
+            next_page_token: next_token(page.next_after, &key),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_cluster(
+        &self,
+        req: Request<pb::UpdateClusterRequest>,
+    ) -> Result<Response<pb::UpdateClusterResponse>, Status> {
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let cluster = r.cluster.unwrap_or_default();
+        let id = parse_id(&mut v, "cluster.id", &cluster.id);
+        let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
+        if paths.is_empty() {
+            v.add(
+                "update_mask",
+                "must name at least one of: name, description, tags",
+            );
+        }
+        let mut patch = ClusterPatch::default();
+        for path in &paths {
+            match path.as_str() {
+                "name" => patch.name = v.check("cluster.name", ClusterName::parse(&cluster.name)),
+                "description" => {
+                    patch.description = v.check(
+                        "cluster.description",
+                        Description::parse(&cluster.description),
+                    );
+                }
+                "tags" => patch.tags = v.check("cluster.tags", Tags::parse(&cluster.tags)),
+                other => v.add(
+                    "update_mask",
+                    format!("{other:?} cannot be updated (name, description, tags can)"),
+                ),
+            }
+        }
+        finish(v)?;
+        let cluster = self.0.update_cluster(&id.unwrap(), patch).await?;
+        Ok(Response::new(pb::UpdateClusterResponse {
+            cluster: Some(cluster.into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_cluster(
+        &self,
+        req: Request<pb::DeleteClusterRequest>,
+    ) -> Result<Response<pb::DeleteClusterResponse>, Status> {
+        let mut v = Violations::new();
+        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        finish(v)?;
+        let destroyed = self
+            .0
+            .delete_cluster(&id.unwrap(), req.get_ref().force)
+            .await?;
+        Ok(Response::new(pb::DeleteClusterResponse {
+            destroyed_droplets: i32::try_from(destroyed).unwrap_or(i32::MAX),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl<R: ProvisioningRepository, C: CloudProvider> pb::droplet_service_server::DropletService
+    for Api<R, C>
+{
+    #[tracing::instrument(skip_all)]
+    async fn create_droplet(
+        &self,
+        req: Request<pb::CreateDropletRequest>,
+    ) -> Result<Response<pb::CreateDropletResponse>, Status> {
+        let input = CreateDroplet::try_from(req.into_inner())?;
+        let droplet = self.0.create_droplet(input).await?;
+        Ok(Response::new(pb::CreateDropletResponse {
+            droplet: Some(droplet.into()),
+        }))
+    }
+
+    async fn get_droplet(
+        &self,
+        req: Request<pb::GetDropletRequest>,
+    ) -> Result<Response<pb::GetDropletResponse>, Status> {
+        let mut v = Violations::new();
+        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        finish(v)?;
+        let droplet = self.0.get_droplet(&id.unwrap()).await?;
+        Ok(Response::new(pb::GetDropletResponse {
+            droplet: Some(droplet.into()),
+        }))
+    }
+
+    async fn list_droplets(
+        &self,
+        req: Request<pb::ListDropletsRequest>,
+    ) -> Result<Response<pb::ListDropletsResponse>, Status> {
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let cluster_id = if r.cluster_id.is_empty() {
+            None
+        } else {
+            parse_id(&mut v, "cluster_id", &r.cluster_id).map(|id| id.as_str().to_string())
+        };
+        let filter = DropletFilter {
+            cluster_id,
+            status: droplet_status_filter(&mut v, r.status),
+            region: optional_region(&mut v, &r.region),
+            tag: optional_tag(&mut v, &r.tag),
+            include_archived: r.include_archived,
+        };
+        let key = format!(
+            "{}|{}|{}|{}|{}",
+            r.cluster_id, r.status, r.region, r.tag, r.include_archived
+        );
+        let page = page_request(&mut v, r.page_size, &r.page_token, &key);
+        finish(v)?;
+        let page = self.0.list_droplets(&filter, &page.unwrap()).await?;
+        Ok(Response::new(pb::ListDropletsResponse {
+            droplets: page.items.into_iter().map(Into::into).collect(),
+            next_page_token: next_token(page.next_after, &key),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn destroy_droplet(
+        &self,
+        req: Request<pb::DestroyDropletRequest>,
+    ) -> Result<Response<pb::DestroyDropletResponse>, Status> {
+        let mut v = Violations::new();
+        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        finish(v)?;
+        let droplet = self.0.destroy_droplet(&id.unwrap()).await?;
+        Ok(Response::new(pb::DestroyDropletResponse {
+            droplet: Some(droplet.into()),
+        }))
+    }
+
+    async fn watch_droplet(
+        &self,
+        req: Request<pb::WatchDropletRequest>,
+    ) -> Result<Response<BoxStream<pb::WatchDropletResponse>>, Status> {
+        let mut v = Violations::new();
+        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        finish(v)?;
+        let id = id.unwrap();
+        // Fail fast with NOT_FOUND instead of a stream that errors at once.
+        self.0.get_droplet(&id).await?;
+        let stream = self.0.watch_droplet(id).map(|r| {
+            r.map(|d| pb::WatchDropletResponse {
+                droplet: Some(d.into()),
+            })
+            .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[tonic::async_trait]
+impl<R: ProvisioningRepository, C: CloudProvider>
+    pb::droplet_action_service_server::DropletActionService for Api<R, C>
+{
+    #[tracing::instrument(skip_all)]
+    async fn create_droplet_action(
+        &self,
+        req: Request<pb::CreateDropletActionRequest>,
+    ) -> Result<Response<pb::CreateDropletActionResponse>, Status> {
+        let input = CreateAction::try_from(req.into_inner())?;
+        let action = self.0.create_action(input).await?;
+        Ok(Response::new(pb::CreateDropletActionResponse {
+            action: Some(action.into()),
+        }))
+    }
+
+    async fn get_droplet_action(
+        &self,
+        req: Request<pb::GetDropletActionRequest>,
+    ) -> Result<Response<pb::GetDropletActionResponse>, Status> {
+        let mut v = Violations::new();
+        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        finish(v)?;
+        let action = self.0.get_action(&id.unwrap()).await?;
+        Ok(Response::new(pb::GetDropletActionResponse {
+            action: Some(action.into()),
+        }))
+    }
+
+    async fn list_droplet_actions(
+        &self,
+        req: Request<pb::ListDropletActionsRequest>,
+    ) -> Result<Response<pb::ListDropletActionsResponse>, Status> {
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let droplet_id = parse_id(&mut v, "droplet_id", &r.droplet_id);
+        let status = action_status_filter(&mut v, r.status);
+        let key = format!("{}|{}", r.droplet_id, r.status);
+        let page = page_request(&mut v, r.page_size, &r.page_token, &key);
+        finish(v)?;
+        let page = self
+            .0
+            .list_actions(&droplet_id.unwrap(), status, &page.unwrap())
+            .await?;
+        Ok(Response::new(pb::ListDropletActionsResponse {
+            actions: page.items.into_iter().map(Into::into).collect(),
+            next_page_token: next_token(page.next_after, &key),
+        }))
+    }
+
+    async fn watch_droplet_action(
+        &self,
+        req: Request<pb::WatchDropletActionRequest>,
+    ) -> Result<Response<BoxStream<pb::WatchDropletActionResponse>>, Status> {
+        let mut v = Violations::new();
+        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        finish(v)?;
+        let id = id.unwrap();
+        self.0.get_action(&id).await?;
+        let stream = self.0.watch_action(id).map(|r| {
+            r.map(|a| pb::WatchDropletActionResponse {
+                action: Some(a.into()),
+            })
+            .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// The catalog is static: no storage behind it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CatalogApi {
+    pub region_capacity: u32,
+}
+
+#[tonic::async_trait]
+impl pb::catalog_service_server::CatalogService for CatalogApi {
+    async fn list_regions(
+        &self,
+        _: Request<pb::ListRegionsRequest>,
+    ) -> Result<Response<pb::ListRegionsResponse>, Status> {
+        let regions = catalog::REGIONS
+            .iter()
+            .map(|r| pb::Region {
+                slug: r.slug.into(),
+                name: r.name.into(),
+                available: true,
+                capacity: i32::try_from(self.region_capacity).unwrap_or(i32::MAX),
+                sizes: r.sizes().map(|s| s.slug.to_string()).collect(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListRegionsResponse { regions }))
+    }
+
+    async fn list_sizes(
+        &self,
+        req: Request<pb::ListSizesRequest>,
+    ) -> Result<Response<pb::ListSizesResponse>, Status> {
+        let region = &req.get_ref().region;
+        let region = if region.is_empty() {
+            None
+        } else {
+            Some(domain::parse_region(region).map_err(|e| Error::invalid("region", e))?)
+        };
+        let sizes = catalog::SIZES
+            .iter()
+            .filter(|s| region.is_none_or(|r| r.offers(s.slug)))
+            .map(|s| pb::Size {
+                slug: s.slug.into(),
+                vcpus: s.vcpus as i32,
+                memory_mb: s.memory_mb as i32,
+                disk_gb: s.disk_gb as i32,
+                transfer_tb: s.transfer_tb as i32,
+                price_monthly_cents: s.price_monthly_cents,
+                price_hourly_micros: s.price_hourly_micros,
+                description: s.description.into(),
+                regions: s.regions().map(|r| r.slug.to_string()).collect(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListSizesResponse { sizes }))
+    }
+
+    async fn list_images(
+        &self,
+        _: Request<pb::ListImagesRequest>,
+    ) -> Result<Response<pb::ListImagesResponse>, Status> {
+        let images = catalog::IMAGES
+            .iter()
+            .map(|i| pb::Image {
+                slug: i.slug.into(),
+                distribution: i.distribution.into(),
+                name: i.name.into(),
+                min_disk_gb: i.min_disk_gb as i32,
+            })
+            .collect();
+        Ok(Response::new(pb::ListImagesResponse { images }))
+    }
+}
+
+/// Fault injection and the job executor arrive with the event backbone
+/// (issue 3); until then their contracts answer UNIMPLEMENTED.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotYet;
+
+impl pb::fault_service_server::FaultService for NotYet {}
+impl pb::executor_service_server::ExecutorService for NotYet {}

@@ -1,0 +1,221 @@
+//! Storage of clusters, droplets and actions. The trait speaks plain domain
+//! types; [`SqlRepository`] implements it on MySQL/MariaDB and SQLite.
+
+mod sql;
+
+use std::future::Future;
+
+pub use sql::SqlRepository;
+
+use crate::{
+    domain::{
+        Action, ActionStatus, ActionType, Cluster, ClusterName, ClusterStatus, Description,
+        Droplet, DropletName, DropletStatus, Tags,
+    },
+    error::Result,
+};
+
+/// An idempotency key with the fingerprint of the request it came with.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub request_id: String,
+    pub fingerprint: String,
+}
+
+/// What an idempotency key already stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remembered {
+    pub fingerprint: String,
+    pub resource_id: String,
+}
+
+/// The outcome of a create: the id it made, or the id an earlier call with
+/// the same key made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New(String),
+    Replayed(String),
+}
+
+impl Created {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::New(id) | Self::Replayed(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCluster {
+    pub id: String,
+    pub name: ClusterName,
+    pub description: Description,
+    pub region: &'static str,
+    pub tags: Tags,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClusterPatch {
+    pub name: Option<ClusterName>,
+    pub description: Option<Description>,
+    pub tags: Option<Tags>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClusterFilter {
+    pub region: Option<String>,
+    pub status: Option<ClusterStatus>,
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDroplet {
+    pub id: String,
+    pub cluster_id: String,
+    pub name: DropletName,
+    pub size: &'static str,
+    pub image: &'static str,
+    pub tags: Tags,
+    pub boot_at: i64,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DropletFilter {
+    pub cluster_id: Option<String>,
+    pub status: Option<DropletStatus>,
+    pub region: Option<String>,
+    pub tag: Option<String>,
+    pub include_archived: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    pub id: String,
+    pub droplet_id: String,
+    pub kind: ActionType,
+    pub param: String,
+    pub now: i64,
+    pub due_at: i64,
+}
+
+/// How a finished action changes its droplet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    Status(DropletStatus),
+    Resize(String),
+    Rename(String),
+    Destroy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Completed(Effect),
+    Errored(String),
+}
+
+/// Keyset page request: at most `size` rows after the key `after`.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub size: u32,
+    pub after: Option<String>,
+}
+
+/// One page of rows and the key to continue after, if there are more.
+#[derive(Debug, Clone)]
+pub struct PageOf<T> {
+    pub items: Vec<T>,
+    pub next_after: Option<String>,
+}
+
+/// Addresses the simulated cloud assigns: slots 0..capacity per region.
+pub trait Addressing: Send + Sync {
+    fn capacity(&self, region: &str) -> u32;
+    fn addresses(&self, region: &str, slot: u32) -> (String, String);
+}
+
+/// Work the simulated cloud still owes after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    Boot { droplet_id: String, at: i64 },
+    Action { action_id: String, at: i64 },
+}
+
+pub trait ProvisioningRepository: Send + Sync + 'static {
+    fn remembered(
+        &self,
+        scope: &str,
+        request_id: &str,
+    ) -> impl Future<Output = Result<Option<Remembered>>> + Send;
+
+    fn create_cluster(
+        &self,
+        new: NewCluster,
+        idem: Option<Idempotency>,
+    ) -> impl Future<Output = Result<Created>> + Send;
+    fn get_cluster(&self, id: &str) -> impl Future<Output = Result<Cluster>> + Send;
+    fn list_clusters(
+        &self,
+        filter: &ClusterFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<PageOf<Cluster>>> + Send;
+    fn update_cluster(
+        &self,
+        id: &str,
+        patch: ClusterPatch,
+        now: i64,
+    ) -> impl Future<Output = Result<Cluster>> + Send;
+    /// Deletes a cluster; with `force` its droplets are destroyed first.
+    /// Returns how many droplets were destroyed.
+    fn delete_cluster(
+        &self,
+        id: &str,
+        force: bool,
+        now: i64,
+    ) -> impl Future<Output = Result<u32>> + Send;
+
+    fn create_droplet(
+        &self,
+        new: NewDroplet,
+        addressing: &dyn Addressing,
+        idem: Option<Idempotency>,
+    ) -> impl Future<Output = Result<Created>> + Send;
+    fn get_droplet(&self, id: &str) -> impl Future<Output = Result<Droplet>> + Send;
+    fn list_droplets(
+        &self,
+        filter: &DropletFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<PageOf<Droplet>>> + Send;
+    /// `new → active` once booted; a no-op for any other status.
+    fn activate_droplet(&self, id: &str, now: i64) -> impl Future<Output = Result<bool>> + Send;
+    /// Archives an unlocked droplet; archiving an archived one is a no-op.
+    fn destroy_droplet(&self, id: &str, now: i64) -> impl Future<Output = Result<Droplet>> + Send;
+
+    /// Locks the droplet (expected in `from` status) and records the action,
+    /// atomically: of concurrent calls on one droplet exactly one wins.
+    fn begin_action(
+        &self,
+        new: NewAction,
+        from: DropletStatus,
+        idem: Option<Idempotency>,
+    ) -> impl Future<Output = Result<Created>> + Send;
+    /// Applies a finished action and unlocks its droplet. False when the
+    /// action had already finished (a replayed completion is a no-op).
+    fn finish_action(
+        &self,
+        id: &str,
+        outcome: Outcome,
+        now: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn get_action(&self, id: &str) -> impl Future<Output = Result<Action>> + Send;
+    fn list_actions(
+        &self,
+        droplet_id: &str,
+        status: Option<ActionStatus>,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<PageOf<Action>>> + Send;
+
+    fn pending(&self) -> impl Future<Output = Result<Vec<Pending>>> + Send;
+}

@@ -1,0 +1,884 @@
+//! The repository on sqlx's `Any` driver. Every statement is in the SQL
+//! subset MySQL/MariaDB and SQLite share; races are settled by the database
+//! (conditional updates, unique indexes), never by read-then-write.
+
+use std::collections::{HashMap, HashSet};
+
+use cg_runtime::db::{Db, is_unique_violation};
+use rand::Rng as _;
+use sqlx::{Any, AnyPool, Row, Transaction, any::AnyRow};
+
+use super::{
+    Addressing, ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, Idempotency,
+    NewAction, NewCluster, NewDroplet, Outcome, PageOf, PageRequest, Pending,
+    ProvisioningRepository, Remembered,
+};
+use crate::{
+    catalog,
+    domain::{
+        Action, ActionStatus, ActionType, Cluster, ClusterStatus, Cost, Droplet, DropletStatus,
+        Tags,
+    },
+    error::{Error, Result},
+};
+
+#[derive(Debug, Clone)]
+pub struct SqlRepository {
+    pool: AnyPool,
+}
+
+/// Random slot picks before falling back to scanning for a free slot.
+const RANDOM_SLOT_TRIES: usize = 6;
+/// Full allocation rounds before giving up under contention.
+const SLOT_ROUNDS: usize = 4;
+
+impl SqlRepository {
+    pub fn new(db: &Db) -> Self {
+        Self {
+            pool: db.pool.clone(),
+        }
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    async fn costs(&self, cluster_ids: &[String]) -> Result<HashMap<String, Cost>> {
+        let mut out: HashMap<String, Cost> = HashMap::new();
+        if cluster_ids.is_empty() {
+            return Ok(out);
+        }
+        let placeholders = vec!["?"; cluster_ids.len()].join(",");
+        let sql = format!(
+            "SELECT cluster_id, size, COUNT(*) AS n FROM droplets \
+             WHERE cluster_id IN ({placeholders}) AND live_slot IS NOT NULL \
+             GROUP BY cluster_id, size"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in cluster_ids {
+            q = q.bind(id.as_str());
+        }
+        for row in q.fetch_all(&self.pool).await? {
+            let cluster: String = row.try_get("cluster_id")?;
+            let size: String = row.try_get("size")?;
+            let n: i64 = row.try_get("n")?;
+            let cost = out.entry(cluster).or_insert(Cost {
+                monthly_cents: 0,
+                hourly_micros: 0,
+            });
+            if let Some(s) = catalog::size_by_slug(&size) {
+                cost.monthly_cents += s.price_monthly_cents * n;
+                cost.hourly_micros += s.price_hourly_micros * n;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn with_costs(&self, mut clusters: Vec<Cluster>) -> Result<Vec<Cluster>> {
+        let ids: Vec<String> = clusters.iter().map(|c| c.id.clone()).collect();
+        let costs = self.costs(&ids).await?;
+        for c in &mut clusters {
+            if let Some(cost) = costs.get(&c.id) {
+                c.cost = cost.clone();
+            }
+        }
+        Ok(clusters)
+    }
+
+    /// Claims `idem` inside `tx`. On a duplicate key the transaction is
+    /// abandoned and the earlier answer (or a mismatch) is returned instead.
+    async fn claim(
+        tx: &mut Transaction<'static, Any>,
+        scope: &str,
+        idem: Option<&Idempotency>,
+        resource_id: &str,
+        now: i64,
+    ) -> Result<Option<Remembered>> {
+        let Some(idem) = idem else { return Ok(None) };
+        let res = sqlx::query(
+            "INSERT INTO idempotency_keys (scope, request_id, fingerprint, resource_id, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(scope)
+        .bind(idem.request_id.as_str())
+        .bind(idem.fingerprint.as_str())
+        .bind(resource_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await;
+        match res {
+            Ok(_) => Ok(None),
+            Err(e) if is_unique_violation(&e) => {
+                let row = sqlx::query(
+                    "SELECT fingerprint, resource_id FROM idempotency_keys \
+                     WHERE scope = ? AND request_id = ?",
+                )
+                .bind(scope)
+                .bind(idem.request_id.as_str())
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok(Some(Remembered {
+                    fingerprint: row.try_get("fingerprint")?,
+                    resource_id: row.try_get("resource_id")?,
+                }))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn replay(idem: Option<&Idempotency>, earlier: Remembered) -> Result<Created> {
+        let idem = idem.ok_or(Error::Contention)?;
+        if earlier.fingerprint == idem.fingerprint {
+            Ok(Created::Replayed(earlier.resource_id))
+        } else {
+            Err(Error::IdempotencyMismatch(idem.request_id.clone()))
+        }
+    }
+
+    async fn insert_droplet(
+        tx: &mut Transaction<'static, Any>,
+        new: &NewDroplet,
+        region: &str,
+        slot: u32,
+        addressing: &dyn Addressing,
+    ) -> std::result::Result<(), sqlx::Error> {
+        let (public, private) = addressing.addresses(region, slot);
+        sqlx::query(
+            "INSERT INTO droplets (id, cluster_id, name, live_name, region, size, image, status, \
+             slot, live_slot, public_ipv4, private_ipv4, tags, locked_by, boot_at, created_at, \
+             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+        )
+        .bind(new.id.as_str())
+        .bind(new.cluster_id.as_str())
+        .bind(new.name.as_str())
+        .bind(new.name.as_str())
+        .bind(region)
+        .bind(new.size)
+        .bind(new.image)
+        .bind(i64::from(slot))
+        .bind(i64::from(slot))
+        .bind(public)
+        .bind(private)
+        .bind(new.tags.to_column())
+        .bind(new.boot_at)
+        .bind(new.now)
+        .bind(new.now)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+    }
+
+    /// Allocates a free address slot by inserting the droplet on it; the
+    /// unique (region, live_slot) index settles races between replicas.
+    async fn place_droplet(
+        tx: &mut Transaction<'static, Any>,
+        new: &NewDroplet,
+        region: &str,
+        addressing: &dyn Addressing,
+    ) -> Result<()> {
+        let capacity = addressing.capacity(region);
+        for _ in 0..SLOT_ROUNDS {
+            let mut candidates: Vec<u32> = {
+                let mut rng = rand::rng();
+                (0..RANDOM_SLOT_TRIES)
+                    .map(|_| rng.random_range(0..capacity))
+                    .collect()
+            };
+            let mut scanned = false;
+            loop {
+                let Some(slot) = candidates.pop() else {
+                    if scanned {
+                        break;
+                    }
+                    scanned = true;
+                    let used: HashSet<u32> = sqlx::query(
+                        "SELECT live_slot FROM droplets WHERE region = ? AND live_slot IS NOT NULL",
+                    )
+                    .bind(region)
+                    .fetch_all(&mut **tx)
+                    .await?
+                    .iter()
+                    .filter_map(|r| r.try_get::<i64, _>(0).ok())
+                    .filter_map(|s| u32::try_from(s).ok())
+                    .collect();
+                    let free: Vec<u32> = (0..capacity).filter(|s| !used.contains(s)).collect();
+                    if free.is_empty() {
+                        return Err(Error::CapacityExhausted {
+                            region: region.to_string(),
+                            capacity,
+                        });
+                    }
+                    let mut rng = rand::rng();
+                    candidates = (0..RANDOM_SLOT_TRIES.min(free.len()))
+                        .map(|_| free[rng.random_range(0..free.len())])
+                        .collect();
+                    continue;
+                };
+                match Self::insert_droplet(tx, new, region, slot, addressing).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) if is_unique_violation(&e) && e.to_string().contains("live_slot") => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(Error::AlreadyExists(format!(
+                            "a droplet named {:?} already exists in this cluster",
+                            new.name.as_str()
+                        )));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Err(Error::Contention)
+    }
+
+    async fn droplet_state(
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+    ) -> Result<(DropletStatus, Option<String>)> {
+        let row = sqlx::query("SELECT status, locked_by FROM droplets WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| Error::not_found("droplet", id))?;
+        Ok((
+            DropletStatus::from_column(&row.try_get::<String, _>("status")?),
+            row.try_get("locked_by")?,
+        ))
+    }
+
+    /// One attempt at finishing; `None` when a rename hit a taken name.
+    async fn finish_once(&self, id: &str, outcome: &Outcome, now: i64) -> Result<Option<bool>> {
+        let (status, error, effect) = match outcome {
+            Outcome::Completed(effect) => (ActionStatus::Completed, String::new(), effect.clone()),
+            Outcome::Errored(e) => (ActionStatus::Errored, e.clone(), Effect::None),
+        };
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE droplet_actions SET status = ?, error = ?, completed_at = ? \
+             WHERE id = ? AND status = 'in-progress'",
+        )
+        .bind(status.as_str())
+        .bind(error.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(Some(false));
+        }
+        let droplet_id: String = sqlx::query("SELECT droplet_id FROM droplet_actions WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let (set, arg): (&str, Option<String>) = match &effect {
+            Effect::None => ("", None),
+            Effect::Status(s) => ("status = ?, ", Some(s.as_str().to_string())),
+            Effect::Resize(size) => ("size = ?, ", Some(size.clone())),
+            Effect::Rename(name) => ("name = ?, live_name = ?, ", Some(name.clone())),
+            Effect::Destroy => (
+                "status = 'archive', live_name = NULL, live_slot = NULL, ",
+                None,
+            ),
+        };
+        let sql = format!(
+            "UPDATE droplets SET {set}locked_by = NULL, updated_at = ? WHERE id = ? AND locked_by = ?"
+        );
+        let mut q = sqlx::query(&sql);
+        if let Some(arg) = &arg {
+            q = q.bind(arg.as_str());
+            if matches!(effect, Effect::Rename(_)) {
+                q = q.bind(arg.as_str());
+            }
+        }
+        match q
+            .bind(now)
+            .bind(droplet_id.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if effect == Effect::Destroy {
+            sqlx::query(
+                "UPDATE clusters SET live_droplets = live_droplets - 1, updated_at = ? \
+                 WHERE id = (SELECT cluster_id FROM droplets WHERE id = ?)",
+            )
+            .bind(now)
+            .bind(droplet_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(true))
+    }
+}
+
+const CLUSTER_COLUMNS: &str =
+    "id, name, description, region, status, tags, live_droplets, created_at, updated_at";
+const DROPLET_COLUMNS: &str = "d.id, d.name, d.cluster_id, c.name AS cluster_name, d.region, \
+     d.size, d.image, d.status, d.public_ipv4, d.private_ipv4, d.tags, d.locked_by, d.boot_at, \
+     d.created_at, d.updated_at";
+const ACTION_COLUMNS: &str = "id, droplet_id, cluster_id, region, type, status, param, error, \
+     started_at, due_at, completed_at";
+
+fn cluster_from(row: &AnyRow) -> Result<Cluster> {
+    Ok(Cluster {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        region: row.try_get("region")?,
+        status: ClusterStatus::from_column(&row.try_get::<String, _>("status")?),
+        tags: Tags::from_column(&row.try_get::<String, _>("tags")?)
+            .as_slice()
+            .to_vec(),
+        droplet_count: row.try_get("live_droplets")?,
+        cost: Cost {
+            monthly_cents: 0,
+            hourly_micros: 0,
+        },
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn droplet_from(row: &AnyRow) -> Result<Droplet> {
+    Ok(Droplet {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        cluster_id: row.try_get("cluster_id")?,
+        cluster_name: row
+            .try_get::<Option<String>, _>("cluster_name")?
+            .unwrap_or_default(),
+        region: row.try_get("region")?,
+        size: row.try_get("size")?,
+        image: row.try_get("image")?,
+        status: DropletStatus::from_column(&row.try_get::<String, _>("status")?),
+        public_ipv4: row.try_get("public_ipv4")?,
+        private_ipv4: row.try_get("private_ipv4")?,
+        tags: Tags::from_column(&row.try_get::<String, _>("tags")?)
+            .as_slice()
+            .to_vec(),
+        locked_by: row.try_get("locked_by")?,
+        boot_at: row.try_get("boot_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn action_from(row: &AnyRow) -> Result<Action> {
+    let kind: String = row.try_get("type")?;
+    Ok(Action {
+        id: row.try_get("id")?,
+        droplet_id: row.try_get("droplet_id")?,
+        cluster_id: row.try_get("cluster_id")?,
+        region: row.try_get("region")?,
+        kind: ActionType::from_column(&kind).ok_or_else(|| {
+            Error::Storage(sqlx::Error::Decode(
+                format!("unknown action type {kind}").into(),
+            ))
+        })?,
+        status: ActionStatus::from_column(&row.try_get::<String, _>("status")?),
+        param: row.try_get("param")?,
+        error: row.try_get("error")?,
+        started_at: row.try_get("started_at")?,
+        due_at: row.try_get("due_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+/// Builds `WHERE` clauses and their string arguments together so they
+/// cannot drift apart.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<&'static str>,
+    args: Vec<String>,
+}
+
+impl Where {
+    fn and(&mut self, clause: &'static str, arg: impl Into<String>) {
+        self.clauses.push(clause);
+        self.args.push(arg.into());
+    }
+
+    fn and_plain(&mut self, clause: &'static str) {
+        self.clauses.push(clause);
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+fn page_of<T>(mut items: Vec<T>, size: u32, key: impl Fn(&T) -> String) -> PageOf<T> {
+    let more = items.len() > size as usize;
+    items.truncate(size as usize);
+    let next_after = if more { items.last().map(key) } else { None };
+    PageOf { items, next_after }
+}
+
+impl ProvisioningRepository for SqlRepository {
+    async fn remembered(&self, scope: &str, request_id: &str) -> Result<Option<Remembered>> {
+        let row = sqlx::query(
+            "SELECT fingerprint, resource_id FROM idempotency_keys WHERE scope = ? AND request_id = ?",
+        )
+        .bind(scope)
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Remembered {
+                fingerprint: r.try_get("fingerprint")?,
+                resource_id: r.try_get("resource_id")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_cluster(&self, new: NewCluster, idem: Option<Idempotency>) -> Result<Created> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(earlier) =
+            Self::claim(&mut tx, "cluster", idem.as_ref(), &new.id, new.now).await?
+        {
+            tx.rollback().await?;
+            return Self::replay(idem.as_ref(), earlier);
+        }
+        let res = sqlx::query(
+            "INSERT INTO clusters (id, name, description, region, status, tags, live_droplets, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, 'active', ?, 0, ?, ?)",
+        )
+        .bind(new.id.as_str())
+        .bind(new.name.as_str())
+        .bind(new.description.as_str())
+        .bind(new.region)
+        .bind(new.tags.to_column())
+        .bind(new.now)
+        .bind(new.now)
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::AlreadyExists(format!(
+                    "a cluster named {:?} already exists",
+                    new.name.as_str()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit().await?;
+        Ok(Created::New(new.id))
+    }
+
+    async fn get_cluster(&self, id: &str) -> Result<Cluster> {
+        let row = sqlx::query(&format!(
+            "SELECT {CLUSTER_COLUMNS} FROM clusters WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::not_found("cluster", id))?;
+        let cluster = cluster_from(&row)?;
+        Ok(self.with_costs(vec![cluster]).await?.remove(0))
+    }
+
+    async fn list_clusters(
+        &self,
+        filter: &ClusterFilter,
+        page: &PageRequest,
+    ) -> Result<PageOf<Cluster>> {
+        let mut w = Where::default();
+        if let Some(region) = &filter.region {
+            w.and("region = ?", region.as_str());
+        }
+        if let Some(status) = filter.status {
+            w.and("status = ?", status.as_str());
+        }
+        if let Some(tag) = &filter.tag {
+            w.and("tags LIKE ?", format!("%,{tag},%"));
+        }
+        if let Some(after) = &page.after {
+            w.and("id > ?", after.as_str());
+        }
+        let sql = format!(
+            "SELECT {CLUSTER_COLUMNS} FROM clusters {} ORDER BY id LIMIT {}",
+            w.sql(),
+            page.size + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for a in &w.args {
+            q = q.bind(a.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let clusters = rows.iter().map(cluster_from).collect::<Result<Vec<_>>>()?;
+        let page = page_of(clusters, page.size, |c| c.id.clone());
+        Ok(PageOf {
+            items: self.with_costs(page.items).await?,
+            next_after: page.next_after,
+        })
+    }
+
+    async fn update_cluster(&self, id: &str, patch: ClusterPatch, now: i64) -> Result<Cluster> {
+        let mut sets = vec!["updated_at = ?"];
+        let mut args = vec![];
+        if let Some(name) = &patch.name {
+            sets.push("name = ?");
+            args.push(name.as_str().to_string());
+        }
+        if let Some(d) = &patch.description {
+            sets.push("description = ?");
+            args.push(d.as_str().to_string());
+        }
+        if let Some(t) = &patch.tags {
+            sets.push("tags = ?");
+            args.push(t.to_column());
+        }
+        let sql = format!("UPDATE clusters SET {} WHERE id = ?", sets.join(", "));
+        let mut q = sqlx::query(&sql).bind(now);
+        for a in &args {
+            q = q.bind(a.as_str());
+        }
+        match q.bind(id).execute(&self.pool).await {
+            Ok(r) if r.rows_affected() == 0 => {
+                // MySQL counts changed rows only; tell "unchanged" from "missing".
+                self.get_cluster(id).await
+            }
+            Ok(_) => self.get_cluster(id).await,
+            Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists(format!(
+                "a cluster named {:?} already exists",
+                patch.name.as_ref().map(|n| n.as_str()).unwrap_or_default()
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_cluster(&self, id: &str, force: bool, now: i64) -> Result<u32> {
+        let mut tx = self.pool.begin().await?;
+        if !force {
+            let deleted = sqlx::query("DELETE FROM clusters WHERE id = ? AND live_droplets = 0")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                let row = sqlx::query("SELECT live_droplets FROM clusters WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| Error::not_found("cluster", id))?;
+                let n: i64 = row.try_get(0)?;
+                return Err(Error::FailedPrecondition(format!(
+                    "cluster still has {n} droplet(s); destroy them or delete with force"
+                )));
+            }
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let marked =
+            sqlx::query("UPDATE clusters SET status = 'deleting', updated_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if marked == 0 {
+            return Err(Error::not_found("cluster", id));
+        }
+        sqlx::query(
+            "UPDATE droplet_actions SET status = 'errored', \
+             error = 'droplet destroyed with its cluster', completed_at = ? \
+             WHERE cluster_id = ? AND status = 'in-progress'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let destroyed = sqlx::query(
+            "UPDATE droplets SET status = 'archive', live_name = NULL, live_slot = NULL, \
+             locked_by = NULL, updated_at = ? WHERE cluster_id = ? AND status <> 'archive'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM clusters WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(u32::try_from(destroyed).unwrap_or(u32::MAX))
+    }
+
+    async fn create_droplet(
+        &self,
+        new: NewDroplet,
+        addressing: &dyn Addressing,
+        idem: Option<Idempotency>,
+    ) -> Result<Created> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(earlier) =
+            Self::claim(&mut tx, "droplet", idem.as_ref(), &new.id, new.now).await?
+        {
+            tx.rollback().await?;
+            return Self::replay(idem.as_ref(), earlier);
+        }
+        let row = sqlx::query("SELECT region, status FROM clusters WHERE id = ?")
+            .bind(new.cluster_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::not_found("cluster", new.cluster_id.as_str()))?;
+        let region: String = row.try_get("region")?;
+        Self::place_droplet(&mut tx, &new, &region, addressing).await?;
+        // Last, so the cluster row stays locked only until commit; zero rows
+        // means it was deleted (or is being deleted) meanwhile.
+        let counted = sqlx::query(
+            "UPDATE clusters SET live_droplets = live_droplets + 1, updated_at = ? \
+             WHERE id = ? AND status = 'active'",
+        )
+        .bind(new.now)
+        .bind(new.cluster_id.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if counted == 0 {
+            return Err(Error::FailedPrecondition(format!(
+                "cluster {} is being deleted",
+                new.cluster_id
+            )));
+        }
+        tx.commit().await?;
+        Ok(Created::New(new.id))
+    }
+
+    async fn get_droplet(&self, id: &str) -> Result<Droplet> {
+        let row = sqlx::query(&format!(
+            "SELECT {DROPLET_COLUMNS} FROM droplets d LEFT JOIN clusters c ON c.id = d.cluster_id \
+             WHERE d.id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::not_found("droplet", id))?;
+        droplet_from(&row)
+    }
+
+    async fn list_droplets(
+        &self,
+        filter: &DropletFilter,
+        page: &PageRequest,
+    ) -> Result<PageOf<Droplet>> {
+        let mut w = Where::default();
+        if let Some(cluster) = &filter.cluster_id {
+            w.and("d.cluster_id = ?", cluster.as_str());
+        }
+        match filter.status {
+            Some(status) => w.and("d.status = ?", status.as_str()),
+            None if !filter.include_archived => w.and_plain("d.status <> 'archive'"),
+            None => {}
+        }
+        if let Some(region) = &filter.region {
+            w.and("d.region = ?", region.as_str());
+        }
+        if let Some(tag) = &filter.tag {
+            w.and("d.tags LIKE ?", format!("%,{tag},%"));
+        }
+        if let Some(after) = &page.after {
+            w.and("d.id > ?", after.as_str());
+        }
+        let sql = format!(
+            "SELECT {DROPLET_COLUMNS} FROM droplets d LEFT JOIN clusters c ON c.id = d.cluster_id \
+             {} ORDER BY d.id LIMIT {}",
+            w.sql(),
+            page.size + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for a in &w.args {
+            q = q.bind(a.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let droplets = rows.iter().map(droplet_from).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(droplets, page.size, |d| d.id.clone()))
+    }
+
+    async fn activate_droplet(&self, id: &str, now: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE droplets SET status = 'active', updated_at = ? WHERE id = ? AND status = 'new'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn destroy_droplet(&self, id: &str, now: i64) -> Result<Droplet> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE droplets SET status = 'archive', live_name = NULL, live_slot = NULL, \
+             updated_at = ? WHERE id = ? AND locked_by IS NULL AND status <> 'archive'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            let (status, locked_by) = Self::droplet_state(&mut tx, id).await?;
+            if status != DropletStatus::Archive {
+                return Err(Error::FailedPrecondition(format!(
+                    "droplet is locked by action {}",
+                    locked_by.unwrap_or_default()
+                )));
+            }
+        } else {
+            sqlx::query(
+                "UPDATE clusters SET live_droplets = live_droplets - 1, updated_at = ? \
+                 WHERE id = (SELECT cluster_id FROM droplets WHERE id = ?)",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.get_droplet(id).await
+    }
+
+    async fn begin_action(
+        &self,
+        new: NewAction,
+        from: DropletStatus,
+        idem: Option<Idempotency>,
+    ) -> Result<Created> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(earlier) =
+            Self::claim(&mut tx, "action", idem.as_ref(), &new.id, new.now).await?
+        {
+            tx.rollback().await?;
+            return Self::replay(idem.as_ref(), earlier);
+        }
+        let locked = sqlx::query(
+            "UPDATE droplets SET locked_by = ?, updated_at = ? \
+             WHERE id = ? AND locked_by IS NULL AND status = ?",
+        )
+        .bind(new.id.as_str())
+        .bind(new.now)
+        .bind(new.droplet_id.as_str())
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if locked == 0 {
+            let (status, locked_by) = Self::droplet_state(&mut tx, &new.droplet_id).await?;
+            return Err(Error::FailedPrecondition(match locked_by {
+                Some(action) => format!("droplet is locked by action {action} in progress"),
+                None => format!("droplet changed to {} meanwhile", status.as_str()),
+            }));
+        }
+        sqlx::query(&format!(
+            "INSERT INTO droplet_actions ({ACTION_COLUMNS}) \
+             SELECT ?, id, cluster_id, region, ?, 'in-progress', ?, '', ?, ?, NULL \
+             FROM droplets WHERE id = ?"
+        ))
+        .bind(new.id.as_str())
+        .bind(new.kind.as_str())
+        .bind(new.param.as_str())
+        .bind(new.now)
+        .bind(new.due_at)
+        .bind(new.droplet_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Created::New(new.id))
+    }
+
+    async fn finish_action(&self, id: &str, outcome: Outcome, now: i64) -> Result<bool> {
+        match self.finish_once(id, &outcome, now).await? {
+            Some(done) => Ok(done),
+            // The name was taken while the rename ran: the action errors.
+            None => self
+                .finish_once(
+                    id,
+                    &Outcome::Errored("the new name was taken meanwhile".into()),
+                    now,
+                )
+                .await
+                .map(|done| done.unwrap_or(false)),
+        }
+    }
+
+    async fn get_action(&self, id: &str) -> Result<Action> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACTION_COLUMNS} FROM droplet_actions WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::not_found("action", id))?;
+        action_from(&row)
+    }
+
+    async fn list_actions(
+        &self,
+        droplet_id: &str,
+        status: Option<ActionStatus>,
+        page: &PageRequest,
+    ) -> Result<PageOf<Action>> {
+        let mut w = Where::default();
+        w.and("droplet_id = ?", droplet_id);
+        if let Some(s) = status {
+            w.and("status = ?", s.as_str());
+        }
+        if let Some(after) = &page.after {
+            w.and("id < ?", after.as_str());
+        }
+        let sql = format!(
+            "SELECT {ACTION_COLUMNS} FROM droplet_actions {} ORDER BY id DESC LIMIT {}",
+            w.sql(),
+            page.size + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for a in &w.args {
+            q = q.bind(a.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let actions = rows.iter().map(action_from).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(actions, page.size, |a| a.id.clone()))
+    }
+
+    async fn pending(&self) -> Result<Vec<Pending>> {
+        let mut out = Vec::new();
+        for row in sqlx::query("SELECT id, boot_at FROM droplets WHERE status = 'new'")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            out.push(Pending::Boot {
+                droplet_id: row.try_get(0)?,
+                at: row.try_get(1)?,
+            });
+        }
+        for row in
+            sqlx::query("SELECT id, due_at FROM droplet_actions WHERE status = 'in-progress'")
+                .fetch_all(&self.pool)
+                .await?
+        {
+            out.push(Pending::Action {
+                action_id: row.try_get(0)?,
+                at: row.try_get(1)?,
+            });
+        }
+        Ok(out)
+    }
+}

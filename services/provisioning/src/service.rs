@@ -1,0 +1,632 @@
+//! The provisioning domain service: plain types in and out, no transport.
+//! Creates are idempotent by `request_id`; actions run on the simulated
+//! cloud in the background and survive restarts (pending work is resumed).
+
+use std::{sync::Arc, time::Duration};
+
+use cg_runtime::{idempotency::fingerprint, new_id, time::now_millis};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    catalog::{Image, Region, Size},
+    cloud::CloudProvider,
+    domain::{
+        Action, ActionStatus, ActionType, Cluster, ClusterName, Description, Droplet, DropletName,
+        DropletStatus, Id, Tags,
+    },
+    error::{Error, Result},
+    repo::{
+        ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, Idempotency, NewAction,
+        NewCluster, NewDroplet, Outcome, PageOf, PageRequest, Pending, ProvisioningRepository,
+    },
+};
+
+#[derive(Debug, Clone)]
+pub struct CreateCluster {
+    pub name: ClusterName,
+    pub region: &'static Region,
+    pub description: Description,
+    pub tags: Tags,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateDroplet {
+    pub cluster_id: Id,
+    pub name: DropletName,
+    pub size: &'static Size,
+    pub image: &'static Image,
+    pub tags: Tags,
+    pub request_id: Option<String>,
+}
+
+/// An action with its typed argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionRequest {
+    Resize(&'static Size),
+    Rename(DropletName),
+    Snapshot(Option<String>),
+    Plain(ActionType),
+}
+
+impl ActionRequest {
+    pub fn kind(&self) -> ActionType {
+        match self {
+            Self::Resize(_) => ActionType::Resize,
+            Self::Rename(_) => ActionType::Rename,
+            Self::Snapshot(_) => ActionType::Snapshot,
+            Self::Plain(t) => *t,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateAction {
+    pub droplet_id: Id,
+    pub action: ActionRequest,
+    pub request_id: Option<String>,
+}
+
+/// Background-task retry policy for writes the simulated cloud owes.
+const FINISH_RETRIES: u32 = 5;
+/// Watch streams re-read at least this often (changes made by another replica).
+const WATCH_POLL: Duration = Duration::from_secs(1);
+
+pub struct Provisioner<R, C> {
+    repo: Arc<R>,
+    cloud: Arc<C>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+    changes: broadcast::Sender<String>,
+}
+
+impl<R, C> Clone for Provisioner<R, C> {
+    fn clone(&self) -> Self {
+        Self {
+            repo: self.repo.clone(),
+            cloud: self.cloud.clone(),
+            tasks: self.tasks.clone(),
+            stop: self.stop.clone(),
+            changes: self.changes.clone(),
+        }
+    }
+}
+
+impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
+    pub fn new(repo: R, cloud: C) -> Self {
+        let (changes, _) = broadcast::channel(1024);
+        Self {
+            repo: Arc::new(repo),
+            cloud: Arc::new(cloud),
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
+            changes,
+        }
+    }
+
+    pub fn repo(&self) -> &R {
+        &self.repo
+    }
+
+    /// Picks up boots and actions left unfinished by a previous process.
+    pub async fn resume(&self) -> Result<usize> {
+        let pending = self.repo.pending().await?;
+        let n = pending.len();
+        for p in pending {
+            match p {
+                Pending::Boot { droplet_id, at } => self.schedule_boot(droplet_id, at),
+                Pending::Action { action_id, at } => self.schedule_action(action_id, at),
+            }
+        }
+        if n > 0 {
+            tracing::info!(count = n, "resumed pending cloud work");
+        }
+        Ok(n)
+    }
+
+    /// Stops timers and watch streams; unfinished work stays in the database
+    /// and is resumed by the next process.
+    pub fn begin_shutdown(&self) {
+        self.stop.cancel();
+        self.tasks.close();
+    }
+
+    pub async fn wait_idle(&self, grace: Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks still running after grace period");
+        }
+    }
+
+    async fn cloud_call(&self) {
+        let latency = self.cloud.api_latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
+
+    fn notify(&self, id: &str) {
+        let _ = self.changes.send(id.to_string());
+    }
+
+    async fn check_replay(&self, scope: &str, key: Option<&Idempotency>) -> Result<Option<String>> {
+        let Some(key) = key else { return Ok(None) };
+        match self.repo.remembered(scope, &key.request_id).await? {
+            Some(r) if r.fingerprint == key.fingerprint => Ok(Some(r.resource_id)),
+            Some(_) => Err(Error::IdempotencyMismatch(key.request_id.clone())),
+            None => Ok(None),
+        }
+    }
+
+    // ------------------------------------------------------------ clusters
+
+    #[tracing::instrument(skip_all, fields(name = %req.name, region = req.region.slug))]
+    pub async fn create_cluster(&self, req: CreateCluster) -> Result<Cluster> {
+        let idem = req.request_id.as_ref().map(|request_id| Idempotency {
+            request_id: request_id.clone(),
+            fingerprint: fingerprint(&[
+                req.name.as_str(),
+                req.region.slug,
+                req.description.as_str(),
+                &req.tags.to_column(),
+            ]),
+        });
+        if let Some(id) = self.check_replay("cluster", idem.as_ref()).await? {
+            return self.repo.get_cluster(&id).await;
+        }
+        let created = self
+            .repo
+            .create_cluster(
+                NewCluster {
+                    id: new_id(),
+                    name: req.name,
+                    description: req.description,
+                    region: req.region.slug,
+                    tags: req.tags,
+                    now: now_millis(),
+                },
+                idem,
+            )
+            .await?;
+        if let Created::New(id) = &created {
+            tracing::info!(cluster_id = %id, "cluster created");
+        }
+        self.repo.get_cluster(created.id()).await
+    }
+
+    pub async fn get_cluster(&self, id: &Id) -> Result<Cluster> {
+        self.repo.get_cluster(id.as_str()).await
+    }
+
+    pub async fn list_clusters(
+        &self,
+        filter: &ClusterFilter,
+        page: &PageRequest,
+    ) -> Result<PageOf<Cluster>> {
+        self.repo.list_clusters(filter, page).await
+    }
+
+    #[tracing::instrument(skip_all, fields(cluster_id = %id))]
+    pub async fn update_cluster(&self, id: &Id, patch: ClusterPatch) -> Result<Cluster> {
+        self.repo
+            .update_cluster(id.as_str(), patch, now_millis())
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(cluster_id = %id, force))]
+    pub async fn delete_cluster(&self, id: &Id, force: bool) -> Result<u32> {
+        let destroyed = self
+            .repo
+            .delete_cluster(id.as_str(), force, now_millis())
+            .await?;
+        tracing::info!(destroyed, "cluster deleted");
+        self.notify(id.as_str());
+        Ok(destroyed)
+    }
+
+    // ------------------------------------------------------------ droplets
+
+    #[tracing::instrument(skip_all, fields(cluster_id = %req.cluster_id, name = %req.name))]
+    pub async fn create_droplet(&self, req: CreateDroplet) -> Result<Droplet> {
+        let idem = req.request_id.as_ref().map(|request_id| Idempotency {
+            request_id: request_id.clone(),
+            fingerprint: fingerprint(&[
+                req.cluster_id.as_str(),
+                req.name.as_str(),
+                req.size.slug,
+                req.image.slug,
+                &req.tags.to_column(),
+            ]),
+        });
+        if let Some(id) = self.check_replay("droplet", idem.as_ref()).await? {
+            return self.repo.get_droplet(&id).await;
+        }
+        let cluster = self.repo.get_cluster(req.cluster_id.as_str()).await?;
+        let region = crate::catalog::region_by_slug(&cluster.region)
+            .ok_or_else(|| Error::FailedPrecondition("cluster region is retired".into()))?;
+        if !region.offers(req.size.slug) {
+            return Err(Error::invalid(
+                "size",
+                format!("size {} is not offered in {}", req.size.slug, region.slug),
+            ));
+        }
+        if req.size.disk_gb < req.image.min_disk_gb {
+            return Err(Error::invalid(
+                "size",
+                format!(
+                    "image {} needs {} GB of disk; {} has {} GB",
+                    req.image.slug, req.image.min_disk_gb, req.size.slug, req.size.disk_gb
+                ),
+            ));
+        }
+        self.cloud_call().await;
+        let now = now_millis();
+        let boot_at = now + millis(self.cloud.boot_delay());
+        let created = self
+            .repo
+            .create_droplet(
+                NewDroplet {
+                    id: new_id(),
+                    cluster_id: req.cluster_id.as_str().to_string(),
+                    name: req.name,
+                    size: req.size.slug,
+                    image: req.image.slug,
+                    tags: req.tags,
+                    boot_at,
+                    now,
+                },
+                self.cloud.as_ref(),
+                idem,
+            )
+            .await?;
+        if let Created::New(id) = &created {
+            tracing::info!(droplet_id = %id, "droplet created");
+            self.schedule_boot(id.clone(), boot_at);
+        }
+        self.repo.get_droplet(created.id()).await
+    }
+
+    pub async fn get_droplet(&self, id: &Id) -> Result<Droplet> {
+        self.repo.get_droplet(id.as_str()).await
+    }
+
+    pub async fn list_droplets(
+        &self,
+        filter: &DropletFilter,
+        page: &PageRequest,
+    ) -> Result<PageOf<Droplet>> {
+        self.repo.list_droplets(filter, page).await
+    }
+
+    #[tracing::instrument(skip_all, fields(droplet_id = %id))]
+    pub async fn destroy_droplet(&self, id: &Id) -> Result<Droplet> {
+        self.cloud_call().await;
+        let droplet = self.repo.destroy_droplet(id.as_str(), now_millis()).await?;
+        tracing::info!("droplet destroyed");
+        self.notify(id.as_str());
+        Ok(droplet)
+    }
+
+    // ------------------------------------------------------------ actions
+
+    #[tracing::instrument(skip_all, fields(droplet_id = %req.droplet_id, action = req.action.kind().as_str()))]
+    pub async fn create_action(&self, req: CreateAction) -> Result<Action> {
+        let kind = req.action.kind();
+        let param = match &req.action {
+            ActionRequest::Resize(size) => size.slug.to_string(),
+            ActionRequest::Rename(name) => name.as_str().to_string(),
+            ActionRequest::Snapshot(name) => name.clone().unwrap_or_default(),
+            ActionRequest::Plain(_) => String::new(),
+        };
+        let idem = req.request_id.as_ref().map(|request_id| Idempotency {
+            request_id: request_id.clone(),
+            fingerprint: fingerprint(&[req.droplet_id.as_str(), kind.as_str(), &param]),
+        });
+        if let Some(id) = self.check_replay("action", idem.as_ref()).await? {
+            return self.repo.get_action(&id).await;
+        }
+        let droplet = self.repo.get_droplet(req.droplet_id.as_str()).await?;
+        let param = self.check_action(&droplet, &req.action, param).await?;
+        self.cloud_call().await;
+        let now = now_millis();
+        let due_at = now + millis(self.cloud.action_duration(kind));
+        let created = self
+            .repo
+            .begin_action(
+                NewAction {
+                    id: new_id(),
+                    droplet_id: droplet.id.clone(),
+                    kind,
+                    param,
+                    now,
+                    due_at,
+                },
+                droplet.status,
+                idem,
+            )
+            .await?;
+        if let Created::New(id) = &created {
+            tracing::info!(action_id = %id, "action started");
+            self.notify(&droplet.id);
+            self.schedule_action(id.clone(), due_at);
+        }
+        self.repo.get_action(created.id()).await
+    }
+
+    /// Business rules an action must pass before it may lock the droplet;
+    /// returns the action's stored argument.
+    async fn check_action(
+        &self,
+        droplet: &Droplet,
+        action: &ActionRequest,
+        param: String,
+    ) -> Result<String> {
+        let kind = action.kind();
+        match droplet.status {
+            DropletStatus::Archive => {
+                return Err(Error::FailedPrecondition("droplet was destroyed".into()));
+            }
+            DropletStatus::New => {
+                return Err(Error::FailedPrecondition(
+                    "droplet is still being created".into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(action_id) = &droplet.locked_by {
+            return Err(Error::FailedPrecondition(format!(
+                "droplet is locked by action {action_id} in progress"
+            )));
+        }
+        if !kind.allowed_from(droplet.status) {
+            return Err(Error::FailedPrecondition(format!(
+                "cannot {} a droplet that is {}",
+                kind.as_str(),
+                droplet.status.as_str()
+            )));
+        }
+        match action {
+            ActionRequest::Resize(size) => {
+                if size.slug == droplet.size {
+                    return Err(Error::FailedPrecondition(format!(
+                        "droplet is already {}",
+                        size.slug
+                    )));
+                }
+                let offered = crate::catalog::region_by_slug(&droplet.region)
+                    .is_some_and(|r| r.offers(size.slug));
+                if !offered {
+                    return Err(Error::invalid(
+                        "resize.size",
+                        format!("size {} is not offered in {}", size.slug, droplet.region),
+                    ));
+                }
+                Ok(param)
+            }
+            ActionRequest::Rename(name) => {
+                if name.as_str() == droplet.name {
+                    return Err(Error::FailedPrecondition(format!(
+                        "droplet is already named {name}"
+                    )));
+                }
+                let taken = self
+                    .repo
+                    .list_droplets(
+                        &DropletFilter {
+                            cluster_id: Some(droplet.cluster_id.clone()),
+                            ..DropletFilter::default()
+                        },
+                        &PageRequest {
+                            size: 1000,
+                            after: None,
+                        },
+                    )
+                    .await?
+                    .items
+                    .iter()
+                    .any(|d| d.name == name.as_str());
+                if taken {
+                    return Err(Error::AlreadyExists(format!(
+                        "a droplet named {name:?} already exists in this cluster"
+                    )));
+                }
+                Ok(param)
+            }
+            ActionRequest::Snapshot(None) => Ok(format!("{}-{}", droplet.name, now_millis())),
+            _ => Ok(param),
+        }
+    }
+
+    pub async fn get_action(&self, id: &Id) -> Result<Action> {
+        self.repo.get_action(id.as_str()).await
+    }
+
+    pub async fn list_actions(
+        &self,
+        droplet_id: &Id,
+        status: Option<ActionStatus>,
+        page: &PageRequest,
+    ) -> Result<PageOf<Action>> {
+        // A missing droplet is NOT_FOUND, not an empty list.
+        self.repo.get_droplet(droplet_id.as_str()).await?;
+        self.repo
+            .list_actions(droplet_id.as_str(), status, page)
+            .await
+    }
+
+    // ------------------------------------------------------------ the cloud's timers
+
+    fn schedule_boot(&self, droplet_id: String, at: i64) {
+        let this = self.clone();
+        self.tasks.spawn(async move {
+            if !this.sleep_until(at).await {
+                return;
+            }
+            this.retrying("activate droplet", || {
+                this.repo.activate_droplet(&droplet_id, now_millis())
+            })
+            .await;
+            tracing::debug!(%droplet_id, "droplet booted");
+            this.notify(&droplet_id);
+        });
+    }
+
+    fn schedule_action(&self, action_id: String, at: i64) {
+        let this = self.clone();
+        self.tasks.spawn(async move {
+            if !this.sleep_until(at).await {
+                return;
+            }
+            let action = match this.repo.get_action(&action_id).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(%action_id, error = %e, "cannot load action; resumed at next start");
+                    return;
+                }
+            };
+            if action.status != ActionStatus::InProgress {
+                return;
+            }
+            let outcome = match this.cloud.action_result(action.kind) {
+                Ok(()) => Outcome::Completed(effect_of(&action)),
+                Err(reason) => Outcome::Errored(reason),
+            };
+            let finished = this
+                .retrying("finish action", || {
+                    this.repo.finish_action(&action_id, outcome.clone(), now_millis())
+                })
+                .await;
+            if finished == Some(true) {
+                tracing::info!(%action_id, action = action.kind.as_str(), ok = matches!(outcome, Outcome::Completed(_)), "action finished");
+            }
+            this.notify(&action_id);
+            this.notify(&action.droplet_id);
+        });
+    }
+
+    /// False when shutdown came first.
+    async fn sleep_until(&self, at_millis: i64) -> bool {
+        let wait = u64::try_from(at_millis - now_millis()).unwrap_or(0);
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(wait)) => true,
+            () = self.stop.cancelled() => false,
+        }
+    }
+
+    async fn retrying<T, F, Fut>(&self, what: &str, mut f: F) -> Option<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        for attempt in 0..FINISH_RETRIES {
+            match f().await {
+                Ok(v) => return Some(v),
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "{what} failed; retrying");
+                    let backoff = Duration::from_millis(100 * 2u64.pow(attempt));
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = self.stop.cancelled() => return None,
+                    }
+                }
+            }
+        }
+        tracing::error!("{what} kept failing; left for the next start to resume");
+        None
+    }
+
+    // ------------------------------------------------------------ watches
+
+    /// The droplet now, then on every change, until it is archived.
+    pub fn watch_droplet(&self, id: Id) -> ReceiverStream<Result<Droplet>> {
+        let repo = self.repo.clone();
+        self.watch(id.as_str().to_string(), move |id| {
+            let repo = repo.clone();
+            async move {
+                let d = repo.get_droplet(&id).await?;
+                let done = d.status == DropletStatus::Archive;
+                Ok((d, done))
+            }
+        })
+    }
+
+    /// The action now, then on every change, until it completes or errors.
+    pub fn watch_action(&self, id: Id) -> ReceiverStream<Result<Action>> {
+        let repo = self.repo.clone();
+        self.watch(id.as_str().to_string(), move |id| {
+            let repo = repo.clone();
+            async move {
+                let a = repo.get_action(&id).await?;
+                let done = a.status != ActionStatus::InProgress;
+                Ok((a, done))
+            }
+        })
+    }
+
+    fn watch<T, F, Fut>(&self, id: String, read: F) -> ReceiverStream<Result<T>>
+    where
+        T: PartialEq + Clone + Send + 'static,
+        F: Fn(String) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(T, bool)>> + Send,
+    {
+        let (tx, rx) = mpsc::channel(16);
+        let mut changes = self.changes.subscribe();
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            let mut last: Option<T> = None;
+            loop {
+                match read(id.clone()).await {
+                    Ok((value, done)) => {
+                        if last.as_ref() != Some(&value) {
+                            if tx.send(Ok(value.clone())).await.is_err() || done {
+                                return;
+                            }
+                            last = Some(value);
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                }
+                // Wake on a change to this id, or poll for other replicas' changes.
+                let tick = tokio::time::sleep(WATCH_POLL);
+                tokio::pin!(tick);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tx.closed() => return,
+                        () = &mut tick => break,
+                        changed = changes.recv() => match changed {
+                            Ok(changed) if changed != id => {}
+                            _ => break,
+                        },
+                    }
+                }
+            }
+        });
+        ReceiverStream::new(rx)
+    }
+}
+
+fn effect_of(action: &Action) -> Effect {
+    match action.kind {
+        ActionType::Resize => Effect::Resize(action.param.clone()),
+        ActionType::Rename => Effect::Rename(action.param.clone()),
+        ActionType::PowerOff | ActionType::Shutdown => Effect::Status(DropletStatus::Off),
+        ActionType::PowerOn | ActionType::Reboot | ActionType::PowerCycle => {
+            Effect::Status(DropletStatus::Active)
+        }
+        ActionType::Destroy => Effect::Destroy,
+        ActionType::Snapshot => Effect::None,
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,591 @@
+//! One repository suite, run against MariaDB and SQLite.
+
+mod common;
+
+use std::collections::HashSet;
+
+use cg_runtime::db;
+use common::{Backend, TestDb};
+use provisioning::{
+    MIGRATOR,
+    cloud::{CloudConfig, SimulatedCloud},
+    domain::{
+        ActionStatus, ActionType, ClusterName, ClusterStatus, Description, DropletName,
+        DropletStatus, Tags,
+    },
+    error::Error,
+    repo::{
+        ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, Idempotency, NewAction,
+        NewCluster, NewDroplet, Outcome, PageRequest, Pending, ProvisioningRepository,
+        SqlRepository,
+    },
+};
+
+struct Fixture {
+    repo: SqlRepository,
+    cloud: SimulatedCloud,
+    db: TestDb,
+}
+
+async fn fixture(backend: Backend, capacity: u32) -> Fixture {
+    let db = TestDb::new(backend).await;
+    let pool = db::connect(&db.config(), &MIGRATOR).await.expect("connect");
+    Fixture {
+        repo: SqlRepository::new(&pool),
+        cloud: SimulatedCloud::new(CloudConfig {
+            region_capacity: capacity,
+            ..CloudConfig::default()
+        }),
+        db,
+    }
+}
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn new_cluster(name: &str, region: &'static str, tags: &[&str]) -> NewCluster {
+    NewCluster {
+        id: cg_runtime::new_id(),
+        name: ClusterName::parse(name).unwrap(),
+        description: Description::parse("").unwrap(),
+        region,
+        tags: Tags::parse(&tags.iter().map(|t| t.to_string()).collect::<Vec<_>>()).unwrap(),
+        now: NOW,
+    }
+}
+
+fn new_droplet(cluster_id: &str, name: &str) -> NewDroplet {
+    NewDroplet {
+        id: cg_runtime::new_id(),
+        cluster_id: cluster_id.into(),
+        name: DropletName::parse(name).unwrap(),
+        size: "s-1vcpu-1gb",
+        image: "ubuntu-24-04-x64",
+        tags: Tags::default(),
+        boot_at: NOW,
+        now: NOW,
+    }
+}
+
+fn page(size: u32) -> PageRequest {
+    PageRequest { size, after: None }
+}
+
+async fn cluster(f: &Fixture, name: &str) -> String {
+    f.repo
+        .create_cluster(new_cluster(name, "nyc1", &[]), None)
+        .await
+        .unwrap()
+        .id()
+        .to_string()
+}
+
+async fn droplet(f: &Fixture, cluster_id: &str, name: &str) -> String {
+    f.repo
+        .create_droplet(new_droplet(cluster_id, name), &f.cloud, None)
+        .await
+        .unwrap()
+        .id()
+        .to_string()
+}
+
+async fn clusters_are_created_read_filtered_and_paginated(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    for i in 0..5 {
+        let region = if i % 2 == 0 { "nyc1" } else { "ams3" };
+        let tags: &[&str] = if i < 2 { &["prod"] } else { &["dev"] };
+        f.repo
+            .create_cluster(new_cluster(&format!("c{i}"), region, tags), None)
+            .await
+            .unwrap();
+    }
+    let nyc = f
+        .repo
+        .list_clusters(
+            &ClusterFilter {
+                region: Some("nyc1".into()),
+                ..Default::default()
+            },
+            &page(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(nyc.items.len(), 3);
+    assert!(nyc.items.iter().all(|c| c.region == "nyc1"));
+    let prod = f
+        .repo
+        .list_clusters(
+            &ClusterFilter {
+                tag: Some("prod".into()),
+                ..Default::default()
+            },
+            &page(10),
+        )
+        .await
+        .unwrap();
+    let names: Vec<_> = prod.items.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["c0", "c1"]);
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let p = f
+            .repo
+            .list_clusters(&ClusterFilter::default(), &PageRequest { size: 2, after })
+            .await
+            .unwrap();
+        assert!(p.items.len() <= 2);
+        seen.extend(p.items.into_iter().map(|c| c.name));
+        match p.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["c0", "c1", "c2", "c3", "c4"]);
+    let deleting = f
+        .repo
+        .list_clusters(
+            &ClusterFilter {
+                status: Some(ClusterStatus::Deleting),
+                ..Default::default()
+            },
+            &page(10),
+        )
+        .await
+        .unwrap();
+    assert!(deleting.items.is_empty());
+    f.db.drop_db().await;
+}
+
+async fn cluster_names_are_unique(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    cluster(&f, "web").await;
+    let err = f
+        .repo
+        .create_cluster(new_cluster("web", "ams3", &[]), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists(_)), "{err:?}");
+    f.db.drop_db().await;
+}
+
+async fn clusters_are_updated_by_patch(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let id = cluster(&f, "web").await;
+    let c = f
+        .repo
+        .update_cluster(
+            &id,
+            ClusterPatch {
+                name: Some(ClusterName::parse("api").unwrap()),
+                tags: Some(Tags::parse(&["x".into()]).unwrap()),
+                description: None,
+            },
+            NOW + 1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.name, "api");
+    assert_eq!(c.tags, ["x"]);
+    assert_eq!(c.updated_at, NOW + 1);
+    let missing = f
+        .repo
+        .update_cluster(&cg_runtime::new_id(), ClusterPatch::default(), NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, Error::NotFound { .. }));
+    f.db.drop_db().await;
+}
+
+async fn deleting_a_cluster_with_droplets_needs_force(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let id = cluster(&f, "web").await;
+    let d1 = droplet(&f, &id, "a").await;
+    droplet(&f, &id, "b").await;
+    let err = f.repo.delete_cluster(&id, false, NOW).await.unwrap_err();
+    assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
+    assert_eq!(f.repo.delete_cluster(&id, true, NOW).await.unwrap(), 2);
+    assert!(matches!(
+        f.repo.get_cluster(&id).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert_eq!(
+        f.repo.get_droplet(&d1).await.unwrap().status,
+        DropletStatus::Archive
+    );
+    // An empty cluster deletes without force.
+    let empty = cluster(&f, "empty").await;
+    assert_eq!(f.repo.delete_cluster(&empty, false, NOW).await.unwrap(), 0);
+    f.db.drop_db().await;
+}
+
+async fn droplets_get_distinct_addresses_and_count_towards_cost(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let id = cluster(&f, "web").await;
+    let mut ips = HashSet::new();
+    for i in 0..20 {
+        let d = droplet(&f, &id, &format!("d{i}")).await;
+        let d = f.repo.get_droplet(&d).await.unwrap();
+        assert_eq!(d.status, DropletStatus::New);
+        assert_eq!(d.cluster_name, "web");
+        assert!(ips.insert(d.public_ipv4.clone()));
+    }
+    let c = f.repo.get_cluster(&id).await.unwrap();
+    assert_eq!(c.droplet_count, 20);
+    assert_eq!(c.cost.monthly_cents, 20 * 600);
+    assert_eq!(c.cost.hourly_micros, 20 * 8_930);
+    f.db.drop_db().await;
+}
+
+async fn droplet_names_are_unique_per_cluster_among_live_droplets(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let a = cluster(&f, "a").await;
+    let b = cluster(&f, "b").await;
+    let first = droplet(&f, &a, "web").await;
+    droplet(&f, &b, "web").await;
+    let err = f
+        .repo
+        .create_droplet(new_droplet(&a, "web"), &f.cloud, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists(_)), "{err:?}");
+    f.repo.destroy_droplet(&first, NOW).await.unwrap();
+    droplet(&f, &a, "web").await;
+    f.db.drop_db().await;
+}
+
+async fn a_full_region_is_refused_and_destroying_frees_room(backend: Backend) {
+    let f = fixture(backend, 3).await;
+    let id = cluster(&f, "web").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(droplet(&f, &id, &format!("d{i}")).await);
+    }
+    let err = f
+        .repo
+        .create_droplet(new_droplet(&id, "d3"), &f.cloud, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::CapacityExhausted { .. }), "{err:?}");
+    f.repo.destroy_droplet(&ids[0], NOW).await.unwrap();
+    droplet(&f, &id, "d3").await;
+    assert_eq!(f.repo.get_cluster(&id).await.unwrap().droplet_count, 3);
+    f.db.drop_db().await;
+}
+
+async fn a_request_id_replays_or_rejects_a_different_body(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let id = cluster(&f, "web").await;
+    let key = |fp: &str| {
+        Some(Idempotency {
+            request_id: "req-1".into(),
+            fingerprint: fp.into(),
+        })
+    };
+    let first = f
+        .repo
+        .create_droplet(new_droplet(&id, "a"), &f.cloud, key("fp-a"))
+        .await
+        .unwrap();
+    assert!(matches!(first, Created::New(_)));
+    let again = f
+        .repo
+        .create_droplet(new_droplet(&id, "a"), &f.cloud, key("fp-a"))
+        .await
+        .unwrap();
+    assert_eq!(again, Created::Replayed(first.id().to_string()));
+    let other = f
+        .repo
+        .create_droplet(new_droplet(&id, "b"), &f.cloud, key("fp-b"))
+        .await
+        .unwrap_err();
+    assert!(matches!(other, Error::IdempotencyMismatch(_)), "{other:?}");
+    let remembered = f
+        .repo
+        .remembered("droplet", "req-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(remembered.resource_id, first.id());
+    f.db.drop_db().await;
+}
+
+async fn an_action_locks_its_droplet_until_it_finishes(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let d = droplet(&f, &c, "a").await;
+    assert!(f.repo.activate_droplet(&d, NOW).await.unwrap());
+    assert!(
+        !f.repo.activate_droplet(&d, NOW).await.unwrap(),
+        "second activation is a no-op"
+    );
+    let action = |kind| NewAction {
+        id: cg_runtime::new_id(),
+        droplet_id: d.clone(),
+        kind,
+        param: "s-2vcpu-4gb".into(),
+        now: NOW,
+        due_at: NOW + 10,
+    };
+    let a = f
+        .repo
+        .begin_action(action(ActionType::Resize), DropletStatus::Active, None)
+        .await
+        .unwrap();
+    let locked = f
+        .repo
+        .begin_action(action(ActionType::Reboot), DropletStatus::Active, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(locked, Error::FailedPrecondition(_)), "{locked:?}");
+    assert!(matches!(
+        f.repo.destroy_droplet(&d, NOW).await.unwrap_err(),
+        Error::FailedPrecondition(_)
+    ));
+    assert_eq!(
+        f.repo.pending().await.unwrap(),
+        [Pending::Action {
+            action_id: a.id().to_string(),
+            at: NOW + 10
+        }]
+    );
+    let done = f
+        .repo
+        .finish_action(
+            a.id(),
+            Outcome::Completed(Effect::Resize("s-2vcpu-4gb".into())),
+            NOW + 10,
+        )
+        .await
+        .unwrap();
+    assert!(done);
+    assert!(
+        !f.repo
+            .finish_action(a.id(), Outcome::Errored("late".into()), NOW + 11)
+            .await
+            .unwrap()
+    );
+    let droplet = f.repo.get_droplet(&d).await.unwrap();
+    assert_eq!(droplet.size, "s-2vcpu-4gb");
+    assert_eq!(droplet.locked_by, None);
+    let action_row = f.repo.get_action(a.id()).await.unwrap();
+    assert_eq!(action_row.status, ActionStatus::Completed);
+    assert_eq!(action_row.completed_at, Some(NOW + 10));
+    // Unlocked again: the next action is accepted.
+    f.repo
+        .begin_action(action(ActionType::PowerOff), DropletStatus::Active, None)
+        .await
+        .unwrap();
+    f.db.drop_db().await;
+}
+
+async fn an_action_from_the_wrong_status_is_refused(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let d = droplet(&f, &c, "a").await;
+    let err = f
+        .repo
+        .begin_action(
+            NewAction {
+                id: cg_runtime::new_id(),
+                droplet_id: d,
+                kind: ActionType::PowerOn,
+                param: String::new(),
+                now: NOW,
+                due_at: NOW,
+            },
+            DropletStatus::Off,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
+    f.db.drop_db().await;
+}
+
+async fn destroy_action_archives_and_uncounts_the_droplet(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let d = droplet(&f, &c, "a").await;
+    f.repo.activate_droplet(&d, NOW).await.unwrap();
+    let a = f
+        .repo
+        .begin_action(
+            NewAction {
+                id: cg_runtime::new_id(),
+                droplet_id: d.clone(),
+                kind: ActionType::Destroy,
+                param: String::new(),
+                now: NOW,
+                due_at: NOW,
+            },
+            DropletStatus::Active,
+            None,
+        )
+        .await
+        .unwrap();
+    f.repo
+        .finish_action(a.id(), Outcome::Completed(Effect::Destroy), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.repo.get_droplet(&d).await.unwrap().status,
+        DropletStatus::Archive
+    );
+    assert_eq!(f.repo.get_cluster(&c).await.unwrap().droplet_count, 0);
+    let live = f
+        .repo
+        .list_droplets(&DropletFilter::default(), &page(10))
+        .await
+        .unwrap();
+    assert!(
+        live.items.is_empty(),
+        "archived droplets are hidden by default"
+    );
+    let all = f
+        .repo
+        .list_droplets(
+            &DropletFilter {
+                include_archived: true,
+                ..Default::default()
+            },
+            &page(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 1);
+    f.db.drop_db().await;
+}
+
+async fn droplets_filter_by_cluster_status_region_and_tag(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let a = cluster(&f, "a").await;
+    let b = f
+        .repo
+        .create_cluster(new_cluster("b", "sfo3", &[]), None)
+        .await
+        .unwrap()
+        .id()
+        .to_string();
+    let mut tagged = new_droplet(&a, "t");
+    tagged.tags = Tags::parse(&["web".into()]).unwrap();
+    f.repo.create_droplet(tagged, &f.cloud, None).await.unwrap();
+    let active = droplet(&f, &a, "x").await;
+    f.repo.activate_droplet(&active, NOW).await.unwrap();
+    droplet(&f, &b, "y").await;
+
+    let list = |filter: DropletFilter| {
+        let repo = f.repo.clone();
+        async move {
+            repo.list_droplets(&filter, &page(100))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|d| d.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(DropletFilter {
+            cluster_id: Some(a.clone()),
+            ..Default::default()
+        })
+        .await,
+        ["t", "x"]
+    );
+    assert_eq!(
+        list(DropletFilter {
+            region: Some("sfo3".into()),
+            ..Default::default()
+        })
+        .await,
+        ["y"]
+    );
+    assert_eq!(
+        list(DropletFilter {
+            status: Some(DropletStatus::Active),
+            ..Default::default()
+        })
+        .await,
+        ["x"]
+    );
+    assert_eq!(
+        list(DropletFilter {
+            tag: Some("web".into()),
+            ..Default::default()
+        })
+        .await,
+        ["t"]
+    );
+    f.db.drop_db().await;
+}
+
+async fn actions_list_newest_first(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let d = droplet(&f, &c, "a").await;
+    f.repo.activate_droplet(&d, NOW).await.unwrap();
+    let mut ids = Vec::new();
+    for kind in [
+        ActionType::Reboot,
+        ActionType::Snapshot,
+        ActionType::PowerCycle,
+    ] {
+        let a = f
+            .repo
+            .begin_action(
+                NewAction {
+                    id: cg_runtime::new_id(),
+                    droplet_id: d.clone(),
+                    kind,
+                    param: String::new(),
+                    now: NOW,
+                    due_at: NOW,
+                },
+                DropletStatus::Active,
+                None,
+            )
+            .await
+            .unwrap();
+        f.repo
+            .finish_action(a.id(), Outcome::Completed(Effect::None), NOW)
+            .await
+            .unwrap();
+        ids.push(a.id().to_string());
+    }
+    let p = f.repo.list_actions(&d, None, &page(2)).await.unwrap();
+    let got: Vec<_> = p.items.iter().map(|a| a.id.clone()).collect();
+    assert_eq!(got, [ids[2].clone(), ids[1].clone()]);
+    let rest = f
+        .repo
+        .list_actions(
+            &d,
+            Some(ActionStatus::Completed),
+            &PageRequest {
+                size: 2,
+                after: p.next_after,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].id, ids[0]);
+    assert!(rest.next_after.is_none());
+    f.db.drop_db().await;
+}
+
+on_both_backends!(
+    clusters_are_created_read_filtered_and_paginated,
+    cluster_names_are_unique,
+    clusters_are_updated_by_patch,
+    deleting_a_cluster_with_droplets_needs_force,
+    droplets_get_distinct_addresses_and_count_towards_cost,
+    droplet_names_are_unique_per_cluster_among_live_droplets,
+    a_full_region_is_refused_and_destroying_frees_room,
+    a_request_id_replays_or_rejects_a_different_body,
+    an_action_locks_its_droplet_until_it_finishes,
+    an_action_from_the_wrong_status_is_refused,
+    destroy_action_archives_and_uncounts_the_droplet,
+    droplets_filter_by_cluster_status_region_and_tag,
+    actions_list_newest_first,
+);

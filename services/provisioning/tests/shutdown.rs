@@ -1,0 +1,101 @@
+//! SIGTERM on the real binary: in-flight calls finish, the process exits 0
+//! within its grace period.
+
+mod common;
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use clustergenie_proto::provisioning::v1 as pb;
+use common::{Backend, Clients, TestDb};
+use futures::future::join_all;
+use nix::{sys::signal, unistd::Pid};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_calls_finish_and_exits_zero() {
+    let db = TestDb::new(Backend::MySql).await;
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_provisioning"))
+        .env("CLUSTERGENIE_LISTEN_ADDR", &addr)
+        .env("CLUSTERGENIE_DATABASE__URL", &db.url)
+        // Each create spends this long "talking to the cloud": long enough
+        // to be in flight when the signal lands.
+        .env("CLUSTERGENIE_CLOUD__API_LATENCY", "1s")
+        .env("CLUSTERGENIE_SHUTDOWN_GRACE", "10s")
+        .env("CLUSTERGENIE_TELEMETRY__LOG_FILTER", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start provisioning");
+
+    let endpoint = format!("http://{addr}");
+    let mut ready = false;
+    for _ in 0..200 {
+        if cg_runtime::grpc::probe(addr.parse().unwrap()).await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "provisioning never became healthy");
+    let channel = tonic::transport::Endpoint::from_shared(endpoint)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut clusters = pb::cluster_service_client::ClusterServiceClient::new(channel.clone());
+    let cluster = clusters
+        .create_cluster(pb::CreateClusterRequest {
+            name: "draining".into(),
+            region: "nyc1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .cluster
+        .unwrap();
+
+    let droplets = pb::droplet_service_client::DropletServiceClient::new(channel);
+    let calls = (0..20).map(|i| {
+        let mut client = droplets.clone();
+        let req = Clients::droplet_request(&cluster.id, &format!("d{i}"));
+        async move { client.create_droplet(req).await }
+    });
+    let in_flight = tokio::spawn(join_all(calls));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let signalled = Instant::now();
+    signal::kill(Pid::from_raw(child.id() as i32), signal::Signal::SIGTERM).unwrap();
+
+    let results = in_flight.await.unwrap();
+    let failures: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failures.is_empty(), "in-flight calls failed: {failures:?}");
+
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "exited after {:?}, beyond the grace period",
+        signalled.elapsed()
+    );
+    // The listener is closed: new calls cannot connect.
+    assert!(
+        cg_runtime::grpc::probe(addr.parse().unwrap())
+            .await
+            .is_err()
+    );
+    db.drop_db().await;
+}

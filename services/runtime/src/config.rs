@@ -1,0 +1,189 @@
+//! Layered configuration: defaults ← TOML file ← `CLUSTERGENIE_*` env.
+//!
+//! Nested keys use `__` in env names: `CLUSTERGENIE_DATABASE__URL` sets
+//! `database.url`.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::Error;
+
+/// Env prefix for every setting.
+pub const ENV_PREFIX: &str = "CLUSTERGENIE_";
+
+/// Loads `T` from its defaults, then `file` when given, then the environment,
+/// and validates it: a service refuses to start on a bad setting.
+pub fn load<T>(file: Option<&Path>) -> Result<T, Error>
+where
+    T: Serialize + DeserializeOwned + Default + Validate,
+{
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    if let Some(file) = file {
+        if !file.exists() {
+            return Err(Error::Config(format!(
+                "config file {} does not exist",
+                file.display()
+            )));
+        }
+        figment = figment.merge(Toml::file(file));
+    }
+    let config: T = figment
+        .merge(Env::prefixed(ENV_PREFIX).split("__"))
+        .extract()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    config.validate().map_err(Error::Config)?;
+    Ok(config)
+}
+
+/// Checks a loaded configuration; the message names the bad key.
+pub trait Validate {
+    fn validate(&self) -> Result<(), String>;
+}
+
+/// Where and how a service serves gRPC.
+/// Flattened into each service's config: `CLUSTERGENIE_LISTEN_ADDR`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    pub listen_addr: SocketAddr,
+    /// How long in-flight calls may run after SIGTERM before the process exits.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self::with_port(50051)
+    }
+}
+
+impl ServerConfig {
+    pub fn with_port(port: u16) -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([0, 0, 0, 0], port)),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.shutdown_grace.is_zero() || self.shutdown_grace > Duration::from_secs(600) {
+            return Err("shutdown_grace must be between 1ms and 10m".into());
+        }
+        Ok(())
+    }
+}
+
+/// A database URL: `mysql://…` (MariaDB/MySQL) or `sqlite://…` (embedded).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Secret: a MySQL URL carries a password.
+    #[serde(serialize_with = "serialize_secret")]
+    pub url: SecretString,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: SecretString::from(url.into()),
+            ..Self::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let url = self.url.expose_secret();
+        if !(url.starts_with("mysql://") || url.starts_with("sqlite:")) {
+            return Err(format!(
+                "database.url must start with mysql:// or sqlite: (got {})",
+                crate::db::redact(url)
+            ));
+        }
+        if self.max_connections == 0 || self.max_connections > 1024 {
+            return Err("database.max_connections must be between 1 and 1024".into());
+        }
+        Ok(())
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite://data/clustergenie.db"),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Secrets are written back as a placeholder so a dumped config never leaks them.
+fn serialize_secret<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("[redacted]")
+}
+
+#[cfg(test)]
+// figment's Jail fixes the closure's error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default)]
+    struct Sample {
+        database: DatabaseConfig,
+        name: String,
+    }
+
+    impl Validate for Sample {
+        fn validate(&self) -> Result<(), String> {
+            self.database.validate()
+        }
+    }
+
+    #[test]
+    fn env_overrides_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "name = \"file\"\n[database]\nmax_connections = 3")?;
+            jail.set_env("CLUSTERGENIE_NAME", "env");
+            let c: Sample = load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.name, "env");
+            assert_eq!(c.database.max_connections, 3);
+            assert_eq!(c.database.acquire_timeout, Duration::from_secs(10));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn nested_keys_come_from_double_underscore_env_names() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLUSTERGENIE_DATABASE__URL", "mysql://u:p@db:3306/x");
+            let c: Sample = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.database.url.expose_secret(), "mysql://u:p@db:3306/x");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_database_scheme_is_rejected_at_start() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLUSTERGENIE_DATABASE__URL", "postgres://x:secret@h/db");
+            let err = load::<Sample>(None).unwrap_err().to_string();
+            assert!(err.contains("database.url"), "{err}");
+            assert!(!err.contains("secret"), "password leaked: {err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_config_file_is_an_error() {
+        assert!(load::<Sample>(Some(Path::new("/nonexistent/cg.toml"))).is_err());
+    }
+}

@@ -1,0 +1,252 @@
+//! gRPC server plumbing shared by every service: standard health, server
+//! reflection (v1 and v1alpha, so grpcurl 1.8 works), a span per call that
+//! continues the caller's W3C trace, and graceful shutdown with a grace
+//! timeout.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use opentelemetry::propagation::Extractor;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    server::NamedService,
+    service::{Routes, RoutesBuilder},
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::Error;
+
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+
+/// Routes of one service process, with health and reflection already added
+/// for the public services registered through [`ServiceRoutes::serve`].
+pub struct ServiceRoutes {
+    builder: RoutesBuilder,
+    health: HealthReporter,
+    names: Vec<&'static str>,
+}
+
+impl Default for ServiceRoutes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServiceRoutes {
+    pub fn new() -> Self {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut builder = RoutesBuilder::default();
+        builder.add_service(health_service);
+        Self {
+            builder,
+            health,
+            names: Vec::new(),
+        }
+    }
+
+    /// Serves `svc`, advertises it through reflection and reports it healthy.
+    pub fn serve<S>(mut self, svc: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.builder.add_service(svc);
+        self
+    }
+
+    /// Adds reflection and marks every service serving.
+    pub async fn build(mut self) -> Result<(Routes, HealthReporter), Error> {
+        let reflection = || {
+            let mut b = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(clustergenie_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name(HEALTH_SERVICE)
+                .with_service_name(REFLECTION_V1)
+                .with_service_name(REFLECTION_V1ALPHA);
+            for name in &self.names {
+                b = b.with_service_name(*name);
+            }
+            b
+        };
+        let v1 = reflection()
+            .build_v1()
+            .map_err(|e| Error::Config(format!("reflection: {e}")))?;
+        let v1alpha = reflection()
+            .build_v1alpha()
+            .map_err(|e| Error::Config(format!("reflection: {e}")))?;
+        self.builder.add_service(v1);
+        self.builder.add_service(v1alpha);
+        self.health
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        for name in &self.names {
+            self.health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        Ok((self.builder.routes(), self.health))
+    }
+}
+
+struct MetadataExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for MetadataExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+fn call_span(req: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "grpc",
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.method = %req.uri().path(),
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&MetadataExtractor(req.headers()))
+    });
+    let _ = span.set_parent(parent);
+    span
+}
+
+/// Accepted connections with Nagle off: small gRPC frames must not wait
+/// for the peer's delayed ACK (~40 ms per call otherwise).
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)))
+}
+
+/// Serves `routes` on `listener` until `shutdown` resolves, then lets
+/// in-flight calls finish for at most `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    health: HealthReporter,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> Result<(), Error> {
+    let token = CancellationToken::new();
+    let stop = token.clone();
+    let addr = listener.local_addr()?;
+    let server = Server::builder()
+        .trace_fn(call_span)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming(listener), async move {
+            stop.cancelled().await;
+        });
+    tokio::pin!(server);
+    tokio::select! {
+        res = &mut server => return res.map_err(Error::from),
+        () = shutdown => {}
+    }
+    tracing::info!(%addr, grace_ms = grace.as_millis() as u64, "draining in-flight calls");
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    token.cancel();
+    match tokio::time::timeout(grace, server).await {
+        Ok(res) => res.map_err(Error::from),
+        Err(_) => {
+            tracing::warn!(%addr, "grace period over; abandoning calls still running");
+            Ok(())
+        }
+    }
+}
+
+/// A server running in the background (tests, the embedded launcher).
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    handle: JoinHandle<Result<(), Error>>,
+}
+
+impl Running {
+    /// Binds `addr` (port 0 picks a free port) and serves in the background.
+    pub async fn spawn(
+        addr: SocketAddr,
+        routes: Routes,
+        health: HealthReporter,
+        grace: Duration,
+    ) -> Result<Self, Error> {
+        let listener = TcpListener::bind(addr).await?;
+        Self::spawn_on(listener, routes, health, grace)
+    }
+
+    pub fn spawn_on(
+        listener: TcpListener,
+        routes: Routes,
+        health: HealthReporter,
+        grace: Duration,
+    ) -> Result<Self, Error> {
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let signal = stop.clone();
+        let handle = tokio::spawn(serve(
+            listener,
+            routes,
+            health,
+            async move { signal.cancelled().await },
+            grace,
+        ));
+        Ok(Self { addr, stop, handle })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, drains and waits for the server to end.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        self.stop.cancel();
+        self.handle
+            .await
+            .map_err(|e| Error::Config(format!("server task failed: {e}")))?
+    }
+}
+
+/// `--health-check`: asks the process listening on `addr` for its overall
+/// health; used by container healthchecks.
+pub async fn probe(addr: SocketAddr) -> Result<(), String> {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let host = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect to {host}: {e}"))?;
+    let resp = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map_err(|e| format!("health check failed: {e}"))?;
+    match resp.into_inner().status() {
+        tonic_health::pb::health_check_response::ServingStatus::Serving => Ok(()),
+        other => Err(format!("not serving: {other:?}")),
+    }
+}

@@ -1,0 +1,23 @@
+//! The runtime every ClusterGenie service shares: layered configuration,
+//! telemetry, graceful shutdown, the error → gRPC status table, storage
+//! pools with migrations, and the gRPC server plumbing (health, reflection).
+
+pub mod basic;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod grpc;
+pub mod idempotency;
+pub mod page;
+pub mod shutdown;
+pub mod telemetry;
+pub mod time;
+pub mod validate;
+
+pub use error::{Error, FieldViolation};
+
+/// A new time-ordered identifier (UUIDv7): ids sort by creation time, which
+/// keeps keyset pagination in creation order.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
