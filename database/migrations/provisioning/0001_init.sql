@@ -7,7 +7,7 @@ CREATE TABLE clusters (
     description VARCHAR(1024) NOT NULL,
     region VARCHAR(16) NOT NULL,
     status VARCHAR(16) NOT NULL,
-    -- ",a,b," so one tag matches with LIKE '%,a,%' (tags cannot hold % or _ wildcards' meaning: validated to [a-z0-9:-]).
+    -- ",a,b," so one tag matches with INSTR(tags, ',a,') (tags never hold ',').
     tags VARCHAR(2048) NOT NULL,
     -- Droplets not archived. Creates and destroys move it inside their
     -- transaction, which also locks the cluster row against a concurrent delete.
@@ -21,6 +21,9 @@ CREATE INDEX clusters_region ON clusters (region, id);
 CREATE TABLE droplets (
     id VARCHAR(36) NOT NULL PRIMARY KEY,
     cluster_id VARCHAR(36) NOT NULL,
+    -- Copied from the cluster (and renamed with it) so a droplet names its
+    -- cluster even after a forced delete removed the cluster row.
+    cluster_name VARCHAR(63) NOT NULL,
     name VARCHAR(63) NOT NULL,
     -- = name while the droplet lives, NULL once archived: unique per cluster
     -- among live droplets (NULLs never collide in a unique index).
@@ -66,6 +69,7 @@ CREATE TABLE droplet_actions (
 );
 CREATE INDEX droplet_actions_droplet ON droplet_actions (droplet_id, id);
 CREATE INDEX droplet_actions_status ON droplet_actions (status, due_at);
+CREATE INDEX droplet_actions_cluster ON droplet_actions (cluster_id, status);
 
 CREATE TABLE idempotency_keys (
     scope VARCHAR(32) NOT NULL,

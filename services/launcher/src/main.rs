@@ -19,6 +19,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let shutdown = cg_runtime::shutdown::listen();
     let cli = Cli::parse();
     let telemetry = cg_runtime::telemetry::init(
         "clustergenie",
@@ -45,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
         println!("Try: grpcurl -plaintext {} list", p.addr);
     }
     println!("Press Ctrl-C to stop.");
-    cg_runtime::shutdown::signal().await;
+    shutdown.await;
     mesh.shutdown().await?;
     println!("stopped cleanly");
     telemetry.shutdown();

@@ -90,7 +90,12 @@ impl Tags {
         }
         tags.sort();
         tags.dedup();
-        Ok(Self(tags))
+        let tags = Self(tags);
+        // The stored form must fit its column (VARCHAR(2048)) on every backend.
+        if tags.to_column().len() > 2048 {
+            return Err("tags are too long together (2046 characters at most)".into());
+        }
+        Ok(tags)
     }
 
     pub fn parse_one(t: &str) -> Result<String, String> {
@@ -393,6 +398,15 @@ mod tests {
         assert_eq!(tags.as_slice(), ["env:prod", "web"]);
         assert_eq!(tags.to_column(), ",env:prod,web,");
         assert_eq!(Tags::from_column(&tags.to_column()), tags);
+    }
+
+    #[test]
+    fn thirty_two_long_tags_are_rejected_when_they_do_not_fit_together() {
+        let tags: Vec<String> = (0..32)
+            .map(|i| format!("{i:02}{}", "x".repeat(62)))
+            .collect();
+        assert!(Tags::parse(&tags).is_err());
+        assert!(Tags::parse(&tags[..16]).is_ok());
     }
 
     #[test]

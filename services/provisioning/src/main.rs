@@ -17,6 +17,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let shutdown = cg_runtime::shutdown::listen();
     let cli = Cli::parse();
     let config: provisioning::Config = cg_runtime::config::load(cli.config.as_deref())?;
     if cli.health_check {
@@ -31,11 +32,7 @@ async fn main() -> anyhow::Result<()> {
     let app = provisioning::App::build(&config).await?;
     tracing::info!(addr = %listener.local_addr()?, "provisioning listening");
     let result = app
-        .serve(
-            listener,
-            cg_runtime::shutdown::signal(),
-            config.server.shutdown_grace,
-        )
+        .serve(listener, shutdown, config.server.shutdown_grace)
         .await;
     tracing::info!("provisioning stopped");
     telemetry.shutdown();

@@ -69,8 +69,9 @@ pub struct CreateAction {
     pub request_id: Option<String>,
 }
 
-/// Background-task retry policy for writes the simulated cloud owes.
-const FINISH_RETRIES: u32 = 5;
+/// Full-jitter backoff for writes the simulated cloud owes.
+const RETRY_BASE: Duration = Duration::from_millis(50);
+const RETRY_CAP: Duration = Duration::from_secs(30);
 /// Watch streams re-read at least this often (changes made by another replica).
 const WATCH_POLL: Duration = Duration::from_secs(1);
 
@@ -246,8 +247,8 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
         if let Some(id) = self.check_replay("droplet", idem.as_ref()).await? {
             return self.repo.get_droplet(&id).await;
         }
-        let cluster = self.repo.get_cluster(req.cluster_id.as_str()).await?;
-        let region = crate::catalog::region_by_slug(&cluster.region)
+        let region = self.repo.cluster_region(req.cluster_id.as_str()).await?;
+        let region = crate::catalog::region_by_slug(&region)
             .ok_or_else(|| Error::FailedPrecondition("cluster region is retired".into()))?;
         if !region.offers(req.size.slug) {
             return Err(Error::invalid(
@@ -482,12 +483,11 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
             if !this.sleep_until(at).await {
                 return;
             }
-            let action = match this.repo.get_action(&action_id).await {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(%action_id, error = %e, "cannot load action; resumed at next start");
-                    return;
-                }
+            let Some(action) = this
+                .retrying("load action", || this.repo.get_action(&action_id))
+                .await
+            else {
+                return;
             };
             if action.status != ActionStatus::InProgress {
                 return;
@@ -518,26 +518,32 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
         }
     }
 
+    /// Retries a write the simulated cloud owes until it lands or the
+    /// service stops (then the next start resumes it): a database outage
+    /// must not leave a droplet locked for good.
     async fn retrying<T, F, Fut>(&self, what: &str, mut f: F) -> Option<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        for attempt in 0..FINISH_RETRIES {
+        let mut attempt = 0u32;
+        loop {
             match f().await {
                 Ok(v) => return Some(v),
                 Err(e) => {
+                    attempt = attempt.saturating_add(1);
+                    let cap = RETRY_BASE
+                        .saturating_mul(1 << attempt.min(16))
+                        .min(RETRY_CAP);
+                    let sleep = cap.mul_f64(rand::random::<f64>());
                     tracing::warn!(attempt, error = %e, "{what} failed; retrying");
-                    let backoff = Duration::from_millis(100 * 2u64.pow(attempt));
                     tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(sleep) => {}
                         () = self.stop.cancelled() => return None,
                     }
                 }
             }
         }
-        tracing::error!("{what} kept failing; left for the next start to resume");
-        None
     }
 
     // ------------------------------------------------------------ watches
@@ -583,14 +589,17 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
                 match read(id.clone()).await {
                     Ok((value, done)) => {
                         if last.as_ref() != Some(&value) {
-                            if tx.send(Ok(value.clone())).await.is_err() || done {
+                            last = Some(value.clone());
+                            if !send_or_stop(&tx, &stop, Ok(value)).await {
                                 return;
                             }
-                            last = Some(value);
+                        }
+                        if done {
+                            return;
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(e)).await;
+                        send_or_stop(&tx, &stop, Err(e)).await;
                         return;
                     }
                 }
@@ -599,7 +608,12 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
                 tokio::pin!(tick);
                 loop {
                     tokio::select! {
-                        () = stop.cancelled() => return,
+                        () = stop.cancelled() => {
+                            // Tell the client why the stream ends: it may
+                            // reconnect to another replica.
+                            let _ = tx.try_send(Err(Error::ShuttingDown));
+                            return;
+                        }
                         () = tx.closed() => return,
                         () = &mut tick => break,
                         changed = changes.recv() => match changed {
@@ -611,6 +625,19 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
             }
         });
         ReceiverStream::new(rx)
+    }
+}
+
+/// Sends unless the service stops first (a client that stops reading must
+/// not hold shutdown up). False when the stream is over.
+async fn send_or_stop<T>(
+    tx: &mpsc::Sender<Result<T>>,
+    stop: &CancellationToken,
+    item: Result<T>,
+) -> bool {
+    tokio::select! {
+        sent = tx.send(item) => sent.is_ok(),
+        () = stop.cancelled() => false,
     }
 }
 

@@ -340,7 +340,11 @@ async fn update_cluster_changes_only_the_masked_fields(backend: Backend) {
 
 async fn watching_an_action_streams_it_to_completion(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
+    let cloud = provisioning::cloud::CloudConfig {
+        action_duration: std::time::Duration::from_millis(500),
+        ..fast_cloud()
+    };
+    let server = Server::start(&config(&db, cloud)).await;
     let mut c = server.clients().await;
     let cluster = c.cluster("watch", "nyc1").await;
     let d = c.droplet(&cluster.id, "w").await;
@@ -369,13 +373,9 @@ async fn watching_an_action_streams_it_to_completion(backend: Backend) {
     )
     .await
     .expect("the stream ends when the action does");
-    assert_eq!(
-        seen,
-        [
-            pb::ActionStatus::InProgress as i32,
-            pb::ActionStatus::Completed as i32
-        ]
-    );
+    assert_eq!(seen.first(), Some(&(pb::ActionStatus::InProgress as i32)));
+    assert_eq!(seen.last(), Some(&(pb::ActionStatus::Completed as i32)));
+    assert_eq!(seen.len(), 2, "one item per change: {seen:?}");
     server.stop().await;
     db.drop_db().await;
 }
@@ -427,7 +427,203 @@ async fn the_catalog_lists_regions_sizes_and_images(backend: Backend) {
     db.drop_db().await;
 }
 
+fn action(droplet_id: &str, t: pb::ActionType, request_id: &str) -> pb::CreateDropletActionRequest {
+    pb::CreateDropletActionRequest {
+        droplet_id: droplet_id.into(),
+        r#type: t as i32,
+        request_id: request_id.into(),
+        ..Default::default()
+    }
+}
+
+async fn an_action_request_id_replays_and_refuses_another_body(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let cloud = provisioning::cloud::CloudConfig {
+        action_duration: std::time::Duration::from_secs(60),
+        ..fast_cloud()
+    };
+    let server = Server::start(&config(&db, cloud)).await;
+    let mut c = server.clients().await;
+    let cluster = c.cluster("idem", "nyc1").await;
+    let d = c.droplet(&cluster.id, "a").await;
+    c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
+    let first = c
+        .actions
+        .create_droplet_action(action(&d.id, pb::ActionType::Reboot, "act-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .action
+        .unwrap();
+    // The droplet is locked now, yet the replay answers the first action.
+    let again = c
+        .actions
+        .create_droplet_action(action(&d.id, pb::ActionType::Reboot, "act-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .action
+        .unwrap();
+    assert_eq!(first.id, again.id);
+    let err = c
+        .actions
+        .create_droplet_action(action(&d.id, pb::ActionType::PowerOff, "act-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    server.stop().await;
+    db.drop_db().await;
+}
+
+async fn a_full_region_answers_resource_exhausted_with_retry_info(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let cloud = provisioning::cloud::CloudConfig {
+        region_capacity: 2,
+        ..fast_cloud()
+    };
+    let server = Server::start(&config(&db, cloud)).await;
+    let mut c = server.clients().await;
+    let cluster = c.cluster("small", "syd1").await;
+    c.droplet(&cluster.id, "a").await;
+    c.droplet(&cluster.id, "b").await;
+    let err = c
+        .droplets
+        .create_droplet(Clients::droplet_request(&cluster.id, "c"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert!(err.get_error_details().retry_info().is_some(), "{err:?}");
+    server.stop().await;
+    db.drop_db().await;
+}
+
+async fn a_failing_cloud_errors_the_action_and_unlocks_the_droplet(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let cloud = provisioning::cloud::CloudConfig {
+        failure_rate: 1.0,
+        ..fast_cloud()
+    };
+    let server = Server::start(&config(&db, cloud)).await;
+    let mut c = server.clients().await;
+    let cluster = c.cluster("flaky", "nyc1").await;
+    let d = c.droplet(&cluster.id, "a").await;
+    c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
+    let a = c
+        .actions
+        .create_droplet_action(action(&d.id, pb::ActionType::PowerOff, ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .action
+        .unwrap();
+    let done = c.wait_action(&a.id).await;
+    assert_eq!(done.status, pb::ActionStatus::Errored as i32);
+    assert!(!done.error.is_empty());
+    assert!(done.completed_at.is_some());
+    // Unchanged and unlocked.
+    c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
+    server.stop().await;
+    db.drop_db().await;
+}
+
+async fn droplet_pages_cover_the_list_once_and_tokens_keep_their_filter(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = Server::start(&config(&db, fast_cloud())).await;
+    let mut c = server.clients().await;
+    let cluster = c.cluster("pages", "nyc1").await;
+    let mut made = Vec::new();
+    for i in 0..7 {
+        made.push(c.droplet(&cluster.id, &format!("p{i}")).await.id);
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .droplets
+            .list_droplets(pb::ListDropletsRequest {
+                cluster_id: cluster.id.clone(),
+                page_size: 3,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.droplets.len() <= 3);
+        seen.extend(page.droplets.into_iter().map(|d| d.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+        // The same token with another filter is refused, not misapplied.
+        let err = c
+            .droplets
+            .list_droplets(pb::ListDropletsRequest {
+                region: "sfo3".into(),
+                page_size: 3,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(violations(&err), ["page_token"]);
+    }
+    assert_eq!(seen, made);
+    server.stop().await;
+    db.drop_db().await;
+}
+
+async fn a_forced_delete_during_an_action_errors_the_action(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let cloud = provisioning::cloud::CloudConfig {
+        action_duration: std::time::Duration::from_millis(300),
+        ..fast_cloud()
+    };
+    let server = Server::start(&config(&db, cloud)).await;
+    let mut c = server.clients().await;
+    let cluster = c.cluster("gone", "ams3").await;
+    let d = c.droplet(&cluster.id, "a").await;
+    c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
+    let a = c
+        .actions
+        .create_droplet_action(action(&d.id, pb::ActionType::PowerOff, ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .action
+        .unwrap();
+    c.clusters
+        .delete_cluster(pb::DeleteClusterRequest {
+            id: cluster.id.clone(),
+            force: true,
+        })
+        .await
+        .unwrap();
+    let done = c.wait_action(&a.id).await;
+    assert_eq!(done.status, pb::ActionStatus::Errored as i32, "{done:?}");
+    let d = c
+        .droplets
+        .get_droplet(pb::GetDropletRequest { id: d.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .droplet
+        .unwrap();
+    assert_eq!(d.status, pb::DropletStatus::Archive as i32);
+    assert_eq!(
+        d.cluster_name, "gone",
+        "the droplet still names its deleted cluster"
+    );
+    server.stop().await;
+    db.drop_db().await;
+}
+
 on_both_backends!(
+    an_action_request_id_replays_and_refuses_another_body,
+    a_full_region_answers_resource_exhausted_with_retry_info,
+    a_failing_cloud_errors_the_action_and_unlocks_the_droplet,
+    droplet_pages_cover_the_list_once_and_tokens_keep_their_filter,
+    a_forced_delete_during_an_action_errors_the_action,
     bad_input_is_answered_with_field_violations,
     missing_things_are_not_found,
     a_droplet_lives_from_new_to_archive,

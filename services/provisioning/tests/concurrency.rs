@@ -11,7 +11,12 @@ use tonic::Code;
 
 async fn fifty_concurrent_actions_on_one_droplet_accept_exactly_one(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
+    // The winner must still hold the lock when the last request lands.
+    let slow_actions = provisioning::cloud::CloudConfig {
+        action_duration: std::time::Duration::from_secs(60),
+        ..fast_cloud()
+    };
+    let server = Server::start(&config(&db, slow_actions)).await;
     let mut c = server.clients().await;
     let cluster = c.cluster("race", "nyc1").await;
     let d = c.droplet(&cluster.id, "target").await;
@@ -44,6 +49,17 @@ async fn fifty_concurrent_actions_on_one_droplet_accept_exactly_one(backend: Bac
         .count();
     assert_eq!(accepted, 1, "{results:?}");
     assert_eq!(refused, 49, "{results:?}");
+    let stored = c
+        .actions
+        .list_droplet_actions(pb::ListDropletActionsRequest {
+            droplet_id: d.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .actions;
+    assert_eq!(stored.len(), 1, "exactly one action was recorded");
     server.stop().await;
     db.drop_db().await;
 }

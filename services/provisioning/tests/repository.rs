@@ -574,7 +574,75 @@ async fn actions_list_newest_first(backend: Backend) {
     f.db.drop_db().await;
 }
 
+async fn a_rename_to_a_name_taken_meanwhile_errors(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let d = droplet(&f, &c, "a").await;
+    f.repo.activate_droplet(&d, NOW).await.unwrap();
+    let a = f
+        .repo
+        .begin_action(
+            NewAction {
+                id: cg_runtime::new_id(),
+                droplet_id: d.clone(),
+                kind: ActionType::Rename,
+                param: "b".into(),
+                now: NOW,
+                due_at: NOW,
+            },
+            DropletStatus::Active,
+            None,
+        )
+        .await
+        .unwrap();
+    droplet(&f, &c, "b").await;
+    assert!(
+        f.repo
+            .finish_action(a.id(), Outcome::Completed(Effect::Rename("b".into())), NOW)
+            .await
+            .unwrap()
+    );
+    let action = f.repo.get_action(a.id()).await.unwrap();
+    assert_eq!(action.status, ActionStatus::Errored);
+    let droplet = f.repo.get_droplet(&d).await.unwrap();
+    assert_eq!(droplet.name, "a");
+    assert_eq!(droplet.locked_by, None);
+    f.db.drop_db().await;
+}
+
+async fn text_outside_latin1_is_stored_alike_on_every_backend(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let mut new = new_cluster("intl", "nyc1", &[]);
+    new.description = Description::parse("東京 cluster — ünïcode ✓ 🚀").unwrap();
+    let id = f.repo.create_cluster(new, None).await.unwrap();
+    let got = f.repo.get_cluster(id.id()).await.unwrap();
+    assert_eq!(got.description, "東京 cluster — ünïcode ✓ 🚀");
+    f.db.drop_db().await;
+}
+
+async fn renaming_a_cluster_renames_it_on_its_droplets(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "old").await;
+    let d = droplet(&f, &c, "a").await;
+    f.repo
+        .update_cluster(
+            &c,
+            ClusterPatch {
+                name: Some(ClusterName::parse("new").unwrap()),
+                ..Default::default()
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.repo.get_droplet(&d).await.unwrap().cluster_name, "new");
+    f.db.drop_db().await;
+}
+
 on_both_backends!(
+    a_rename_to_a_name_taken_meanwhile_errors,
+    text_outside_latin1_is_stored_alike_on_every_backend,
+    renaming_a_cluster_renames_it_on_its_droplets,
     clusters_are_created_read_filtered_and_paginated,
     cluster_names_are_unique,
     clusters_are_updated_by_patch,

@@ -67,6 +67,22 @@ async fn sigterm_lets_in_flight_calls_finish_and_exits_zero() {
         .unwrap();
 
     let droplets = pb::droplet_service_client::DropletServiceClient::new(channel);
+    // A watch held open must not keep the process alive past the drain.
+    let first = droplets
+        .clone()
+        .create_droplet(Clients::droplet_request(&cluster.id, "watched"))
+        .await
+        .unwrap()
+        .into_inner()
+        .droplet
+        .unwrap();
+    let mut watch = droplets
+        .clone()
+        .watch_droplet(pb::WatchDropletRequest { id: first.id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(watch.message().await.unwrap().is_some());
     let calls = (0..20).map(|i| {
         let mut client = droplets.clone();
         let req = Clients::droplet_request(&cluster.id, &format!("d{i}"));
@@ -78,6 +94,18 @@ async fn sigterm_lets_in_flight_calls_finish_and_exits_zero() {
     signal::kill(Pid::from_raw(child.id() as i32), signal::Signal::SIGTERM).unwrap();
 
     let results = in_flight.await.unwrap();
+    // The watch ends with UNAVAILABLE (reconnect elsewhere), not silently.
+    let ended = loop {
+        match watch.message().await {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    match ended {
+        Err(status) => assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}"),
+        Ok(None) => panic!("the watch ended without saying why"),
+        Ok(Some(_)) => unreachable!(),
+    }
     let failures: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(failures.is_empty(), "in-flight calls failed: {failures:?}");
 

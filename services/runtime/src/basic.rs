@@ -46,6 +46,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(Routes, HealthReporter), Error>>,
 {
+    let shutdown = crate::shutdown::listen();
     let cli = Cli::parse();
     // The port default differs per service; file and env still override it.
     let figment_default = std::env::var("CLUSTERGENIE_LISTEN_ADDR").is_err();
@@ -68,7 +69,7 @@ where
         listener,
         routes,
         health,
-        crate::shutdown::signal(),
+        shutdown,
         config.server.shutdown_grace,
     )
     .await;

@@ -23,7 +23,15 @@ pub fn load<T>(file: Option<&Path>) -> Result<T, Error>
 where
     T: Serialize + DeserializeOwned + Default + Validate,
 {
-    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    load_over(T::default(), file)
+}
+
+/// [`load`] with explicit defaults (a service's own port, say).
+pub fn load_over<T>(defaults: T, file: Option<&Path>) -> Result<T, Error>
+where
+    T: Serialize + DeserializeOwned + Validate,
+{
+    let mut figment = Figment::from(Serialized::defaults(defaults));
     if let Some(file) = file {
         if !file.exists() {
             return Err(Error::Config(format!(

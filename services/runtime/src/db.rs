@@ -57,9 +57,7 @@ pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<Db,
     {
         std::fs::create_dir_all(parent)?;
     }
-    if !sqlx::Any::database_exists(url).await.map_err(db_err)? {
-        create_database(url, backend).await.map_err(db_err)?;
-    }
+    create_database(url, backend).await.map_err(db_err)?;
     let options = AnyConnectOptions::from_str(url).map_err(db_err)?;
     // SQLite allows one writer at a time; a single connection serialises
     // writes in the pool instead of failing them with SQLITE_BUSY.
@@ -72,11 +70,19 @@ pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<Db,
         .acquire_timeout(config.acquire_timeout)
         .after_connect(move |conn, _| {
             Box::pin(async move {
-                if backend == Backend::MySql {
+                match backend {
                     // Repeatable-read snapshots would hide rows committed by
                     // the transaction we waited on after a duplicate key.
-                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                        .await?;
+                    Backend::MySql => {
+                        conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                            .await?;
+                    }
+                    // WAL with NORMAL sync stays durable across process
+                    // restarts and makes commits far cheaper.
+                    Backend::Sqlite => {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
                 }
                 Ok(())
             })
@@ -89,15 +95,53 @@ pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<Db,
 }
 
 async fn create_database(url: &str, backend: Backend) -> Result<(), sqlx::Error> {
-    match sqlx::Any::create_database(url).await {
-        Ok(()) => Ok(()),
-        // Two replicas starting together may race to create it.
-        Err(e) if backend == Backend::MySql && sqlx::Any::database_exists(url).await? => {
-            tracing::debug!(error = %e, "database created concurrently");
+    match backend {
+        Backend::Sqlite => {
+            if !sqlx::Any::database_exists(url).await? {
+                sqlx::Any::create_database(url).await?;
+            }
             Ok(())
         }
-        Err(e) => Err(e),
+        Backend::MySql => {
+            use sqlx::{ConnectOptions as _, mysql::MySqlConnectOptions};
+            let (server, name) = split_mysql_url(url).ok_or_else(|| {
+                sqlx::Error::Configuration("the MySQL URL names no database".into())
+            })?;
+            if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(sqlx::Error::Configuration(
+                    format!("database name {name:?} may use only letters, digits and '_'").into(),
+                ));
+            }
+            let mut conn = MySqlConnectOptions::from_str(&server)?.connect().await?;
+            conn.execute(
+                format!(
+                    "CREATE DATABASE IF NOT EXISTS `{name}` \
+                     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                )
+                .as_str(),
+            )
+            .await?;
+            Ok(())
+        }
     }
+}
+
+/// `mysql://u:p@h:3306/db?x=y` → (`mysql://u:p@h:3306?x=y`, `db`).
+fn split_mysql_url(url: &str) -> Option<(String, String)> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let rest = base.strip_prefix("mysql://")?;
+    let (authority, name) = rest.split_once('/')?;
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    let server = match query {
+        Some(q) => format!("mysql://{authority}?{q}"),
+        None => format!("mysql://{authority}"),
+    };
+    Some((server, name.to_string()))
 }
 
 fn sqlite_path(url: &str) -> Option<&Path> {
@@ -127,6 +171,19 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// True when the database gave up on a transaction that may succeed if run
+/// again: an InnoDB deadlock (1213) or lock wait timeout (1205), or a busy
+/// SQLite file.
+pub fn is_retryable(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(mysql.number(), 1205 | 1213);
+    }
+    matches!(db.code().as_deref(), Some("5" | "6" | "517"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +195,16 @@ mod tests {
             "mysql://root:***@db:3306/x"
         );
         assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn mysql_urls_split_into_server_and_database() {
+        assert_eq!(
+            split_mysql_url("mysql://u:p@h:3306/prov?ssl-mode=disabled"),
+            Some(("mysql://u:p@h:3306?ssl-mode=disabled".into(), "prov".into()))
+        );
+        assert_eq!(split_mysql_url("mysql://h:3306"), None);
+        assert_eq!(split_mysql_url("mysql://h:3306/"), None);
     }
 
     #[test]

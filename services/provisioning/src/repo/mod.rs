@@ -156,6 +156,8 @@ pub trait ProvisioningRepository: Send + Sync + 'static {
         idem: Option<Idempotency>,
     ) -> impl Future<Output = Result<Created>> + Send;
     fn get_cluster(&self, id: &str) -> impl Future<Output = Result<Cluster>> + Send;
+    /// The cluster's region alone: cheaper than [`Self::get_cluster`], which sums costs.
+    fn cluster_region(&self, id: &str) -> impl Future<Output = Result<String>> + Send;
     fn list_clusters(
         &self,
         filter: &ClusterFilter,

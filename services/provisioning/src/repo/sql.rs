@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cg_runtime::db::{Db, is_unique_violation};
+use cg_runtime::db::{Db, is_retryable, is_unique_violation};
 use rand::Rng as _;
 use sqlx::{Any, AnyPool, Row, Transaction, any::AnyRow};
 
@@ -25,6 +25,38 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct SqlRepository {
     pool: AnyPool,
+}
+
+/// How one attempt at finishing an action ended.
+enum Finish {
+    Done(bool),
+    NameTaken,
+    DropletGone,
+}
+
+/// Attempts at a transaction the database aborted (deadlock, lock timeout).
+const TX_RETRIES: u32 = 5;
+
+/// Runs `attempt` again, after a full-jitter backoff, while the database
+/// aborts it for reasons a retry can fix.
+async fn retry<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut n = 0u32;
+    loop {
+        match attempt().await {
+            Err(Error::Storage(e)) if n < TX_RETRIES && is_retryable(&e) => {
+                n += 1;
+                let cap_ms = 5u64 << n;
+                let sleep = rand::rng().random_range(0..=cap_ms);
+                tracing::debug!(attempt = n, error = %e, "transaction aborted; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(sleep)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Random slot picks before falling back to scanning for a free slot.
@@ -138,18 +170,20 @@ impl SqlRepository {
     async fn insert_droplet(
         tx: &mut Transaction<'static, Any>,
         new: &NewDroplet,
-        region: &str,
+        (region, cluster_name): (&str, &str),
         slot: u32,
         addressing: &dyn Addressing,
     ) -> std::result::Result<(), sqlx::Error> {
         let (public, private) = addressing.addresses(region, slot);
         sqlx::query(
-            "INSERT INTO droplets (id, cluster_id, name, live_name, region, size, image, status, \
-             slot, live_slot, public_ipv4, private_ipv4, tags, locked_by, boot_at, created_at, \
-             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            "INSERT INTO droplets (id, cluster_id, cluster_name, name, live_name, region, size, \
+             image, status, slot, live_slot, public_ipv4, private_ipv4, tags, locked_by, boot_at, \
+             created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
         )
         .bind(new.id.as_str())
         .bind(new.cluster_id.as_str())
+        .bind(cluster_name)
         .bind(new.name.as_str())
         .bind(new.name.as_str())
         .bind(region)
@@ -173,7 +207,7 @@ impl SqlRepository {
     async fn place_droplet(
         tx: &mut Transaction<'static, Any>,
         new: &NewDroplet,
-        region: &str,
+        (region, cluster_name): (&str, &str),
         addressing: &dyn Addressing,
     ) -> Result<()> {
         let capacity = addressing.capacity(region);
@@ -214,7 +248,8 @@ impl SqlRepository {
                         .collect();
                     continue;
                 };
-                match Self::insert_droplet(tx, new, region, slot, addressing).await {
+                match Self::insert_droplet(tx, new, (region, cluster_name), slot, addressing).await
+                {
                     Ok(()) => return Ok(()),
                     Err(e) if is_unique_violation(&e) && e.to_string().contains("live_slot") => {}
                     Err(e) if is_unique_violation(&e) => {
@@ -245,8 +280,8 @@ impl SqlRepository {
         ))
     }
 
-    /// One attempt at finishing; `None` when a rename hit a taken name.
-    async fn finish_once(&self, id: &str, outcome: &Outcome, now: i64) -> Result<Option<bool>> {
+    /// One attempt at finishing an action.
+    async fn finish_once(&self, id: &str, outcome: &Outcome, now: i64) -> Result<Finish> {
         let (status, error, effect) = match outcome {
             Outcome::Completed(effect) => (ActionStatus::Completed, String::new(), effect.clone()),
             Outcome::Errored(e) => (ActionStatus::Errored, e.clone(), Effect::None),
@@ -264,7 +299,7 @@ impl SqlRepository {
         .await?
         .rows_affected();
         if n == 0 {
-            return Ok(Some(false));
+            return Ok(Finish::Done(false));
         }
         let droplet_id: String = sqlx::query("SELECT droplet_id FROM droplet_actions WHERE id = ?")
             .bind(id)
@@ -298,10 +333,16 @@ impl SqlRepository {
             .execute(&mut *tx)
             .await
         {
+            // The droplet no longer holds this action's lock: it was destroyed
+            // (with its cluster) while the action ran, so nothing took effect.
+            Ok(r) if r.rows_affected() == 0 && status == ActionStatus::Completed => {
+                tx.rollback().await?;
+                return Ok(Finish::DropletGone);
+            }
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
                 tx.rollback().await?;
-                return Ok(None);
+                return Ok(Finish::NameTaken);
             }
             Err(e) => return Err(e.into()),
         }
@@ -316,13 +357,13 @@ impl SqlRepository {
             .await?;
         }
         tx.commit().await?;
-        Ok(Some(true))
+        Ok(Finish::Done(true))
     }
 }
 
 const CLUSTER_COLUMNS: &str =
     "id, name, description, region, status, tags, live_droplets, created_at, updated_at";
-const DROPLET_COLUMNS: &str = "d.id, d.name, d.cluster_id, c.name AS cluster_name, d.region, \
+const DROPLET_COLUMNS: &str = "d.id, d.name, d.cluster_id, d.cluster_name, d.region, \
      d.size, d.image, d.status, d.public_ipv4, d.private_ipv4, d.tags, d.locked_by, d.boot_at, \
      d.created_at, d.updated_at";
 const ACTION_COLUMNS: &str = "id, droplet_id, cluster_id, region, type, status, param, error, \
@@ -353,9 +394,7 @@ fn droplet_from(row: &AnyRow) -> Result<Droplet> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         cluster_id: row.try_get("cluster_id")?,
-        cluster_name: row
-            .try_get::<Option<String>, _>("cluster_name")?
-            .unwrap_or_default(),
+        cluster_name: row.try_get("cluster_name")?,
         region: row.try_get("region")?,
         size: row.try_get("size")?,
         image: row.try_get("image")?,
@@ -427,7 +466,9 @@ fn page_of<T>(mut items: Vec<T>, size: u32, key: impl Fn(&T) -> String) -> PageO
     PageOf { items, next_after }
 }
 
-impl ProvisioningRepository for SqlRepository {
+/// Statements, one attempt each; the trait impl below retries the
+/// transactional ones when the database gives up on a deadlock.
+impl SqlRepository {
     async fn remembered(&self, scope: &str, request_id: &str) -> Result<Option<Remembered>> {
         let row = sqlx::query(
             "SELECT fingerprint, resource_id FROM idempotency_keys WHERE scope = ? AND request_id = ?",
@@ -445,7 +486,11 @@ impl ProvisioningRepository for SqlRepository {
         .transpose()
     }
 
-    async fn create_cluster(&self, new: NewCluster, idem: Option<Idempotency>) -> Result<Created> {
+    async fn create_cluster_once(
+        &self,
+        new: NewCluster,
+        idem: Option<Idempotency>,
+    ) -> Result<Created> {
         let mut tx = self.pool.begin().await?;
         if let Some(earlier) =
             Self::claim(&mut tx, "cluster", idem.as_ref(), &new.id, new.now).await?
@@ -492,6 +537,15 @@ impl ProvisioningRepository for SqlRepository {
         Ok(self.with_costs(vec![cluster]).await?.remove(0))
     }
 
+    async fn cluster_region(&self, id: &str) -> Result<String> {
+        let row = sqlx::query("SELECT region FROM clusters WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::not_found("cluster", id))?;
+        Ok(row.try_get(0)?)
+    }
+
     async fn list_clusters(
         &self,
         filter: &ClusterFilter,
@@ -505,7 +559,7 @@ impl ProvisioningRepository for SqlRepository {
             w.and("status = ?", status.as_str());
         }
         if let Some(tag) = &filter.tag {
-            w.and("tags LIKE ?", format!("%,{tag},%"));
+            w.and("INSTR(tags, ?) > 0", format!(",{tag},"));
         }
         if let Some(after) = &page.after {
             w.and("id > ?", after.as_str());
@@ -528,7 +582,12 @@ impl ProvisioningRepository for SqlRepository {
         })
     }
 
-    async fn update_cluster(&self, id: &str, patch: ClusterPatch, now: i64) -> Result<Cluster> {
+    async fn update_cluster_once(
+        &self,
+        id: &str,
+        patch: ClusterPatch,
+        now: i64,
+    ) -> Result<Cluster> {
         let mut sets = vec!["updated_at = ?"];
         let mut args = vec![];
         if let Some(name) = &patch.name {
@@ -548,21 +607,32 @@ impl ProvisioningRepository for SqlRepository {
         for a in &args {
             q = q.bind(a.as_str());
         }
-        match q.bind(id).execute(&self.pool).await {
-            Ok(r) if r.rows_affected() == 0 => {
-                // MySQL counts changed rows only; tell "unchanged" from "missing".
-                self.get_cluster(id).await
+        let mut tx = self.pool.begin().await?;
+        match q.bind(id).execute(&mut *tx).await {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::AlreadyExists(format!(
+                    "a cluster named {:?} already exists",
+                    patch.name.as_ref().map(|n| n.as_str()).unwrap_or_default()
+                )));
             }
-            Ok(_) => self.get_cluster(id).await,
-            Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists(format!(
-                "a cluster named {:?} already exists",
-                patch.name.as_ref().map(|n| n.as_str()).unwrap_or_default()
-            ))),
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
+        if let Some(name) = &patch.name {
+            // Droplets carry their cluster's name (it outlives a deleted cluster).
+            sqlx::query("UPDATE droplets SET cluster_name = ? WHERE cluster_id = ?")
+                .bind(name.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        // A missing cluster is NOT_FOUND here; MySQL's changed-rows count
+        // cannot tell "missing" from "unchanged".
+        self.get_cluster(id).await
     }
 
-    async fn delete_cluster(&self, id: &str, force: bool, now: i64) -> Result<u32> {
+    async fn delete_cluster_once(&self, id: &str, force: bool, now: i64) -> Result<u32> {
         let mut tx = self.pool.begin().await?;
         if !force {
             let deleted = sqlx::query("DELETE FROM clusters WHERE id = ? AND live_droplets = 0")
@@ -594,15 +664,8 @@ impl ProvisioningRepository for SqlRepository {
         if marked == 0 {
             return Err(Error::not_found("cluster", id));
         }
-        sqlx::query(
-            "UPDATE droplet_actions SET status = 'errored', \
-             error = 'droplet destroyed with its cluster', completed_at = ? \
-             WHERE cluster_id = ? AND status = 'in-progress'",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        // Droplets first: archiving locks their rows, so an action that was
+        // starting meanwhile has committed and is errored just below.
         let destroyed = sqlx::query(
             "UPDATE droplets SET status = 'archive', live_name = NULL, live_slot = NULL, \
              locked_by = NULL, updated_at = ? WHERE cluster_id = ? AND status <> 'archive'",
@@ -612,6 +675,15 @@ impl ProvisioningRepository for SqlRepository {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        sqlx::query(
+            "UPDATE droplet_actions SET status = 'errored', \
+             error = 'droplet destroyed with its cluster', completed_at = ? \
+             WHERE cluster_id = ? AND status = 'in-progress'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM clusters WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -620,7 +692,7 @@ impl ProvisioningRepository for SqlRepository {
         Ok(u32::try_from(destroyed).unwrap_or(u32::MAX))
     }
 
-    async fn create_droplet(
+    async fn create_droplet_once(
         &self,
         new: NewDroplet,
         addressing: &dyn Addressing,
@@ -633,13 +705,14 @@ impl ProvisioningRepository for SqlRepository {
             tx.rollback().await?;
             return Self::replay(idem.as_ref(), earlier);
         }
-        let row = sqlx::query("SELECT region, status FROM clusters WHERE id = ?")
+        let row = sqlx::query("SELECT region, name FROM clusters WHERE id = ?")
             .bind(new.cluster_id.as_str())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| Error::not_found("cluster", new.cluster_id.as_str()))?;
         let region: String = row.try_get("region")?;
-        Self::place_droplet(&mut tx, &new, &region, addressing).await?;
+        let cluster_name: String = row.try_get("name")?;
+        Self::place_droplet(&mut tx, &new, (&region, &cluster_name), addressing).await?;
         // Last, so the cluster row stays locked only until commit; zero rows
         // means it was deleted (or is being deleted) meanwhile.
         let counted = sqlx::query(
@@ -663,8 +736,7 @@ impl ProvisioningRepository for SqlRepository {
 
     async fn get_droplet(&self, id: &str) -> Result<Droplet> {
         let row = sqlx::query(&format!(
-            "SELECT {DROPLET_COLUMNS} FROM droplets d LEFT JOIN clusters c ON c.id = d.cluster_id \
-             WHERE d.id = ?"
+            "SELECT {DROPLET_COLUMNS} FROM droplets d WHERE d.id = ?"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -691,14 +763,14 @@ impl ProvisioningRepository for SqlRepository {
             w.and("d.region = ?", region.as_str());
         }
         if let Some(tag) = &filter.tag {
-            w.and("d.tags LIKE ?", format!("%,{tag},%"));
+            w.and("INSTR(d.tags, ?) > 0", format!(",{tag},"));
         }
         if let Some(after) = &page.after {
             w.and("d.id > ?", after.as_str());
         }
         let sql = format!(
-            "SELECT {DROPLET_COLUMNS} FROM droplets d LEFT JOIN clusters c ON c.id = d.cluster_id \
-             {} ORDER BY d.id LIMIT {}",
+            "SELECT {DROPLET_COLUMNS} FROM droplets d {} \
+             ORDER BY d.id LIMIT {}",
             w.sql(),
             page.size + 1
         );
@@ -723,7 +795,7 @@ impl ProvisioningRepository for SqlRepository {
         Ok(n == 1)
     }
 
-    async fn destroy_droplet(&self, id: &str, now: i64) -> Result<Droplet> {
+    async fn destroy_droplet_once(&self, id: &str, now: i64) -> Result<Droplet> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE droplets SET status = 'archive', live_name = NULL, live_slot = NULL, \
@@ -756,7 +828,7 @@ impl ProvisioningRepository for SqlRepository {
         self.get_droplet(id).await
     }
 
-    async fn begin_action(
+    async fn begin_action_once(
         &self,
         new: NewAction,
         from: DropletStatus,
@@ -804,18 +876,18 @@ impl ProvisioningRepository for SqlRepository {
         Ok(Created::New(new.id))
     }
 
-    async fn finish_action(&self, id: &str, outcome: Outcome, now: i64) -> Result<bool> {
-        match self.finish_once(id, &outcome, now).await? {
-            Some(done) => Ok(done),
-            // The name was taken while the rename ran: the action errors.
-            None => self
-                .finish_once(
-                    id,
-                    &Outcome::Errored("the new name was taken meanwhile".into()),
-                    now,
-                )
-                .await
-                .map(|done| done.unwrap_or(false)),
+    async fn finish_action_once(&self, id: &str, outcome: Outcome, now: i64) -> Result<bool> {
+        let fallback = match self.finish_once(id, &outcome, now).await? {
+            Finish::Done(done) => return Ok(done),
+            Finish::NameTaken => "the new name was taken meanwhile",
+            Finish::DropletGone => "the droplet was destroyed while the action ran",
+        };
+        match self
+            .finish_once(id, &Outcome::Errored(fallback.into()), now)
+            .await?
+        {
+            Finish::Done(done) => Ok(done),
+            _ => Err(Error::Contention),
         }
     }
 
@@ -880,5 +952,98 @@ impl ProvisioningRepository for SqlRepository {
             });
         }
         Ok(out)
+    }
+}
+
+impl ProvisioningRepository for SqlRepository {
+    async fn remembered(&self, scope: &str, request_id: &str) -> Result<Option<Remembered>> {
+        SqlRepository::remembered(self, scope, request_id).await
+    }
+
+    async fn create_cluster(&self, new: NewCluster, idem: Option<Idempotency>) -> Result<Created> {
+        retry(|| self.create_cluster_once(new.clone(), idem.clone())).await
+    }
+
+    async fn get_cluster(&self, id: &str) -> Result<Cluster> {
+        SqlRepository::get_cluster(self, id).await
+    }
+
+    async fn cluster_region(&self, id: &str) -> Result<String> {
+        SqlRepository::cluster_region(self, id).await
+    }
+
+    async fn list_clusters(
+        &self,
+        filter: &ClusterFilter,
+        page: &PageRequest,
+    ) -> Result<PageOf<Cluster>> {
+        SqlRepository::list_clusters(self, filter, page).await
+    }
+
+    async fn update_cluster(&self, id: &str, patch: ClusterPatch, now: i64) -> Result<Cluster> {
+        retry(|| self.update_cluster_once(id, patch.clone(), now)).await
+    }
+
+    async fn delete_cluster(&self, id: &str, force: bool, now: i64) -> Result<u32> {
+        retry(|| self.delete_cluster_once(id, force, now)).await
+    }
+
+    async fn create_droplet(
+        &self,
+        new: NewDroplet,
+        addressing: &dyn Addressing,
+        idem: Option<Idempotency>,
+    ) -> Result<Created> {
+        retry(|| self.create_droplet_once(new.clone(), addressing, idem.clone())).await
+    }
+
+    async fn get_droplet(&self, id: &str) -> Result<Droplet> {
+        SqlRepository::get_droplet(self, id).await
+    }
+
+    async fn list_droplets(
+        &self,
+        filter: &DropletFilter,
+        page: &PageRequest,
+    ) -> Result<PageOf<Droplet>> {
+        SqlRepository::list_droplets(self, filter, page).await
+    }
+
+    async fn activate_droplet(&self, id: &str, now: i64) -> Result<bool> {
+        SqlRepository::activate_droplet(self, id, now).await
+    }
+
+    async fn destroy_droplet(&self, id: &str, now: i64) -> Result<Droplet> {
+        retry(|| self.destroy_droplet_once(id, now)).await
+    }
+
+    async fn begin_action(
+        &self,
+        new: NewAction,
+        from: DropletStatus,
+        idem: Option<Idempotency>,
+    ) -> Result<Created> {
+        retry(|| self.begin_action_once(new.clone(), from, idem.clone())).await
+    }
+
+    async fn finish_action(&self, id: &str, outcome: Outcome, now: i64) -> Result<bool> {
+        retry(|| self.finish_action_once(id, outcome.clone(), now)).await
+    }
+
+    async fn get_action(&self, id: &str) -> Result<Action> {
+        SqlRepository::get_action(self, id).await
+    }
+
+    async fn list_actions(
+        &self,
+        droplet_id: &str,
+        status: Option<ActionStatus>,
+        page: &PageRequest,
+    ) -> Result<PageOf<Action>> {
+        SqlRepository::list_actions(self, droplet_id, status, page).await
+    }
+
+    async fn pending(&self) -> Result<Vec<Pending>> {
+        SqlRepository::pending(self).await
     }
 }

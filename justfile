@@ -1,0 +1,50 @@
+# ClusterGenie's one entry point: developers and CI run the same recipes.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Where builds go; CI points this outside the clone so runs share it.
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", justfile_directory() / "target")
+
+default:
+    @just --list
+
+# Run the whole mesh in one process on SQLite under ./data (Ctrl-C stops it).
+run *ARGS:
+    cargo run -p clustergenie -- {{ARGS}}
+
+# Every test: unit, repository suite on MariaDB and SQLite, gRPC, grpcurl, shutdown, compose.
+test:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export GRPCURL="$(deploy/dev/test-deps.sh)"
+    cargo test --workspace --no-fail-fast
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks (release build); results belong in services/provisioning/README.md.
+bench *ARGS:
+    deploy/dev/test-deps.sh >/dev/null
+    cargo bench -p provisioning --bench grpc -- {{ARGS}}
+
+# Lint the protobuf contracts with buf (npm's @bufbuild/buf).
+proto-lint:
+    cd proto && npx --yes @bufbuild/buf lint
+
+# Write a git-ignored .env with fresh random passwords for docker compose.
+compose-env:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -f .env ]]; then echo ".env exists; keeping it"; exit 0; fi
+    umask 077
+    {
+      echo "CLUSTERGENIE_DB_PASSWORD=$(openssl rand -hex 24)"
+      echo "MYSQL_ROOT_PASSWORD=$(openssl rand -hex 24)"
+    } > .env
+    echo "wrote .env"
+
+# The production-like mesh: one container per service plus MySQL, Kafka, Redis, tracing.
+compose-up: compose-env
+    docker compose up --build
