@@ -33,6 +33,10 @@ struct Args {
     /// Seconds per measurement.
     #[arg(long, default_value_t = 5)]
     secs: u64,
+    /// Also call the domain service directly (no gRPC), to show what the
+    /// transport costs.
+    #[arg(long)]
+    direct: bool,
     /// Accepted for `cargo bench` compatibility.
     #[arg(long, hide = true)]
     bench: bool,
@@ -47,6 +51,7 @@ enum Op {
 
 struct Row {
     backend: &'static str,
+    path: &'static str,
     op: &'static str,
     concurrency: usize,
     ops_per_sec: f64,
@@ -68,13 +73,14 @@ async fn main() {
         rows.extend(run_backend(backend, label, &args).await);
     }
     println!();
-    println!("| backend | rpc | concurrency | ops/s | p50 | p99 | errors |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("| backend | call | via | concurrency | ops/s | p50 | p99 | errors |");
+    println!("|---|---|---|---:|---:|---:|---:|---:|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} |",
             r.backend,
             r.op,
+            r.path,
             r.concurrency,
             r.ops_per_sec,
             r.p50.as_secs_f64() * 1e3,
@@ -108,35 +114,44 @@ async fn run_backend(backend: Backend, label: &'static str, args: &Args) -> Vec<
     let created = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let seq = Arc::new(AtomicUsize::new(0));
     let mut rows = Vec::new();
+    let paths: &[bool] = if args.direct {
+        &[false, true]
+    } else {
+        &[false]
+    };
     for op in [Op::Create, Op::Get, Op::List] {
-        for &concurrency in &args.concurrency {
-            let row = measure(
-                &server,
-                op,
-                concurrency,
-                Duration::from_secs(args.secs),
-                &clusters,
-                &created,
-                &seq,
-            )
-            .await;
-            eprintln!(
-                "{label} {op:?} c={concurrency}: {:.0} ops/s p50 {:?} p99 {:?}",
-                row.0, row.1, row.2
-            );
-            rows.push(Row {
-                backend: label,
-                op: match op {
-                    Op::Create => "CreateDroplet",
-                    Op::Get => "GetDroplet",
-                    Op::List => "ListDroplets (50/page)",
-                },
-                concurrency,
-                ops_per_sec: row.0,
-                p50: row.1,
-                p99: row.2,
-                errors: row.3,
-            });
+        for &direct in paths {
+            for &concurrency in &args.concurrency {
+                let row = measure(
+                    &server,
+                    op,
+                    direct,
+                    concurrency,
+                    Duration::from_secs(args.secs),
+                    &clusters,
+                    &created,
+                    &seq,
+                )
+                .await;
+                eprintln!(
+                    "{label} {op:?} direct={direct} c={concurrency}: {:.0} ops/s p50 {:?} p99 {:?}",
+                    row.0, row.1, row.2
+                );
+                rows.push(Row {
+                    backend: label,
+                    path: if direct { "service" } else { "gRPC" },
+                    op: match op {
+                        Op::Create => "CreateDroplet",
+                        Op::Get => "GetDroplet",
+                        Op::List => "ListDroplets (50/page)",
+                    },
+                    concurrency,
+                    ops_per_sec: row.0,
+                    p50: row.1,
+                    p99: row.2,
+                    errors: row.3,
+                });
+            }
         }
     }
     server.stop().await;
@@ -144,9 +159,11 @@ async fn run_backend(backend: Backend, label: &'static str, args: &Args) -> Vec<
     rows
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     server: &Server,
     op: Op,
+    direct: bool,
     concurrency: usize,
     duration: Duration,
     clusters: &Arc<Vec<pb::Cluster>>,
@@ -157,6 +174,7 @@ async fn measure(
     let deadline = Instant::now() + duration;
     for worker in 0..concurrency {
         let mut c: Clients = server.clients().await;
+        let svc = server.app_service.clone();
         let clusters = clusters.clone();
         let created = created.clone();
         let seq = seq.clone();
@@ -167,40 +185,44 @@ async fn measure(
             while Instant::now() < deadline {
                 i += 1;
                 let start = Instant::now();
-                let ok = match op {
-                    Op::Create => {
-                        let n = seq.fetch_add(1, Ordering::Relaxed);
-                        let cluster = &clusters[n % clusters.len()];
-                        let req = Clients::droplet_request(&cluster.id, &format!("b{n}"));
-                        match c.droplets.create_droplet(req).await {
-                            Ok(r) => {
-                                let id = r.into_inner().droplet.unwrap().id;
-                                created.lock().unwrap().push(id);
-                                true
+                let ok = if direct {
+                    call_direct(&svc, op, i, &clusters, &created, &seq).await
+                } else {
+                    match op {
+                        Op::Create => {
+                            let n = seq.fetch_add(1, Ordering::Relaxed);
+                            let cluster = &clusters[n % clusters.len()];
+                            let req = Clients::droplet_request(&cluster.id, &format!("b{n}"));
+                            match c.droplets.create_droplet(req).await {
+                                Ok(r) => {
+                                    let id = r.into_inner().droplet.unwrap().id;
+                                    created.lock().unwrap().push(id);
+                                    true
+                                }
+                                Err(_) => false,
                             }
-                            Err(_) => false,
                         }
-                    }
-                    Op::Get => {
-                        let id = {
-                            let ids = created.lock().unwrap();
-                            ids[(i * 7919) % ids.len()].clone()
-                        };
-                        c.droplets
-                            .get_droplet(pb::GetDropletRequest { id })
-                            .await
-                            .is_ok()
-                    }
-                    Op::List => {
-                        let cluster = &clusters[i % clusters.len()];
-                        c.droplets
-                            .list_droplets(pb::ListDropletsRequest {
-                                cluster_id: cluster.id.clone(),
-                                page_size: 50,
-                                ..Default::default()
-                            })
-                            .await
-                            .is_ok()
+                        Op::Get => {
+                            let id = {
+                                let ids = created.lock().unwrap();
+                                ids[(i * 7919) % ids.len()].clone()
+                            };
+                            c.droplets
+                                .get_droplet(pb::GetDropletRequest { id })
+                                .await
+                                .is_ok()
+                        }
+                        Op::List => {
+                            let cluster = &clusters[i % clusters.len()];
+                            c.droplets
+                                .list_droplets(pb::ListDropletsRequest {
+                                    cluster_id: cluster.id.clone(),
+                                    page_size: 50,
+                                    ..Default::default()
+                                })
+                                .await
+                                .is_ok()
+                        }
                     }
                 };
                 if ok {
@@ -227,4 +249,63 @@ async fn measure(
         Duration::from_micros(total.value_at_quantile(0.99)),
         errors,
     )
+}
+
+async fn call_direct(
+    svc: &provisioning::Service,
+    op: Op,
+    i: usize,
+    clusters: &[pb::Cluster],
+    created: &std::sync::Mutex<Vec<String>>,
+    seq: &AtomicUsize,
+) -> bool {
+    use provisioning::{
+        catalog,
+        domain::{DropletName, Id, Tags},
+        repo::{DropletFilter, PageRequest},
+        service::CreateDroplet,
+    };
+    match op {
+        Op::Create => {
+            let n = seq.fetch_add(1, Ordering::Relaxed);
+            let cluster = &clusters[n % clusters.len()];
+            let req = CreateDroplet {
+                cluster_id: Id::parse(&cluster.id).unwrap(),
+                name: DropletName::parse(&format!("b{n}")).unwrap(),
+                size: catalog::size_by_slug("s-1vcpu-1gb").unwrap(),
+                image: catalog::image_by_slug("ubuntu-24-04-x64").unwrap(),
+                tags: Tags::default(),
+                request_id: None,
+            };
+            match svc.create_droplet(req).await {
+                Ok(d) => {
+                    created.lock().unwrap().push(d.id);
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+        Op::Get => {
+            let id = {
+                let ids = created.lock().unwrap();
+                ids[(i * 7919) % ids.len()].clone()
+            };
+            svc.get_droplet(&Id::parse(&id).unwrap()).await.is_ok()
+        }
+        Op::List => {
+            let cluster = &clusters[i % clusters.len()];
+            svc.list_droplets(
+                &DropletFilter {
+                    cluster_id: Some(cluster.id.clone()),
+                    ..Default::default()
+                },
+                &PageRequest {
+                    size: 50,
+                    after: None,
+                },
+            )
+            .await
+            .is_ok()
+        }
+    }
 }

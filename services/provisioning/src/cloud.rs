@@ -7,10 +7,10 @@ use std::time::Duration;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
-use crate::{catalog, domain::ActionType, repo::Addressing};
+use crate::{catalog, domain::ActionType, repo::Placement};
 
 /// What provisioning needs from a cloud.
-pub trait CloudProvider: Addressing + Send + Sync + 'static {
+pub trait CloudProvider: Placement + Send + Sync + 'static {
     /// How long a new droplet takes to become active.
     fn boot_delay(&self) -> Duration;
     /// How long an action runs before it completes or errors.
@@ -49,7 +49,7 @@ impl Default for CloudConfig {
     }
 }
 
-/// Slots per /24-like block of the addressing scheme.
+/// Slots per /24-like block of the placement scheme.
 const HOSTS_PER_BLOCK: u32 = 254;
 pub const MAX_REGION_CAPACITY: u32 = HOSTS_PER_BLOCK * 256;
 
@@ -84,7 +84,11 @@ impl SimulatedCloud {
     }
 }
 
-impl Addressing for SimulatedCloud {
+impl Placement for SimulatedCloud {
+    fn offers(&self, region: &str, size: &str) -> bool {
+        catalog::region_by_slug(region).is_some_and(|r| r.offers(size))
+    }
+
     fn capacity(&self, _region: &str) -> u32 {
         self.config.region_capacity
     }

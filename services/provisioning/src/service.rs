@@ -247,15 +247,6 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
         if let Some(id) = self.check_replay("droplet", idem.as_ref()).await? {
             return self.repo.get_droplet(&id).await;
         }
-        let region = self.repo.cluster_region(req.cluster_id.as_str()).await?;
-        let region = crate::catalog::region_by_slug(&region)
-            .ok_or_else(|| Error::FailedPrecondition("cluster region is retired".into()))?;
-        if !region.offers(req.size.slug) {
-            return Err(Error::invalid(
-                "size",
-                format!("size {} is not offered in {}", req.size.slug, region.slug),
-            ));
-        }
         if req.size.disk_gb < req.image.min_disk_gb {
             return Err(Error::invalid(
                 "size",
@@ -285,11 +276,14 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
                 idem,
             )
             .await?;
-        if let Created::New(id) = &created {
-            tracing::info!(droplet_id = %id, "droplet created");
-            self.schedule_boot(id.clone(), boot_at);
+        match created {
+            Created::New(droplet) => {
+                tracing::info!(droplet_id = %droplet.id, "droplet created");
+                self.schedule_boot(droplet.id.clone(), boot_at);
+                Ok(droplet)
+            }
+            Created::Replayed(id) => self.repo.get_droplet(&id).await,
         }
-        self.repo.get_droplet(created.id()).await
     }
 
     pub async fn get_droplet(&self, id: &Id) -> Result<Droplet> {

@@ -68,6 +68,10 @@ pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<Db,
     let pool = AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(config.acquire_timeout)
+        // A ping before every checkout doubles the round trips of a simple
+        // read; a dead connection surfaces on use instead, and idle or old
+        // connections are recycled by the pool's idle timeout and lifetime.
+        .test_before_acquire(false)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 match backend {

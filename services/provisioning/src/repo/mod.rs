@@ -29,11 +29,11 @@ pub struct Remembered {
     pub resource_id: String,
 }
 
-/// The outcome of a create: the id it made, or the id an earlier call with
-/// the same key made.
+/// The outcome of a create: what it made (an id, or the whole row), or the
+/// id an earlier call with the same key made.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Created {
-    New(String),
+pub enum Created<T = String> {
+    New(T),
     Replayed(String),
 }
 
@@ -41,6 +41,15 @@ impl Created {
     pub fn id(&self) -> &str {
         match self {
             Self::New(id) | Self::Replayed(id) => id,
+        }
+    }
+}
+
+impl Created<Droplet> {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::New(d) => &d.id,
+            Self::Replayed(id) => id,
         }
     }
 }
@@ -130,8 +139,10 @@ pub struct PageOf<T> {
     pub next_after: Option<String>,
 }
 
-/// Addresses the simulated cloud assigns: slots 0..capacity per region.
-pub trait Addressing: Send + Sync {
+/// Where the cloud can put a droplet: the sizes a region offers, and its
+/// address slots 0..capacity.
+pub trait Placement: Send + Sync {
+    fn offers(&self, region: &str, size: &str) -> bool;
     fn capacity(&self, region: &str) -> u32;
     fn addresses(&self, region: &str, slot: u32) -> (String, String);
 }
@@ -156,8 +167,6 @@ pub trait ProvisioningRepository: Send + Sync + 'static {
         idem: Option<Idempotency>,
     ) -> impl Future<Output = Result<Created>> + Send;
     fn get_cluster(&self, id: &str) -> impl Future<Output = Result<Cluster>> + Send;
-    /// The cluster's region alone: cheaper than [`Self::get_cluster`], which sums costs.
-    fn cluster_region(&self, id: &str) -> impl Future<Output = Result<String>> + Send;
     fn list_clusters(
         &self,
         filter: &ClusterFilter,
@@ -181,9 +190,9 @@ pub trait ProvisioningRepository: Send + Sync + 'static {
     fn create_droplet(
         &self,
         new: NewDroplet,
-        addressing: &dyn Addressing,
+        placement: &dyn Placement,
         idem: Option<Idempotency>,
-    ) -> impl Future<Output = Result<Created>> + Send;
+    ) -> impl Future<Output = Result<Created<Droplet>>> + Send;
     fn get_droplet(&self, id: &str) -> impl Future<Output = Result<Droplet>> + Send;
     fn list_droplets(
         &self,

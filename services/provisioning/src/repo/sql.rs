@@ -9,8 +9,8 @@ use rand::Rng as _;
 use sqlx::{Any, AnyPool, Row, Transaction, any::AnyRow};
 
 use super::{
-    Addressing, ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, Idempotency,
-    NewAction, NewCluster, NewDroplet, Outcome, PageOf, PageRequest, Pending,
+    ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, Idempotency, NewAction,
+    NewCluster, NewDroplet, Outcome, PageOf, PageRequest, Pending, Placement,
     ProvisioningRepository, Remembered,
 };
 use crate::{
@@ -158,7 +158,7 @@ impl SqlRepository {
         }
     }
 
-    fn replay(idem: Option<&Idempotency>, earlier: Remembered) -> Result<Created> {
+    fn replay<T>(idem: Option<&Idempotency>, earlier: Remembered) -> Result<Created<T>> {
         let idem = idem.ok_or(Error::Contention)?;
         if earlier.fingerprint == idem.fingerprint {
             Ok(Created::Replayed(earlier.resource_id))
@@ -172,9 +172,9 @@ impl SqlRepository {
         new: &NewDroplet,
         (region, cluster_name): (&str, &str),
         slot: u32,
-        addressing: &dyn Addressing,
-    ) -> std::result::Result<(), sqlx::Error> {
-        let (public, private) = addressing.addresses(region, slot);
+        placement: &dyn Placement,
+    ) -> std::result::Result<(String, String), sqlx::Error> {
+        let (public, private) = placement.addresses(region, slot);
         sqlx::query(
             "INSERT INTO droplets (id, cluster_id, cluster_name, name, live_name, region, size, \
              image, status, slot, live_slot, public_ipv4, private_ipv4, tags, locked_by, boot_at, \
@@ -191,15 +191,15 @@ impl SqlRepository {
         .bind(new.image)
         .bind(i64::from(slot))
         .bind(i64::from(slot))
-        .bind(public)
-        .bind(private)
+        .bind(public.as_str())
+        .bind(private.as_str())
         .bind(new.tags.to_column())
         .bind(new.boot_at)
         .bind(new.now)
         .bind(new.now)
         .execute(&mut **tx)
         .await
-        .map(|_| ())
+        .map(|_| (public, private))
     }
 
     /// Allocates a free address slot by inserting the droplet on it; the
@@ -208,9 +208,9 @@ impl SqlRepository {
         tx: &mut Transaction<'static, Any>,
         new: &NewDroplet,
         (region, cluster_name): (&str, &str),
-        addressing: &dyn Addressing,
-    ) -> Result<()> {
-        let capacity = addressing.capacity(region);
+        placement: &dyn Placement,
+    ) -> Result<(String, String)> {
+        let capacity = placement.capacity(region);
         for _ in 0..SLOT_ROUNDS {
             let mut candidates: Vec<u32> = {
                 let mut rng = rand::rng();
@@ -248,9 +248,8 @@ impl SqlRepository {
                         .collect();
                     continue;
                 };
-                match Self::insert_droplet(tx, new, (region, cluster_name), slot, addressing).await
-                {
-                    Ok(()) => return Ok(()),
+                match Self::insert_droplet(tx, new, (region, cluster_name), slot, placement).await {
+                    Ok(addresses) => return Ok(addresses),
                     Err(e) if is_unique_violation(&e) && e.to_string().contains("live_slot") => {}
                     Err(e) if is_unique_violation(&e) => {
                         return Err(Error::AlreadyExists(format!(
@@ -457,6 +456,31 @@ impl Where {
             format!("WHERE {}", self.clauses.join(" AND "))
         }
     }
+
+    /// One keyset page: `size` rows of `select` under these clauses, plus
+    /// one more row to learn whether another page follows.
+    async fn page<T>(
+        &self,
+        pool: &AnyPool,
+        select: &str,
+        order: &str,
+        size: u32,
+        map: fn(&AnyRow) -> Result<T>,
+        key: fn(&T) -> String,
+    ) -> Result<PageOf<T>> {
+        let sql = format!(
+            "{select} {} ORDER BY {order} LIMIT {}",
+            self.sql(),
+            size + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for a in &self.args {
+            q = q.bind(a.as_str());
+        }
+        let rows = q.fetch_all(pool).await?;
+        let items = rows.iter().map(map).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, size, key))
+    }
 }
 
 fn page_of<T>(mut items: Vec<T>, size: u32, key: impl Fn(&T) -> String) -> PageOf<T> {
@@ -537,15 +561,6 @@ impl SqlRepository {
         Ok(self.with_costs(vec![cluster]).await?.remove(0))
     }
 
-    async fn cluster_region(&self, id: &str) -> Result<String> {
-        let row = sqlx::query("SELECT region FROM clusters WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| Error::not_found("cluster", id))?;
-        Ok(row.try_get(0)?)
-    }
-
     async fn list_clusters(
         &self,
         filter: &ClusterFilter,
@@ -564,18 +579,16 @@ impl SqlRepository {
         if let Some(after) = &page.after {
             w.and("id > ?", after.as_str());
         }
-        let sql = format!(
-            "SELECT {CLUSTER_COLUMNS} FROM clusters {} ORDER BY id LIMIT {}",
-            w.sql(),
-            page.size + 1
-        );
-        let mut q = sqlx::query(&sql);
-        for a in &w.args {
-            q = q.bind(a.as_str());
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        let clusters = rows.iter().map(cluster_from).collect::<Result<Vec<_>>>()?;
-        let page = page_of(clusters, page.size, |c| c.id.clone());
+        let page = w
+            .page(
+                &self.pool,
+                &format!("SELECT {CLUSTER_COLUMNS} FROM clusters"),
+                "id",
+                page.size,
+                cluster_from,
+                |c| c.id.clone(),
+            )
+            .await?;
         Ok(PageOf {
             items: self.with_costs(page.items).await?,
             next_after: page.next_after,
@@ -695,9 +708,9 @@ impl SqlRepository {
     async fn create_droplet_once(
         &self,
         new: NewDroplet,
-        addressing: &dyn Addressing,
+        placement: &dyn Placement,
         idem: Option<Idempotency>,
-    ) -> Result<Created> {
+    ) -> Result<Created<Droplet>> {
         let mut tx = self.pool.begin().await?;
         if let Some(earlier) =
             Self::claim(&mut tx, "droplet", idem.as_ref(), &new.id, new.now).await?
@@ -712,7 +725,14 @@ impl SqlRepository {
             .ok_or_else(|| Error::not_found("cluster", new.cluster_id.as_str()))?;
         let region: String = row.try_get("region")?;
         let cluster_name: String = row.try_get("name")?;
-        Self::place_droplet(&mut tx, &new, (&region, &cluster_name), addressing).await?;
+        if !placement.offers(&region, new.size) {
+            return Err(Error::invalid(
+                "size",
+                format!("size {} is not offered in {region}", new.size),
+            ));
+        }
+        let (public_ipv4, private_ipv4) =
+            Self::place_droplet(&mut tx, &new, (&region, &cluster_name), placement).await?;
         // Last, so the cluster row stays locked only until commit; zero rows
         // means it was deleted (or is being deleted) meanwhile.
         let counted = sqlx::query(
@@ -731,7 +751,23 @@ impl SqlRepository {
             )));
         }
         tx.commit().await?;
-        Ok(Created::New(new.id))
+        Ok(Created::New(Droplet {
+            id: new.id,
+            name: new.name.as_str().to_string(),
+            cluster_id: new.cluster_id,
+            cluster_name,
+            region,
+            size: new.size.to_string(),
+            image: new.image.to_string(),
+            status: DropletStatus::New,
+            public_ipv4,
+            private_ipv4,
+            tags: new.tags.as_slice().to_vec(),
+            locked_by: None,
+            boot_at: new.boot_at,
+            created_at: new.now,
+            updated_at: new.now,
+        }))
     }
 
     async fn get_droplet(&self, id: &str) -> Result<Droplet> {
@@ -768,19 +804,15 @@ impl SqlRepository {
         if let Some(after) = &page.after {
             w.and("d.id > ?", after.as_str());
         }
-        let sql = format!(
-            "SELECT {DROPLET_COLUMNS} FROM droplets d {} \
-             ORDER BY d.id LIMIT {}",
-            w.sql(),
-            page.size + 1
-        );
-        let mut q = sqlx::query(&sql);
-        for a in &w.args {
-            q = q.bind(a.as_str());
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        let droplets = rows.iter().map(droplet_from).collect::<Result<Vec<_>>>()?;
-        Ok(page_of(droplets, page.size, |d| d.id.clone()))
+        w.page(
+            &self.pool,
+            &format!("SELECT {DROPLET_COLUMNS} FROM droplets d"),
+            "d.id",
+            page.size,
+            droplet_from,
+            |d| d.id.clone(),
+        )
+        .await
     }
 
     async fn activate_droplet(&self, id: &str, now: i64) -> Result<bool> {
@@ -916,18 +948,15 @@ impl SqlRepository {
         if let Some(after) = &page.after {
             w.and("id < ?", after.as_str());
         }
-        let sql = format!(
-            "SELECT {ACTION_COLUMNS} FROM droplet_actions {} ORDER BY id DESC LIMIT {}",
-            w.sql(),
-            page.size + 1
-        );
-        let mut q = sqlx::query(&sql);
-        for a in &w.args {
-            q = q.bind(a.as_str());
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        let actions = rows.iter().map(action_from).collect::<Result<Vec<_>>>()?;
-        Ok(page_of(actions, page.size, |a| a.id.clone()))
+        w.page(
+            &self.pool,
+            &format!("SELECT {ACTION_COLUMNS} FROM droplet_actions"),
+            "id DESC",
+            page.size,
+            action_from,
+            |a| a.id.clone(),
+        )
+        .await
     }
 
     async fn pending(&self) -> Result<Vec<Pending>> {
@@ -968,10 +997,6 @@ impl ProvisioningRepository for SqlRepository {
         SqlRepository::get_cluster(self, id).await
     }
 
-    async fn cluster_region(&self, id: &str) -> Result<String> {
-        SqlRepository::cluster_region(self, id).await
-    }
-
     async fn list_clusters(
         &self,
         filter: &ClusterFilter,
@@ -991,10 +1016,10 @@ impl ProvisioningRepository for SqlRepository {
     async fn create_droplet(
         &self,
         new: NewDroplet,
-        addressing: &dyn Addressing,
+        placement: &dyn Placement,
         idem: Option<Idempotency>,
-    ) -> Result<Created> {
-        retry(|| self.create_droplet_once(new.clone(), addressing, idem.clone())).await
+    ) -> Result<Created<Droplet>> {
+        retry(|| self.create_droplet_once(new.clone(), placement, idem.clone())).await
     }
 
     async fn get_droplet(&self, id: &str) -> Result<Droplet> {
