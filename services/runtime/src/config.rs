@@ -132,9 +132,10 @@ impl Default for DatabaseConfig {
     }
 }
 
-/// Secrets are written back as a placeholder so a dumped config never leaks them.
-fn serialize_secret<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str("[redacted]")
+/// Serialising exists to seed figment with a service's defaults, so the
+/// value must survive it; `Debug` (what logs use) stays redacted.
+fn serialize_secret<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
 }
 
 #[cfg(test)]
@@ -188,6 +189,24 @@ mod tests {
             assert!(!err.contains("secret"), "password leaked: {err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn defaults_alone_are_a_valid_configuration() {
+        figment::Jail::expect_with(|_| {
+            let c: Sample = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                c.database.url.expose_secret(),
+                "sqlite://data/clustergenie.db"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let c = DatabaseConfig::new("mysql://u:hunter2@h/db");
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]
