@@ -12,11 +12,12 @@ default:
 run *ARGS:
     cargo run -p clustergenie -- {{ARGS}}
 
-# Every test: unit, repository suite on MariaDB and SQLite, gRPC, grpcurl, shutdown, compose.
+# Every test: unit, repository suite on MariaDB and SQLite, gRPC, grpcurl, Kafka (tansu), shutdown, compose.
 test:
     #!/usr/bin/env bash
     set -euo pipefail
     export GRPCURL="$(deploy/dev/test-deps.sh)"
+    export TANSU="$(deploy/dev/tansu.sh)"
     cargo test --workspace --no-fail-fast
 
 # Formatting and lints, as CI checks them.

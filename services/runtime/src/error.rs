@@ -35,6 +35,8 @@ pub enum Error {
     },
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("kafka: {0}")]
+    Kafka(String),
     #[error("telemetry: {0}")]
     Telemetry(String),
     #[error("transport: {0}")]

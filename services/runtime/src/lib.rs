@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod grpc;
 pub mod idempotency;
+pub mod kafka;
 pub mod page;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,0 +1,439 @@
+//! Kafka for every service: topic creation at start, an idempotent producer
+//! that stamps each record with its event id, type and W3C `traceparent`,
+//! and a consumer loop that commits only after processing, retries with
+//! full-jitter backoff and parks what keeps failing in `<topic>.dlq`.
+//!
+//! Nothing here depends on the broker behind it: Apache Kafka in compose,
+//! tansu in tests and the embedded launcher.
+
+use std::{collections::HashMap, future::Future, time::Duration};
+
+use rand::Rng as _;
+use rdkafka::{
+    ClientConfig, Message as _,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    consumer::{CommitMode, Consumer as _, StreamConsumer},
+    error::{KafkaError, RDKafkaErrorCode},
+    message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::Error;
+
+/// Record headers every event carries.
+pub const HEADER_EVENT_ID: &str = "ce-id";
+pub const HEADER_EVENT_TYPE: &str = "ce-type";
+pub const HEADER_TRACEPARENT: &str = "traceparent";
+/// Headers a dead-lettered record gains.
+pub const HEADER_DLQ_ERROR: &str = "dlq-error";
+pub const HEADER_DLQ_ATTEMPTS: &str = "dlq-attempts";
+pub const HEADER_DLQ_TOPIC: &str = "dlq-original-topic";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`: comma-separated `host:port`.
+    pub brokers: String,
+    /// Partitions of the topics this service creates.
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// Attempts at one record before it goes to `<topic>.dlq`.
+    pub max_attempts: u32,
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_cap: Duration,
+    #[serde(with = "humantime_serde")]
+    pub send_timeout: Duration,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            partitions: 6,
+            replication_factor: 1,
+            max_attempts: 5,
+            retry_base: Duration::from_millis(100),
+            retry_cap: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl KafkaConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.brokers.trim().is_empty() {
+            return Err("kafka.brokers must name at least one host:port".into());
+        }
+        if self.partitions < 1 || self.replication_factor < 1 {
+            return Err("kafka.partitions and kafka.replication_factor must be at least 1".into());
+        }
+        if self.max_attempts == 0 {
+            return Err("kafka.max_attempts must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn client(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        c
+    }
+}
+
+fn kafka_err(what: &str, e: KafkaError) -> Error {
+    Error::Kafka(format!("{what}: {e}"))
+}
+
+/// The dead-letter topic of `topic`.
+pub fn dlq(topic: &str) -> String {
+    format!("{topic}.dlq")
+}
+
+/// Creates `topics` and their dead-letter topics; ones that exist already
+/// count as created (brokers often disable auto-creation, tansu never does it).
+pub async fn ensure_topics(config: &KafkaConfig, topics: &[&str]) -> Result<(), Error> {
+    let admin: AdminClient<DefaultClientContext> = config
+        .client()
+        .create()
+        .map_err(|e| kafka_err("admin client", e))?;
+    let names: Vec<String> = topics
+        .iter()
+        .flat_map(|t| [t.to_string(), dlq(t)])
+        .collect();
+    let new: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| {
+            NewTopic::new(
+                n,
+                config.partitions,
+                TopicReplication::Fixed(config.replication_factor),
+            )
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(new.iter(), &opts)
+        .await
+        .map_err(|e| kafka_err("create topics", e))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(Error::Kafka(format!("create topic {topic}: {code}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An idempotent producer (acks=all): a retried send never duplicates.
+#[derive(Clone)]
+pub struct Producer {
+    inner: FutureProducer,
+    timeout: Duration,
+}
+
+/// One event to publish.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    pub topic: &'a str,
+    /// The cluster id: ordering is per cluster.
+    pub key: &'a str,
+    pub event_id: &'a str,
+    /// The payload's protobuf full name, e.g. `clustergenie.events.v1.JobProgress`.
+    pub event_type: &'a str,
+    pub payload: &'a [u8],
+}
+
+impl Producer {
+    pub fn new(config: &KafkaConfig) -> Result<Self, Error> {
+        let inner = config
+            .client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set(
+                "message.timeout.ms",
+                config.send_timeout.as_millis().to_string(),
+            )
+            .create()
+            .map_err(|e| kafka_err("producer", e))?;
+        Ok(Self {
+            inner,
+            timeout: config.send_timeout,
+        })
+    }
+
+    /// Sends and waits for the broker's acknowledgement.
+    pub async fn send(&self, event: Outgoing<'_>) -> Result<(), Error> {
+        let traceparent = current_traceparent();
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: HEADER_EVENT_ID,
+                value: Some(event.event_id),
+            })
+            .insert(Header {
+                key: HEADER_EVENT_TYPE,
+                value: Some(event.event_type),
+            });
+        if let Some(tp) = &traceparent {
+            headers = headers.insert(Header {
+                key: HEADER_TRACEPARENT,
+                value: Some(tp.as_str()),
+            });
+        }
+        let record = FutureRecord::to(event.topic)
+            .key(event.key)
+            .payload(event.payload)
+            .headers(headers);
+        self.inner
+            .send(record, self.timeout)
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| kafka_err(&format!("send to {}", event.topic), e))
+    }
+
+    async fn send_raw(&self, record: FutureRecord<'_, [u8], [u8]>) -> Result<(), Error> {
+        self.inner
+            .send(record, self.timeout)
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| kafka_err("send", e))
+    }
+}
+
+/// The W3C trace context of the current span, if it is being traced.
+fn current_traceparent() -> Option<String> {
+    let cx = tracing::Span::current().context();
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
+    carrier.remove(HEADER_TRACEPARENT)
+}
+
+/// A received record, owned.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub payload: Vec<u8>,
+}
+
+impl Event {
+    fn from_message(m: &BorrowedMessage<'_>) -> Self {
+        let headers = m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            topic: m.topic().to_string(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            headers,
+            payload: m.payload().unwrap_or_default().to_vec(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    pub fn event_id(&self) -> Option<&str> {
+        self.header(HEADER_EVENT_ID)
+    }
+
+    pub fn event_type(&self) -> Option<&str> {
+        self.header(HEADER_EVENT_TYPE)
+    }
+
+    /// Decodes the payload as `M` (of type `expected`). A record that is not
+    /// one can never succeed, so it fails permanently (straight to the DLQ).
+    pub fn decode<M: prost::Message + Default>(&self, expected: &str) -> Result<M, Failure> {
+        match self.event_type() {
+            Some(t) if t == expected => {}
+            other => {
+                return Err(Failure::Permanent(format!(
+                    "expected event type {expected}, got {other:?}"
+                )));
+            }
+        }
+        M::decode(self.payload.as_slice())
+            .map_err(|e| Failure::Permanent(format!("cannot decode {expected}: {e}")))
+    }
+}
+
+/// Why a handler failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// May succeed later (a database hiccup): retried with backoff.
+    Retryable(String),
+    /// Never will (garbage, unknown type): dead-lettered at once.
+    Permanent(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Retryable(m) => write!(f, "retryable: {m}"),
+            Self::Permanent(m) => write!(f, "permanent: {m}"),
+        }
+    }
+}
+
+/// Full jitter: `random(0, min(cap, base·2^attempt))`.
+pub fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.min(20)).min(cap);
+    exp.mul_f64(rand::rng().random::<f64>())
+}
+
+/// Consumes `topics` as consumer group `group` until `stop`, handing each
+/// record to `handle`. Offsets are committed only after a record was
+/// handled or dead-lettered, so delivery is at least once; a record that
+/// keeps failing goes to `<topic>.dlq` and the consumer moves on.
+pub async fn consume<F, Fut>(
+    config: &KafkaConfig,
+    group: &str,
+    topics: &[&str],
+    stop: CancellationToken,
+    handle: F,
+) -> Result<(), Error>
+where
+    F: Fn(Event) -> Fut,
+    Fut: Future<Output = Result<(), Failure>>,
+{
+    let consumer: StreamConsumer = config
+        .client()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .create()
+        .map_err(|e| kafka_err("consumer", e))?;
+    consumer
+        .subscribe(topics)
+        .map_err(|e| kafka_err("subscribe", e))?;
+    let producer = Producer::new(config)?;
+    loop {
+        let message = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            m = consumer.recv() => m,
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                // Broker away or rebalancing: librdkafka reconnects by itself.
+                tracing::warn!(error = %e, group, "kafka receive failed");
+                tokio::select! {
+                    () = stop.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(config.retry_base) => continue,
+                }
+            }
+        };
+        let event = Event::from_message(&message);
+        let mut attempt = 0u32;
+        let failure = loop {
+            attempt += 1;
+            match handle(event.clone()).await {
+                Ok(()) => break None,
+                Err(Failure::Retryable(reason)) if attempt < config.max_attempts => {
+                    let wait = backoff(config.retry_base, config.retry_cap, attempt);
+                    tracing::warn!(topic = %event.topic, offset = event.offset, attempt, %reason, "handler failed; retrying");
+                    tokio::select! {
+                        // Uncommitted: the record is redelivered after a restart.
+                        () = stop.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+                Err(f) => break Some(f),
+            }
+        };
+        if let Some(failure) = failure {
+            tracing::error!(topic = %event.topic, offset = event.offset, attempt, %failure, "dead-lettering record");
+            dead_letter(&producer, &event, &failure, attempt).await?;
+        }
+        if let Err(e) = consumer.commit_message(&message, CommitMode::Async) {
+            tracing::warn!(error = %e, "offset commit failed; the record may be redelivered");
+        }
+    }
+}
+
+async fn dead_letter(
+    producer: &Producer,
+    event: &Event,
+    failure: &Failure,
+    attempts: u32,
+) -> Result<(), Error> {
+    let topic = dlq(&event.topic);
+    let mut headers = OwnedHeaders::new();
+    for (k, v) in &event.headers {
+        headers = headers.insert(Header {
+            key: k.as_str(),
+            value: Some(v.as_slice()),
+        });
+    }
+    let reason = failure.to_string();
+    let attempts = attempts.to_string();
+    headers = headers
+        .insert(Header {
+            key: HEADER_DLQ_ERROR,
+            value: Some(reason.as_str()),
+        })
+        .insert(Header {
+            key: HEADER_DLQ_ATTEMPTS,
+            value: Some(attempts.as_str()),
+        })
+        .insert(Header {
+            key: HEADER_DLQ_TOPIC,
+            value: Some(event.topic.as_str()),
+        });
+    let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&topic)
+        .payload(event.payload.as_slice())
+        .headers(headers);
+    if let Some(key) = &event.key {
+        record = record.key(key.as_bytes());
+    }
+    producer.send_raw(record).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_never_exceeds_its_cap() {
+        for attempt in 0..40 {
+            let d = backoff(Duration::from_millis(100), Duration::from_secs(2), attempt);
+            assert!(d <= Duration::from_secs(2));
+        }
+    }
+
+    #[test]
+    fn the_dead_letter_topic_is_suffixed() {
+        assert_eq!(dlq("cg.jobs.requested"), "cg.jobs.requested.dlq");
+    }
+
+    #[test]
+    fn empty_brokers_are_rejected() {
+        let c = KafkaConfig {
+            brokers: " ".into(),
+            ..KafkaConfig::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}
