@@ -3,6 +3,8 @@
 
 mod common;
 
+use cg_testkit::on_both_backends;
+
 use clustergenie_proto::provisioning::v1 as pb;
 use common::{Backend, Clients, Server, TestDb, config, fast_cloud};
 use futures::StreamExt as _;

@@ -2,6 +2,8 @@
 
 mod common;
 
+use cg_testkit::on_both_backends;
+
 use std::collections::HashSet;
 
 use clustergenie_proto::provisioning::v1 as pb;

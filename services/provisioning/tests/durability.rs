@@ -2,6 +2,8 @@
 
 mod common;
 
+use cg_testkit::on_both_backends;
+
 use std::time::Duration;
 
 use clustergenie_proto::provisioning::v1 as pb;

@@ -2,6 +2,8 @@
 
 mod common;
 
+use cg_testkit::on_both_backends;
+
 use std::collections::HashSet;
 
 use cg_runtime::db;

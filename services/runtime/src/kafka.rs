@@ -149,6 +149,8 @@ pub struct Outgoing<'a> {
     /// The payload's protobuf full name, e.g. `clustergenie.events.v1.JobProgress`.
     pub event_type: &'a str,
     pub payload: &'a [u8],
+    /// The W3C trace context to continue; `None` takes the current span's.
+    pub traceparent: Option<&'a str>,
 }
 
 impl Producer {
@@ -172,7 +174,10 @@ impl Producer {
 
     /// Sends and waits for the broker's acknowledgement.
     pub async fn send(&self, event: Outgoing<'_>) -> Result<(), Error> {
-        let traceparent = current_traceparent();
+        let traceparent = match event.traceparent {
+            Some(tp) => Some(tp.to_string()),
+            None => current_traceparent(),
+        };
         let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: HEADER_EVENT_ID,
@@ -209,7 +214,7 @@ impl Producer {
 }
 
 /// The W3C trace context of the current span, if it is being traced.
-fn current_traceparent() -> Option<String> {
+pub fn current_traceparent() -> Option<String> {
     let cx = tracing::Span::current().context();
     let mut carrier: HashMap<String, String> = HashMap::new();
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));

@@ -9,6 +9,7 @@ pub mod error;
 pub mod grpc;
 pub mod idempotency;
 pub mod kafka;
+pub mod outbox;
 pub mod page;
 pub mod shutdown;
 pub mod telemetry;

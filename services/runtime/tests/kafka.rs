@@ -45,6 +45,7 @@ async fn send(p: &Producer, topic: &str, id: &str, event_type: &str, payload: &[
         event_id: id,
         event_type,
         payload,
+        traceparent: None,
     })
     .await
     .expect("send");

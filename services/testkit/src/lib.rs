@@ -1,5 +1,33 @@
-//! Test support shared by the services' test suites: a real Kafka-protocol
-//! broker (tansu) started on a free port for the test that needs it.
+//! Test support shared by the services' test suites: real databases
+//! (MariaDB on this machine, SQLite files) and a real Kafka-protocol broker
+//! (tansu) started on a free port for the test that needs it.
+
+mod db;
+
+pub use db::{Backend, TestDb, mysql_admin_url};
+
+/// Runs async test bodies `fn(Backend)` once on MariaDB and once on SQLite.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::MySql).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+    };
+}
 
 use std::{
     net::{TcpListener, TcpStream},

@@ -1,0 +1,14 @@
+-- Transactional outbox (see cg_runtime::outbox): a state change and the
+-- event announcing it commit together; the relay publishes unsent rows in
+-- id order and stamps sent_at.
+CREATE TABLE outbox (
+    id VARCHAR(36) NOT NULL PRIMARY KEY,
+    topic VARCHAR(249) NOT NULL,
+    event_key VARCHAR(255) NOT NULL,
+    event_type VARCHAR(255) NOT NULL,
+    payload BLOB NOT NULL,
+    traceparent VARCHAR(64) NOT NULL,
+    created_at BIGINT NOT NULL,
+    sent_at BIGINT
+);
+CREATE INDEX outbox_unsent ON outbox (sent_at, id);

@@ -1,0 +1,178 @@
+//! The transactional outbox: a service writes its state change and the event
+//! announcing it in one database transaction ([`enqueue`]); the [`Relay`]
+//! publishes unsent events in order and marks them sent. Delivery is at
+//! least once (a crash between publish and mark resends), so consumers
+//! deduplicate by event id.
+//!
+//! Each service's migrations create the `outbox` table (see
+//! `database/migrations/provisioning/0002_outbox.sql`).
+
+use std::time::Duration;
+
+use sqlx::{AnyConnection, AnyPool, Row};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Error,
+    kafka::{Outgoing, Producer},
+    time::now_millis,
+};
+
+/// An event to announce once the surrounding transaction commits.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub topic: &'a str,
+    /// The cluster id: ordering is per cluster.
+    pub key: &'a str,
+    /// The protobuf full name of the payload.
+    pub event_type: &'a str,
+    pub payload: Vec<u8>,
+}
+
+/// Records `event` inside the caller's transaction and returns its event id.
+/// The current span's trace context is kept, so the published record
+/// continues the trace that caused it.
+pub async fn enqueue(tx: &mut AnyConnection, event: NewEvent<'_>) -> Result<String, sqlx::Error> {
+    let id = crate::new_id();
+    sqlx::query(
+        "INSERT INTO outbox (id, topic, event_key, event_type, payload, traceparent, created_at, \
+         sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+    )
+    .bind(id.as_str())
+    .bind(event.topic)
+    .bind(event.key)
+    .bind(event.event_type)
+    .bind(event.payload)
+    .bind(crate::kafka::current_traceparent().unwrap_or_default())
+    .bind(now_millis())
+    .execute(tx)
+    .await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Rows published per round.
+    pub batch: u32,
+    /// Pause when nothing is waiting.
+    pub idle: Duration,
+    /// Sent rows are deleted after this long.
+    pub retention: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch: 256,
+            idle: Duration::from_millis(50),
+            retention: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Publishes the outbox to Kafka.
+pub struct Relay {
+    pool: AnyPool,
+    producer: Producer,
+    config: RelayConfig,
+}
+
+impl Relay {
+    pub fn new(pool: AnyPool, producer: Producer, config: RelayConfig) -> Self {
+        Self {
+            pool,
+            producer,
+            config,
+        }
+    }
+
+    /// Publishes one batch in id order; stops at the first failed send so
+    /// order holds. Returns how many were published.
+    pub async fn relay_once(&self) -> Result<usize, Error> {
+        let db = |e: sqlx::Error| Error::Kafka(format!("outbox: {e}"));
+        let rows = sqlx::query(&format!(
+            "SELECT id, topic, event_key, event_type, payload, traceparent FROM outbox \
+             WHERE sent_at IS NULL ORDER BY id LIMIT {}",
+            self.config.batch
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut sent = 0;
+        for row in &rows {
+            let id: String = row.try_get("id").map_err(db)?;
+            let topic: String = row.try_get("topic").map_err(db)?;
+            let key: String = row.try_get("event_key").map_err(db)?;
+            let event_type: String = row.try_get("event_type").map_err(db)?;
+            let payload: Vec<u8> = row.try_get("payload").map_err(db)?;
+            let traceparent: String = row.try_get("traceparent").map_err(db)?;
+            self.producer
+                .send(Outgoing {
+                    topic: &topic,
+                    key: &key,
+                    event_id: &id,
+                    event_type: &event_type,
+                    payload: &payload,
+                    traceparent: (!traceparent.is_empty()).then_some(traceparent.as_str()),
+                })
+                .await?;
+            sqlx::query("UPDATE outbox SET sent_at = ? WHERE id = ?")
+                .bind(now_millis())
+                .bind(id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    async fn prune(&self) -> Result<u64, sqlx::Error> {
+        let cutoff = now_millis() - i64::try_from(self.config.retention.as_millis()).unwrap_or(0);
+        Ok(
+            sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// Relays until `stop`; failures (broker or database away) back off and
+    /// retry, never losing a row.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut failures = 0u32;
+        let mut rounds = 0u64;
+        loop {
+            let wait = match self.relay_once().await {
+                Ok(n) => {
+                    failures = 0;
+                    if n > 0 {
+                        Duration::ZERO
+                    } else {
+                        self.config.idle
+                    }
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(error = %e, failures, "outbox relay failed; retrying");
+                    crate::kafka::backoff(
+                        Duration::from_millis(100),
+                        Duration::from_secs(10),
+                        failures,
+                    )
+                }
+            };
+            rounds += 1;
+            if rounds.is_multiple_of(1000)
+                && let Err(e) = self.prune().await
+            {
+                tracing::warn!(error = %e, "outbox prune failed");
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
