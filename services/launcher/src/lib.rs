@@ -76,13 +76,30 @@ impl Mesh {
                     > + Send,
             >,
         >;
-        let others: [(&'static str, RoutesFn); 4] = [
-            ("diagnosis", || Box::pin(diagnosis::routes())),
-            ("jobs", || Box::pin(jobs::routes())),
-            ("monitoring", || Box::pin(monitoring::routes())),
-            ("scaler", || Box::pin(scaler::routes())),
+        let jobs_listener = bind(opts.host, opts.base_port, 2).await?;
+        let jobs_config = jobs::Config {
+            database: DatabaseConfig::new(format!(
+                "sqlite://{}?mode=rwc",
+                opts.data_dir.join("jobs.db").display()
+            )),
+            ..jobs::Config::default()
+        };
+        let jobs_app = jobs::App::build(&jobs_config).await?;
+        let token = stop.clone();
+        let jobs_addr = jobs_listener.local_addr()?;
+        tasks.spawn(async move {
+            let r = jobs_app
+                .serve(jobs_listener, token.cancelled_owned(), grace)
+                .await;
+            ("jobs", r)
+        });
+
+        let others: [(&'static str, u16, RoutesFn); 3] = [
+            ("diagnosis", 1, || Box::pin(diagnosis::routes())),
+            ("monitoring", 3, || Box::pin(monitoring::routes())),
+            ("scaler", 4, || Box::pin(scaler::routes())),
         ];
-        for (offset, (name, routes)) in (1u16..).zip(others) {
+        for (name, offset, routes) in others {
             let listener = bind(opts.host, opts.base_port, offset).await?;
             services.push(Listening {
                 name,
@@ -102,6 +119,14 @@ impl Mesh {
                 (name, r)
             });
         }
+        // In port order: provisioning, diagnosis, jobs, monitoring, scaler.
+        services.insert(
+            2,
+            Listening {
+                name: "jobs",
+                addr: jobs_addr,
+            },
+        );
         Ok(Self {
             services,
             stop,

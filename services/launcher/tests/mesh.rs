@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clustergenie_proto::{jobs::v1 as jobs, provisioning::v1 as prov};
+use clustergenie_proto::{diagnosis::v1 as diag, jobs::v1 as jobs, provisioning::v1 as prov};
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,16 +45,28 @@ async fn the_mesh_starts_serves_and_stops_cleanly() {
         .await
         .expect("provisioning works on SQLite");
 
-    // Services whose issues have not landed answer UNIMPLEMENTED.
     let mut jobs = jobs::job_service_client::JobServiceClient::connect(endpoint("jobs"))
         .await
         .unwrap();
     let err = jobs
-        .get_job(jobs::GetJobRequest::default())
+        .get_job(jobs::GetJobRequest {
+            id: "01900000-0000-7000-8000-000000000000".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "jobs runs on SQLite");
+    // Services whose issues have not landed answer UNIMPLEMENTED.
+    let mut diagnosis =
+        diag::diagnosis_service_client::DiagnosisServiceClient::connect(endpoint("diagnosis"))
+            .await
+            .unwrap();
+    let err = diagnosis
+        .get_diagnosis(diag::GetDiagnosisRequest::default())
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
 
     mesh.shutdown().await.expect("every service drains cleanly");
     assert!(dir.path().join("provisioning.db").exists());
+    assert!(dir.path().join("jobs.db").exists());
 }

@@ -4,8 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cg_runtime::{idempotency::fingerprint, new_id, time::now_millis};
-use tokio::sync::{broadcast, mpsc};
+use cg_runtime::{idempotency::fingerprint, new_id, time::now_millis, watch::Changes};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -80,7 +79,7 @@ pub struct Provisioner<R, C> {
     cloud: Arc<C>,
     tasks: TaskTracker,
     stop: CancellationToken,
-    changes: broadcast::Sender<String>,
+    changes: Changes,
 }
 
 impl<R, C> Clone for Provisioner<R, C> {
@@ -97,7 +96,7 @@ impl<R, C> Clone for Provisioner<R, C> {
 
 impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
     pub fn new(repo: R, cloud: C) -> Self {
-        let (changes, _) = broadcast::channel(1024);
+        let changes = Changes::default();
         Self {
             repo: Arc::new(repo),
             cloud: Arc::new(cloud),
@@ -152,7 +151,7 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
     }
 
     fn notify(&self, id: &str) {
-        let _ = self.changes.send(id.to_string());
+        self.changes.notify(id);
     }
 
     async fn check_replay(&self, scope: &str, key: Option<&Idempotency>) -> Result<Option<String>> {
@@ -574,64 +573,14 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
         F: Fn(String) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<(T, bool)>> + Send,
     {
-        let (tx, rx) = mpsc::channel(16);
-        let mut changes = self.changes.subscribe();
-        let stop = self.stop.clone();
-        tokio::spawn(async move {
-            let mut last: Option<T> = None;
-            loop {
-                match read(id.clone()).await {
-                    Ok((value, done)) => {
-                        if last.as_ref() != Some(&value) {
-                            last = Some(value.clone());
-                            if !send_or_stop(&tx, &stop, Ok(value)).await {
-                                return;
-                            }
-                        }
-                        if done {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        send_or_stop(&tx, &stop, Err(e)).await;
-                        return;
-                    }
-                }
-                // Wake on a change to this id, or poll for other replicas' changes.
-                let tick = tokio::time::sleep(WATCH_POLL);
-                tokio::pin!(tick);
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => {
-                            // Tell the client why the stream ends: it may
-                            // reconnect to another replica.
-                            let _ = tx.try_send(Err(Error::ShuttingDown));
-                            return;
-                        }
-                        () = tx.closed() => return,
-                        () = &mut tick => break,
-                        changed = changes.recv() => match changed {
-                            Ok(changed) if changed != id => {}
-                            _ => break,
-                        },
-                    }
-                }
-            }
-        });
-        ReceiverStream::new(rx)
-    }
-}
-
-/// Sends unless the service stops first (a client that stops reading must
-/// not hold shutdown up). False when the stream is over.
-async fn send_or_stop<T>(
-    tx: &mpsc::Sender<Result<T>>,
-    stop: &CancellationToken,
-    item: Result<T>,
-) -> bool {
-    tokio::select! {
-        sent = tx.send(item) => sent.is_ok(),
-        () = stop.cancelled() => false,
+        cg_runtime::watch::watch(
+            id,
+            &self.changes,
+            self.stop.clone(),
+            WATCH_POLL,
+            Error::ShuttingDown,
+            read,
+        )
     }
 }
 

@@ -24,6 +24,16 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::Error;
 
+/// The mesh's topics (see `proto/clustergenie/events/v1/events.proto`).
+pub mod topics {
+    pub const JOBS_REQUESTED: &str = "cg.jobs.requested";
+    pub const JOBS_PROGRESS: &str = "cg.jobs.progress";
+    pub const DROPLETS_EVENTS: &str = "cg.droplets.events";
+    pub const METRICS_SAMPLES: &str = "cg.metrics.samples";
+    pub const HEALTH_RESULTS: &str = "cg.health.results";
+    pub const ACTIVITY: &str = "cg.activity";
+}
+
 /// Record headers every event carries.
 pub const HEADER_EVENT_ID: &str = "ce-id";
 pub const HEADER_EVENT_TYPE: &str = "ce-type";

@@ -15,6 +15,7 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod time;
 pub mod validate;
+pub mod watch;
 
 pub use error::{Error, FieldViolation};
 

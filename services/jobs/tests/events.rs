@@ -1,0 +1,186 @@
+//! Jobs over a real Kafka-protocol broker (tansu) on MariaDB: a created job
+//! is requested on `cg.jobs.requested`; progress on `cg.jobs.progress`
+//! advances it; garbage is dead-lettered and the consumer goes on.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use cg_runtime::{
+    config::DatabaseConfig,
+    kafka::{self, KafkaConfig, Outgoing, Producer, topics},
+};
+use cg_testkit::{Backend, Broker, Storage, TestDb};
+use clustergenie_proto::{events::v1 as ev, jobs::v1 as pb};
+use prost::Message as _;
+use tokio_util::sync::CancellationToken;
+
+const CLUSTER: &str = "0190b6a8-7d2c-7f3e-8a4b-1c2d3e4f5a6b";
+
+async fn first_event(config: &KafkaConfig, topic: &str, group: &str) -> kafka::Event {
+    let found = Arc::new(Mutex::new(None));
+    let stop = CancellationToken::new();
+    let task = {
+        let (config, topic, group, found, stop) = (
+            config.clone(),
+            topic.to_string(),
+            group.to_string(),
+            found.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            kafka::consume(&config, &group, &[&topic], stop, move |e| {
+                let found = found.clone();
+                async move {
+                    found.lock().unwrap().get_or_insert(e);
+                    Ok(())
+                }
+            })
+            .await
+        })
+    };
+    for _ in 0..400 {
+        if found.lock().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let event = found.lock().unwrap().take();
+    event.unwrap_or_else(|| panic!("nothing arrived on {topic}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_travels_through_kafka_from_request_to_success() {
+    let db = TestDb::new(Backend::MySql).await;
+    let broker = Broker::start(Storage::Memory);
+    let kafka_config = KafkaConfig {
+        brokers: broker.bootstrap(),
+        partitions: 2,
+        retry_base: Duration::from_millis(10),
+        ..KafkaConfig::default()
+    };
+    let config = jobs::Config {
+        database: DatabaseConfig::new(db.url.clone()),
+        kafka: Some(kafka_config.clone()),
+        ..jobs::Config::default()
+    };
+    let app = jobs::App::build(&config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let server = tokio::spawn(app.serve(
+        listener,
+        async move { token.cancelled().await },
+        Duration::from_secs(5),
+    ));
+    let mut client = pb::job_service_client::JobServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+
+    let job = client
+        .create_job(pb::CreateJobRequest {
+            cluster_id: CLUSTER.into(),
+            action: Some(pb::JobAction {
+                action: Some(pb::job_action::Action::ScaleCluster(pb::ScaleCluster {
+                    target_count: 3,
+                    size: "s-1vcpu-1gb".into(),
+                    image: "ubuntu-24-04-x64".into(),
+                })),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+
+    // The outbox relay delivers the request, keyed by cluster.
+    let requested = first_event(&kafka_config, topics::JOBS_REQUESTED, "test-executor").await;
+    assert_eq!(requested.key.as_deref(), Some(CLUSTER));
+    let request: ev::JobRequested = requested
+        .decode("clustergenie.events.v1.JobRequested")
+        .unwrap();
+    assert_eq!(request.job_id, job.id);
+    assert_eq!(request.attempt, 1);
+    assert!(request.deadline.is_some());
+
+    let mut watch = client
+        .watch_job(pb::WatchJobRequest { id: job.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.message().await.unwrap().unwrap().job.unwrap().status,
+        pb::JobStatus::Queued as i32
+    );
+
+    // An executor's reports, with garbage in between that must not stall them.
+    let producer = Producer::new(&kafka_config).unwrap();
+    let report = |status: ev::JobProgressStatus, percent: i32| {
+        ev::JobProgress {
+            job_id: job.id.clone(),
+            cluster_id: CLUSTER.into(),
+            attempt: 1,
+            status: status as i32,
+            percent,
+            ..Default::default()
+        }
+        .encode_to_vec()
+    };
+    let send = |id: &'static str, payload: Vec<u8>| {
+        let producer = producer.clone();
+        async move {
+            producer
+                .send(Outgoing {
+                    topic: topics::JOBS_PROGRESS,
+                    key: CLUSTER,
+                    event_id: id,
+                    event_type: "clustergenie.events.v1.JobProgress",
+                    payload: &payload,
+                    traceparent: None,
+                })
+                .await
+                .unwrap();
+        }
+    };
+    send("p1", report(ev::JobProgressStatus::Running, 50)).await;
+    send("junk", b"\x00\xffnot a protobuf".to_vec()).await;
+    send("p2", report(ev::JobProgressStatus::Succeeded, 100)).await;
+
+    let mut statuses = Vec::new();
+    while let Some(update) = tokio::time::timeout(Duration::from_secs(20), watch.message())
+        .await
+        .expect("the job finishes")
+        .unwrap()
+    {
+        let j = update.job.unwrap();
+        statuses.push((j.status, j.progress));
+    }
+    assert_eq!(
+        statuses.first(),
+        Some(&(pb::JobStatus::Running as i32, 50)),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.last(),
+        Some(&(pb::JobStatus::Succeeded as i32, 100)),
+        "{statuses:?}"
+    );
+
+    let dead = first_event(
+        &kafka_config,
+        &kafka::dlq(topics::JOBS_PROGRESS),
+        "test-dlq",
+    )
+    .await;
+    assert_eq!(dead.event_id(), Some("junk"));
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    db.drop_db().await;
+}
