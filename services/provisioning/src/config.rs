@@ -6,7 +6,9 @@ use cg_runtime::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::cloud::CloudConfig;
+use cg_runtime::kafka::KafkaConfig;
+
+use crate::{cloud::CloudConfig, executor::ExecutorConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -16,6 +18,9 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub telemetry: TelemetryConfig,
     pub cloud: CloudConfig,
+    /// The broker jobs arrive from; without one no jobs are executed.
+    pub kafka: Option<KafkaConfig>,
+    pub executor: ExecutorConfig,
 }
 
 impl Default for Config {
@@ -25,6 +30,8 @@ impl Default for Config {
             database: DatabaseConfig::new("sqlite://data/provisioning.db"),
             telemetry: TelemetryConfig::default(),
             cloud: CloudConfig::default(),
+            kafka: None,
+            executor: ExecutorConfig::default(),
         }
     }
 }
@@ -34,6 +41,10 @@ impl Validate for Config {
         self.server.validate()?;
         self.database.validate()?;
         self.telemetry.validate()?;
+        if let Some(k) = &self.kafka {
+            k.validate()?;
+        }
+        self.executor.validate()?;
         self.cloud.validate()
     }
 }

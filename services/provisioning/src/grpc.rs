@@ -676,10 +676,43 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
     }
 }
 
-/// Fault injection and the job executor arrive with the event backbone
-/// (issue 3); until then their contracts answer UNIMPLEMENTED.
+/// Fault injection arrives with the fleet's load stream; until then its
+/// contract answers UNIMPLEMENTED.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NotYet;
 
 impl pb::fault_service_server::FaultService for NotYet {}
-impl pb::executor_service_server::ExecutorService for NotYet {}
+
+/// The executor's queue and workers (zeros when no broker is configured).
+pub struct ExecutorApi(pub Option<crate::executor::Executor>);
+
+#[tonic::async_trait]
+impl pb::executor_service_server::ExecutorService for ExecutorApi {
+    async fn get_executor_stats(
+        &self,
+        _: Request<pb::GetExecutorStatsRequest>,
+    ) -> Result<Response<pb::GetExecutorStatsResponse>, Status> {
+        let Some(executor) = &self.0 else {
+            return Ok(Response::new(pb::GetExecutorStatsResponse::default()));
+        };
+        let s = executor.stats();
+        let int = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        Ok(Response::new(pb::GetExecutorStatsResponse {
+            workers: int(s.workers),
+            busy_workers: int(s.busy),
+            queue_capacity: int(s.queue_capacity),
+            queue_length: int(s.queue_length),
+            latencies: s
+                .latencies
+                .into_iter()
+                .map(|l| pb::KindLatency {
+                    kind: l.kind,
+                    completed: l.completed,
+                    failed: l.failed,
+                    p50: Some(cg_runtime::time::duration(l.p50)),
+                    p99: Some(cg_runtime::time::duration(l.p99)),
+                })
+                .collect(),
+        }))
+    }
+}

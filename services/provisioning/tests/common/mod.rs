@@ -11,6 +11,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
+#[allow(unused_imports)]
 pub use cg_testkit::{Backend, TestDb};
 
 /// Cloud timings small enough for tests.

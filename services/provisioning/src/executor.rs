@@ -1,0 +1,768 @@
+//! The job executor: consumes `cg.jobs.requested` into a bounded worker pool
+//! (N tokio workers fed by an mpsc channel; a full channel pauses
+//! consumption, nothing is dropped). Each attempt is first recorded in
+//! `executions` (so a crash loses nothing and a redelivery is a no-op), runs
+//! under its deadline and a cancellation token, and reports on
+//! `cg.jobs.progress` through the outbox. Every step carries a request_id
+//! derived from the job, so a resumed attempt repeats no side effect.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use cg_runtime::{
+    db::is_unique_violation,
+    kafka::{Event, Failure, topics},
+    outbox::{self, NewEvent},
+    time::{now_millis, timestamp},
+};
+use clustergenie_proto::{events::v1 as ev, jobs::v1 as jobs};
+use prost::Message as _;
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyPool, Row};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Service, catalog,
+    domain::{ActionStatus, DropletName, DropletStatus, Id, Tags},
+    repo::{DropletFilter, PageRequest},
+    service::{ActionRequest, CreateAction, CreateDroplet},
+};
+
+pub const JOB_REQUESTED: &str = "clustergenie.events.v1.JobRequested";
+pub const JOB_CANCEL_REQUESTED: &str = "clustergenie.events.v1.JobCancelRequested";
+const JOB_PROGRESS: &str = "clustergenie.events.v1.JobProgress";
+/// Latencies kept per kind for the percentiles GetExecutorStats answers.
+const LATENCY_WINDOW: usize = 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutorConfig {
+    pub workers: usize,
+    /// Accepted attempts waiting for a worker; when full, intake pauses.
+    pub queue: usize,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            queue: 64,
+        }
+    }
+}
+
+impl ExecutorConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=256).contains(&self.workers) || !(1..=100_000).contains(&self.queue) {
+            return Err("executor.workers must be 1–256 and executor.queue 1–100000".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    job_id: String,
+    attempt: i64,
+}
+
+#[derive(Default)]
+struct KindStats {
+    completed: i64,
+    failed: i64,
+    recent: VecDeque<Duration>,
+}
+
+/// Per-kind latency percentiles and counts.
+#[derive(Debug, Clone)]
+pub struct KindLatency {
+    pub kind: String,
+    pub completed: i64,
+    pub failed: i64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub workers: usize,
+    pub busy: usize,
+    pub queue_capacity: usize,
+    pub queue_length: usize,
+    pub latencies: Vec<KindLatency>,
+}
+
+struct Inner {
+    service: Service,
+    pool: AnyPool,
+    tx: mpsc::Sender<Key>,
+    workers: usize,
+    queue: usize,
+    busy: AtomicUsize,
+    running: Mutex<HashMap<String, CancellationToken>>,
+    stats: Mutex<HashMap<String, KindStats>>,
+    stop: CancellationToken,
+}
+
+#[derive(Clone)]
+pub struct Executor(Arc<Inner>);
+
+/// How an attempt ended.
+enum End {
+    Succeeded(jobs::JobResult),
+    Failed(String, jobs::JobResult),
+    Cancelled(jobs::JobResult),
+}
+
+impl Executor {
+    /// Starts the workers and re-enqueues attempts a previous process left.
+    pub async fn start(
+        service: Service,
+        pool: AnyPool,
+        config: &ExecutorConfig,
+        stop: CancellationToken,
+    ) -> Result<Self, sqlx::Error> {
+        let (tx, rx) = mpsc::channel(config.queue);
+        let inner = Arc::new(Inner {
+            service,
+            pool,
+            tx,
+            workers: config.workers,
+            queue: config.queue,
+            busy: AtomicUsize::new(0),
+            running: Mutex::new(HashMap::new()),
+            stats: Mutex::new(HashMap::new()),
+            stop,
+        });
+        let this = Self(inner);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..config.workers {
+            let (this, rx) = (this.clone(), rx.clone());
+            tokio::spawn(async move { this.work(rx).await });
+        }
+        let left: Vec<Key> = sqlx::query(
+            "SELECT job_id, attempt FROM executions WHERE status IN ('pending', 'running') \
+             ORDER BY created_at",
+        )
+        .fetch_all(&this.0.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Key {
+                job_id: r.try_get(0)?,
+                attempt: r.try_get(1)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        if !left.is_empty() {
+            tracing::info!(count = left.len(), "resuming job attempts");
+            let resume = this.clone();
+            tokio::spawn(async move {
+                for key in left {
+                    if resume.0.tx.send(key).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Ok(this)
+    }
+
+    pub fn stats(&self) -> Stats {
+        let latencies = self
+            .0
+            .stats
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .map(|(kind, k)| {
+                        let mut sorted: Vec<Duration> = k.recent.iter().copied().collect();
+                        sorted.sort_unstable();
+                        let at = |q: f64| {
+                            sorted
+                                .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+                                .copied()
+                                .unwrap_or_default()
+                        };
+                        KindLatency {
+                            kind: kind.clone(),
+                            completed: k.completed,
+                            failed: k.failed,
+                            p50: at(0.5),
+                            p99: at(0.99),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Stats {
+            workers: self.0.workers,
+            busy: self.0.busy.load(Ordering::Relaxed),
+            queue_capacity: self.0.queue,
+            queue_length: self.0.queue - self.0.tx.capacity(),
+            latencies,
+        }
+    }
+
+    /// The Kafka handler for `cg.jobs.requested`.
+    pub async fn handle(&self, event: Event) -> Result<(), Failure> {
+        let retryable = |e: sqlx::Error| Failure::Retryable(e.to_string());
+        match event.event_type() {
+            Some(JOB_REQUESTED) => {
+                let req: ev::JobRequested = event.decode(JOB_REQUESTED)?;
+                let Some(action) = req.action.clone() else {
+                    return Err(Failure::Permanent("JobRequested without an action".into()));
+                };
+                let deadline = req.deadline.map_or(i64::MAX, |t| {
+                    t.seconds.saturating_mul(1000) + i64::from(t.nanos / 1_000_000)
+                });
+                let kind = jobs::JobKind::try_from(req.kind)
+                    .unwrap_or(jobs::JobKind::Unspecified)
+                    .as_str_name();
+                let inserted = sqlx::query(
+                    "INSERT INTO executions (job_id, attempt, cluster_id, kind, action, status, \
+                     cancel_requested, deadline, created_at, finished_at) \
+                     VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL)",
+                )
+                .bind(req.job_id.as_str())
+                .bind(i64::from(req.attempt))
+                .bind(req.cluster_id.as_str())
+                .bind(kind)
+                .bind(action.encode_to_vec())
+                .bind(deadline)
+                .bind(now_millis())
+                .execute(&self.0.pool)
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    // Redelivered: this attempt was accepted already.
+                    Err(e) if is_unique_violation(&e) => return Ok(()),
+                    Err(e) => return Err(retryable(e)),
+                }
+                let key = Key {
+                    job_id: req.job_id,
+                    attempt: i64::from(req.attempt),
+                };
+                // Waits while the queue is full: intake pauses, nothing drops.
+                tokio::select! {
+                    sent = self.0.tx.send(key) => {
+                        if sent.is_err() {
+                            tracing::warn!("executor stopped; the attempt resumes at the next start");
+                        }
+                    }
+                    () = self.0.stop.cancelled() => {}
+                }
+                Ok(())
+            }
+            Some(JOB_CANCEL_REQUESTED) => {
+                let req: ev::JobCancelRequested = event.decode(JOB_CANCEL_REQUESTED)?;
+                sqlx::query(
+                    "UPDATE executions SET cancel_requested = 1 WHERE job_id = ? AND attempt = ?",
+                )
+                .bind(req.job_id.as_str())
+                .bind(i64::from(req.attempt))
+                .execute(&self.0.pool)
+                .await
+                .map_err(retryable)?;
+                if let Some(token) = self
+                    .0
+                    .running
+                    .lock()
+                    .ok()
+                    .and_then(|r| r.get(&req.job_id).cloned())
+                {
+                    token.cancel();
+                }
+                Ok(())
+            }
+            other => Err(Failure::Permanent(format!(
+                "unexpected event type {other:?}"
+            ))),
+        }
+    }
+
+    async fn work(self, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Key>>>) {
+        loop {
+            let key = tokio::select! {
+                () = self.0.stop.cancelled() => return,
+                key = async { rx.lock().await.recv().await } => match key {
+                    Some(k) => k,
+                    None => return,
+                },
+            };
+            self.0.busy.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = self.run(&key).await {
+                // The row stays pending/running and is resumed at the next start.
+                tracing::error!(job_id = %key.job_id, error = %e, "job attempt could not be recorded");
+            }
+            self.0.busy.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn run(&self, key: &Key) -> Result<(), sqlx::Error> {
+        let Some(row) = sqlx::query(
+            "SELECT cluster_id, kind, action, status, cancel_requested, deadline FROM executions \
+             WHERE job_id = ? AND attempt = ?",
+        )
+        .bind(key.job_id.as_str())
+        .bind(key.attempt)
+        .fetch_optional(&self.0.pool)
+        .await?
+        else {
+            return Ok(());
+        };
+        let status: String = row.try_get("status")?;
+        if status == "done" {
+            return Ok(());
+        }
+        let cluster_id: String = row.try_get("cluster_id")?;
+        let kind: String = row.try_get("kind")?;
+        let deadline: i64 = row.try_get("deadline")?;
+        let action = jobs::JobAction::decode(row.try_get::<Vec<u8>, _>("action")?.as_slice())
+            .unwrap_or_default();
+        let report = Reporter {
+            pool: self.0.pool.clone(),
+            job_id: key.job_id.clone(),
+            cluster_id: cluster_id.clone(),
+            attempt: key.attempt,
+        };
+        if row.try_get::<i64, _>("cancel_requested")? != 0 {
+            return report
+                .finish(End::Cancelled(jobs::JobResult::default()))
+                .await;
+        }
+        let left = deadline.saturating_sub(now_millis());
+        if left <= 0 {
+            return report
+                .finish(End::Failed(
+                    "deadline passed before the job started".into(),
+                    jobs::JobResult::default(),
+                ))
+                .await;
+        }
+        sqlx::query("UPDATE executions SET status = 'running' WHERE job_id = ? AND attempt = ?")
+            .bind(key.job_id.as_str())
+            .bind(key.attempt)
+            .execute(&self.0.pool)
+            .await?;
+        report
+            .progress(0, "started", &jobs::JobResult::default())
+            .await?;
+
+        let token = self.0.stop.child_token();
+        if let Ok(mut r) = self.0.running.lock() {
+            r.insert(key.job_id.clone(), token.clone());
+        }
+        let started = Instant::now();
+        let step = Steps {
+            service: self.0.service.clone(),
+            job_id: key.job_id.clone(),
+            cluster_id,
+            report: report.clone(),
+            cancel: token.clone(),
+            shutdown: self.0.stop.clone(),
+        };
+        // A panicking job fails its attempt; the worker lives on.
+        let task = tokio::spawn(async move { step.execute(action).await });
+        let abort = task.abort_handle();
+        let outcome = tokio::select! {
+            joined = task => match joined {
+                Ok(end) => Some(end),
+                Err(e) if e.is_panic() => Some(End::Failed("the executor panicked running this job".into(), jobs::JobResult::default())),
+                Err(_) => None,
+            },
+            () = tokio::time::sleep(Duration::from_millis(u64::try_from(left).unwrap_or(0))) => {
+                abort.abort();
+                Some(End::Failed("the job ran past its deadline".into(), jobs::JobResult::default()))
+            }
+            // Shutdown: the attempt stays `running` and resumes at the next start.
+            () = self.0.stop.cancelled() => {
+                abort.abort();
+                None
+            }
+        };
+        if let Ok(mut r) = self.0.running.lock() {
+            r.remove(&key.job_id);
+        }
+        let Some(end) = outcome else { return Ok(()) };
+        if self.0.stop.is_cancelled()
+            && matches!(end, End::Cancelled(_))
+            && !token_was_user_cancel(&self.0.pool, key).await
+        {
+            // Shutdown, not the user: leave it running for the next start.
+            return Ok(());
+        }
+        if let Ok(mut s) = self.0.stats.lock() {
+            let k = s.entry(kind).or_default();
+            match end {
+                End::Succeeded(_) => k.completed += 1,
+                _ => k.failed += 1,
+            }
+            k.recent.push_back(started.elapsed());
+            if k.recent.len() > LATENCY_WINDOW {
+                k.recent.pop_front();
+            }
+        }
+        report.finish(end).await
+    }
+}
+
+async fn token_was_user_cancel(pool: &AnyPool, key: &Key) -> bool {
+    sqlx::query("SELECT cancel_requested FROM executions WHERE job_id = ? AND attempt = ?")
+        .bind(key.job_id.as_str())
+        .bind(key.attempt)
+        .fetch_optional(pool)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.try_get::<i64, _>(0).ok())
+        .is_some_and(|c| c != 0)
+}
+
+/// Reports an attempt's progress on `cg.jobs.progress`, through the outbox.
+#[derive(Clone)]
+struct Reporter {
+    pool: AnyPool,
+    job_id: String,
+    cluster_id: String,
+    attempt: i64,
+}
+
+impl Reporter {
+    fn event(
+        &self,
+        status: ev::JobProgressStatus,
+        percent: i32,
+        message: &str,
+        error: &str,
+        result: &jobs::JobResult,
+    ) -> Vec<u8> {
+        ev::JobProgress {
+            job_id: self.job_id.clone(),
+            cluster_id: self.cluster_id.clone(),
+            attempt: i32::try_from(self.attempt).unwrap_or(i32::MAX),
+            status: status as i32,
+            percent,
+            message: message.to_string(),
+            error: error.to_string(),
+            result: Some(result.clone()),
+            time: Some(timestamp(now_millis())),
+        }
+        .encode_to_vec()
+    }
+
+    async fn progress(
+        &self,
+        percent: i32,
+        message: &str,
+        result: &jobs::JobResult,
+    ) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::enqueue(
+            &mut conn,
+            NewEvent {
+                topic: topics::JOBS_PROGRESS,
+                key: &self.cluster_id,
+                event_type: JOB_PROGRESS,
+                payload: self.event(ev::JobProgressStatus::Running, percent, message, "", result),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The final report and the execution's end, in one transaction.
+    async fn finish(&self, end: End) -> Result<(), sqlx::Error> {
+        let payload = match &end {
+            End::Succeeded(r) => self.event(ev::JobProgressStatus::Succeeded, 100, "done", "", r),
+            End::Failed(e, r) => self.event(ev::JobProgressStatus::Failed, 0, "failed", e, r),
+            End::Cancelled(r) => {
+                self.event(ev::JobProgressStatus::Cancelled, 0, "cancelled", "", r)
+            }
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE executions SET status = 'done', finished_at = ? WHERE job_id = ? AND attempt = ?")
+            .bind(now_millis())
+            .bind(self.job_id.as_str())
+            .bind(self.attempt)
+            .execute(&mut *tx)
+            .await?;
+        outbox::enqueue(
+            &mut tx,
+            NewEvent {
+                topic: topics::JOBS_PROGRESS,
+                key: &self.cluster_id,
+                event_type: JOB_PROGRESS,
+                payload,
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+}
+
+/// The droplet operations a job performs.
+struct Steps {
+    service: Service,
+    job_id: String,
+    cluster_id: String,
+    report: Reporter,
+    cancel: CancellationToken,
+    shutdown: CancellationToken,
+}
+
+type StepResult<T> = Result<T, String>;
+
+impl Steps {
+    async fn execute(self, action: jobs::JobAction) -> End {
+        let mut result = jobs::JobResult::default();
+        let outcome = self.dispatch(action, &mut result).await;
+        match outcome {
+            Ok(()) => End::Succeeded(result),
+            Err(_) if self.cancel.is_cancelled() => End::Cancelled(result),
+            Err(e) => End::Failed(e, result),
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        action: jobs::JobAction,
+        result: &mut jobs::JobResult,
+    ) -> StepResult<()> {
+        use jobs::job_action::Action as A;
+        match action.action.ok_or("the job has no action")? {
+            A::ProvisionDroplets(p) => {
+                let prefix = if p.name_prefix.is_empty() {
+                    "node".to_string()
+                } else {
+                    p.name_prefix
+                };
+                for i in 0..p.count {
+                    let id = self
+                        .create(&prefix, i, &p.size, &p.image, &format!("create:{i}"))
+                        .await?;
+                    result.created_droplet_ids.push(id);
+                    self.progress(
+                        ((i + 1) * 100 / p.count.max(1)).min(99),
+                        &format!("created {} of {}", i + 1, p.count),
+                        result,
+                    )
+                    .await;
+                }
+                self.wait_active(&result.created_droplet_ids.clone()).await
+            }
+            A::DestroyDroplet(p) => {
+                self.service
+                    .destroy_droplet(&parse_id(&p.droplet_id)?)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                result.destroyed_droplet_ids.push(p.droplet_id);
+                Ok(())
+            }
+            A::ResizeDroplet(p) => {
+                let size = catalog::size_by_slug(&p.size)
+                    .ok_or_else(|| format!("unknown size {:?}", p.size))?;
+                self.act(&p.droplet_id, ActionRequest::Resize(size), "resize")
+                    .await?;
+                result.affected_droplet_ids.push(p.droplet_id);
+                Ok(())
+            }
+            A::RebootDroplet(p) => {
+                self.act(
+                    &p.droplet_id,
+                    ActionRequest::Plain(crate::domain::ActionType::Reboot),
+                    "reboot",
+                )
+                .await?;
+                result.affected_droplet_ids.push(p.droplet_id);
+                Ok(())
+            }
+            A::PowerCycleDroplet(p) => {
+                self.act(
+                    &p.droplet_id,
+                    ActionRequest::Plain(crate::domain::ActionType::PowerCycle),
+                    "power_cycle",
+                )
+                .await?;
+                result.affected_droplet_ids.push(p.droplet_id);
+                Ok(())
+            }
+            A::ScaleCluster(p) => self.scale(p, result).await,
+        }
+    }
+
+    async fn progress(&self, percent: i32, message: &str, result: &jobs::JobResult) {
+        if let Err(e) = self.report.progress(percent, message, result).await {
+            tracing::warn!(job_id = %self.job_id, error = %e, "progress report failed");
+        }
+    }
+
+    fn check_cancel(&self) -> StepResult<()> {
+        if self.cancel.is_cancelled() {
+            Err("cancelled".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn create(
+        &self,
+        prefix: &str,
+        i: i32,
+        size: &str,
+        image: &str,
+        step: &str,
+    ) -> StepResult<String> {
+        self.check_cancel()?;
+        let short = &self.job_id[self.job_id.len().saturating_sub(8)..];
+        let name = DropletName::parse(&format!("{prefix}-{short}-{i}"))
+            .map_err(|e| format!("droplet name: {e}"))?;
+        let droplet = self
+            .service
+            .create_droplet(CreateDroplet {
+                cluster_id: parse_id(&self.cluster_id)?,
+                name,
+                size: catalog::size_by_slug(size)
+                    .ok_or_else(|| format!("unknown size {size:?}"))?,
+                image: catalog::image_by_slug(image)
+                    .ok_or_else(|| format!("unknown image {image:?}"))?,
+                tags: Tags::default(),
+                request_id: Some(format!("job:{}:{step}", self.job_id)),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(droplet.id)
+    }
+
+    /// Runs a droplet action and waits for it to end.
+    async fn act(&self, droplet_id: &str, action: ActionRequest, step: &str) -> StepResult<()> {
+        self.check_cancel()?;
+        let a = self
+            .service
+            .create_action(CreateAction {
+                droplet_id: parse_id(droplet_id)?,
+                action,
+                request_id: Some(format!("job:{}:{step}", self.job_id)),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let id = parse_id(&a.id)?;
+        loop {
+            // An action in flight is not abandoned on cancel: the droplet
+            // would stay locked. It ends on its own; the job then stops.
+            let a = self
+                .service
+                .get_action(&id)
+                .await
+                .map_err(|e| e.to_string())?;
+            match a.status {
+                ActionStatus::Completed => return self.check_cancel(),
+                ActionStatus::Errored => {
+                    return Err(format!("{} errored: {}", a.kind.as_str(), a.error));
+                }
+                ActionStatus::InProgress if self.shutdown.is_cancelled() => {
+                    return Err("shutting down".into());
+                }
+                ActionStatus::InProgress => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    async fn wait_active(&self, ids: &[String]) -> StepResult<()> {
+        for id in ids {
+            let id = parse_id(id)?;
+            loop {
+                self.check_cancel()?;
+                let d = self
+                    .service
+                    .get_droplet(&id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match d.status {
+                    DropletStatus::New => tokio::time::sleep(Duration::from_millis(100)).await,
+                    DropletStatus::Archive => {
+                        return Err(format!("droplet {} was destroyed meanwhile", d.id));
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn live(&self) -> StepResult<Vec<crate::domain::Droplet>> {
+        Ok(self
+            .service
+            .list_droplets(
+                &DropletFilter {
+                    cluster_id: Some(self.cluster_id.clone()),
+                    ..DropletFilter::default()
+                },
+                &PageRequest {
+                    size: 1000,
+                    after: None,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .items)
+    }
+
+    /// Grows by creating droplets, or shrinks by destroying the unhealthy
+    /// (off) ones first, then the newest.
+    async fn scale(&self, p: jobs::ScaleCluster, result: &mut jobs::JobResult) -> StepResult<()> {
+        let mut live = self.live().await?;
+        let target =
+            usize::try_from(p.target_count).map_err(|_| "target_count must not be negative")?;
+        let start = live.len();
+        if start < target {
+            for i in start..target {
+                let n = i32::try_from(i).unwrap_or(i32::MAX);
+                let id = self
+                    .create("node", n, &p.size, &p.image, &format!("scale:{n}"))
+                    .await?;
+                result.created_droplet_ids.push(id);
+                let done = i + 1 - start;
+                self.progress(
+                    i32::try_from(done * 90 / (target - start)).unwrap_or(90),
+                    &format!("created {done} of {}", target - start),
+                    result,
+                )
+                .await;
+            }
+            self.wait_active(&result.created_droplet_ids.clone())
+                .await?;
+        } else if start > target {
+            live.sort_by(|a, b| {
+                let off = |d: &crate::domain::Droplet| d.status == DropletStatus::Off;
+                off(b).cmp(&off(a)).then_with(|| b.id.cmp(&a.id))
+            });
+            for (n, d) in live.iter().take(start - target).enumerate() {
+                self.check_cancel()?;
+                self.service
+                    .destroy_droplet(&parse_id(&d.id)?)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                result.destroyed_droplet_ids.push(d.id.clone());
+                self.progress(
+                    i32::try_from((n + 1) * 90 / (start - target)).unwrap_or(90),
+                    &format!("destroyed {} of {}", n + 1, start - target),
+                    result,
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_id(raw: &str) -> StepResult<Id> {
+    Id::parse(raw).map_err(|e| format!("id {raw:?}: {e}"))
+}
