@@ -13,6 +13,7 @@ use cg_runtime::{
 use cg_testkit::{Backend, Broker, Storage, TestDb};
 use clustergenie_proto::{jobs::v1 as jpb, provisioning::v1 as pb};
 use common::{Server, config, fast_cloud};
+
 use tokio_util::sync::CancellationToken;
 
 fn scale(cluster_id: &str, n: i32) -> jpb::CreateJobRequest {
@@ -58,42 +59,82 @@ async fn run_to_end(
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
-    let broker = Broker::start(Storage::Memory);
-    let kafka = KafkaConfig {
-        brokers: broker.bootstrap(),
-        partitions: 2,
-        retry_base: Duration::from_millis(10),
-        ..KafkaConfig::default()
-    };
-    let prov_db = TestDb::new(Backend::MySql).await;
-    let jobs_db = TestDb::new(Backend::MySql).await;
-    let mut prov_config = config(&prov_db, fast_cloud());
-    prov_config.kafka = Some(kafka.clone());
-    let prov = Server::start(&prov_config).await;
+type JobsClient = jpb::job_service_client::JobServiceClient<tonic::transport::Channel>;
 
-    let jobs_app = jobs::App::build(&jobs::Config {
-        database: DatabaseConfig::new(jobs_db.url.clone()),
-        kafka: Some(kafka.clone()),
-        ..jobs::Config::default()
-    })
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let jobs_addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    let jobs_server = tokio::spawn(jobs_app.serve(
-        listener,
-        async move { token.cancelled().await },
-        Duration::from_secs(5),
-    ));
-    let mut jobs_client =
-        jpb::job_service_client::JobServiceClient::connect(format!("http://{jobs_addr}"))
+/// Provisioning (with its executor) and jobs, on MariaDB and one tansu broker.
+struct Flow {
+    kafka: KafkaConfig,
+    prov: Server,
+    jobs_client: JobsClient,
+    stop: CancellationToken,
+    jobs_server: tokio::task::JoinHandle<Result<(), cg_runtime::Error>>,
+    dbs: Vec<TestDb>,
+    _broker: Broker,
+}
+
+impl Flow {
+    async fn start(
+        cloud: provisioning::cloud::CloudConfig,
+        executor: provisioning::executor::ExecutorConfig,
+    ) -> Self {
+        let broker = Broker::start(Storage::Memory);
+        let kafka = KafkaConfig {
+            brokers: broker.bootstrap(),
+            partitions: 2,
+            retry_base: Duration::from_millis(10),
+            ..KafkaConfig::default()
+        };
+        let prov_db = TestDb::new(Backend::MySql).await;
+        let jobs_db = TestDb::new(Backend::MySql).await;
+        let mut prov_config = config(&prov_db, cloud);
+        prov_config.kafka = Some(kafka.clone());
+        prov_config.executor = executor;
+        let prov = Server::start(&prov_config).await;
+        let jobs_app = jobs::App::build(&jobs::Config {
+            database: DatabaseConfig::new(jobs_db.url.clone()),
+            kafka: Some(kafka.clone()),
+            ..jobs::Config::default()
+        })
+        .await
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let jobs_addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let jobs_server = tokio::spawn(jobs_app.serve(
+            listener,
+            async move { token.cancelled().await },
+            Duration::from_secs(5),
+        ));
+        let jobs_client = JobsClient::connect(format!("http://{jobs_addr}"))
             .await
             .unwrap();
+        Self {
+            kafka,
+            prov,
+            jobs_client,
+            stop,
+            jobs_server,
+            dbs: vec![prov_db, jobs_db],
+            _broker: broker,
+        }
+    }
 
+    async fn stop(self) {
+        self.stop.cancel();
+        self.jobs_server.await.unwrap().unwrap();
+        self.prov.stop().await;
+        for db in self.dbs {
+            db.drop_db().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
+    let flow = Flow::start(fast_cloud(), Default::default()).await;
+    let (kafka, prov) = (flow.kafka.clone(), &flow.prov);
+    let mut jobs_client = flow.jobs_client.clone();
     let mut c = prov.clients().await;
     let cluster = c.cluster("scaled", "nyc1").await;
 
@@ -207,9 +248,188 @@ async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].event_id(), Some("garbage"));
 
-    stop.cancel();
-    jobs_server.await.unwrap().unwrap();
-    prov.stop().await;
-    prov_db.drop_db().await;
-    jobs_db.drop_db().await;
+    flow.stop().await;
+}
+
+fn job(cluster_id: &str, action: jpb::job_action::Action) -> jpb::CreateJobRequest {
+    jpb::CreateJobRequest {
+        cluster_id: cluster_id.into(),
+        action: Some(jpb::JobAction {
+            action: Some(action),
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_running_resize_leaves_the_droplet_unlocked_and_consistent() {
+    let cloud = provisioning::cloud::CloudConfig {
+        // A resize takes 3 × this: long enough to cancel mid-way.
+        action_duration: Duration::from_millis(400),
+        ..fast_cloud()
+    };
+    let flow = Flow::start(cloud, Default::default()).await;
+    let mut jobs_client = flow.jobs_client.clone();
+    let mut c = flow.prov.clients().await;
+    let cluster = c.cluster("resizing", "ams3").await;
+    let d = c.droplet(&cluster.id, "big").await;
+    c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
+
+    let created = jobs_client
+        .create_job(job(
+            &cluster.id,
+            jpb::job_action::Action::ResizeDroplet(jpb::ResizeDroplet {
+                droplet_id: d.id.clone(),
+                size: "s-2vcpu-4gb".into(),
+            }),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let mut running = false;
+    for _ in 0..200 {
+        let j = jobs_client
+            .get_job(jpb::GetJobRequest {
+                id: created.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        if j.status == jpb::JobStatus::Running as i32 {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(running, "the resize never started");
+    jobs_client
+        .cancel_job(jpb::CancelJobRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .unwrap();
+    let mut end = None;
+    for _ in 0..300 {
+        let j = jobs_client
+            .get_job(jpb::GetJobRequest {
+                id: created.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        if j.status != jpb::JobStatus::Running as i32 {
+            end = Some(j);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let end = end.expect("the job ended");
+    assert_eq!(end.status, jpb::JobStatus::Cancelled as i32, "{end:?}");
+    // The action in flight was let finish: unlocked, on one size or the other.
+    let after = c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
+    assert!(!after.locked);
+    assert!(["s-1vcpu-1gb", "s-2vcpu-4gb"].contains(&after.size.as_str()));
+    let actions = c
+        .actions
+        .list_droplet_actions(pb::ListDropletActionsRequest {
+            droplet_id: d.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .actions;
+    assert!(
+        actions
+            .iter()
+            .all(|a| a.status != pb::ActionStatus::InProgress as i32)
+    );
+    flow.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_beyond_the_queue_slows_intake_but_loses_nothing() {
+    let executor = provisioning::executor::ExecutorConfig {
+        workers: 1,
+        queue: 2,
+    };
+    let flow = Flow::start(fast_cloud(), executor).await;
+    let mut jobs_client = flow.jobs_client.clone();
+    let mut c = flow.prov.clients().await;
+    let cluster = c.cluster("flooded", "sfo3").await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let created = jobs_client
+            .create_job(job(
+                &cluster.id,
+                jpb::job_action::Action::ProvisionDroplets(jpb::ProvisionDroplets {
+                    count: 1,
+                    size: "s-1vcpu-1gb".into(),
+                    image: "ubuntu-24-04-x64".into(),
+                    name_prefix: format!("f{i}"),
+                }),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        ids.push(created.id);
+    }
+    let mut stats =
+        pb::executor_service_client::ExecutorServiceClient::new(flow.prov.channel().await);
+    let mut max_queue = 0;
+    let mut finished = 0;
+    for _ in 0..1200 {
+        let s = stats
+            .get_executor_stats(pb::GetExecutorStatsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            s.queue_length <= 2,
+            "the queue never grows past its capacity"
+        );
+        max_queue = max_queue.max(s.queue_length);
+        let listed = jobs_client
+            .list_jobs(jpb::ListJobsRequest {
+                cluster_id: cluster.id.clone(),
+                status: jpb::JobStatus::Succeeded as i32,
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .jobs;
+        finished = listed.len();
+        if finished == ids.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(finished, ids.len(), "every job succeeded");
+    assert_eq!(
+        max_queue, 2,
+        "the flood filled the queue: intake had to wait"
+    );
+    let droplets = c
+        .droplets
+        .list_droplets(pb::ListDropletsRequest {
+            cluster_id: cluster.id.clone(),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .droplets;
+    assert_eq!(droplets.len(), ids.len(), "one droplet per job, none twice");
+    flow.stop().await;
 }

@@ -1,0 +1,174 @@
+//! Kill -9 provisioning while a job runs, start it again: the job finishes
+//! exactly once, with no duplicate droplets.
+
+mod common;
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use cg_runtime::{config::DatabaseConfig, kafka::KafkaConfig};
+use cg_testkit::{Backend, Broker, Storage, TestDb};
+use clustergenie_proto::{jobs::v1 as jpb, provisioning::v1 as pb};
+use tokio_util::sync::CancellationToken;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn_provisioning(addr: &str, db: &str, brokers: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_provisioning"))
+        .env("CLUSTERGENIE_LISTEN_ADDR", addr)
+        .env("CLUSTERGENIE_DATABASE__URL", db)
+        .env("CLUSTERGENIE_KAFKA__BROKERS", brokers)
+        .env("CLUSTERGENIE_KAFKA__PARTITIONS", "2")
+        // Slow boots keep the job running long enough to be interrupted.
+        .env("CLUSTERGENIE_CLOUD__BOOT_DELAY", "1500ms")
+        .env("CLUSTERGENIE_TELEMETRY__LOG_FILTER", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start provisioning")
+}
+
+async fn healthy(addr: &str) {
+    for _ in 0..200 {
+        if cg_runtime::grpc::probe(addr.parse().unwrap()).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("provisioning at {addr} never became healthy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_interrupted_by_kill_9_finishes_once_after_a_restart() {
+    let broker = Broker::start(Storage::Memory);
+    let prov_db = TestDb::new(Backend::MySql).await;
+    let jobs_db = TestDb::new(Backend::MySql).await;
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = spawn_provisioning(&addr, &prov_db.url, &broker.bootstrap());
+    healthy(&addr).await;
+
+    let jobs_app = jobs::App::build(&jobs::Config {
+        database: DatabaseConfig::new(jobs_db.url.clone()),
+        kafka: Some(KafkaConfig {
+            brokers: broker.bootstrap(),
+            partitions: 2,
+            ..KafkaConfig::default()
+        }),
+        ..jobs::Config::default()
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jobs_addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let jobs_server = tokio::spawn(jobs_app.serve(
+        listener,
+        async move { token.cancelled().await },
+        Duration::from_secs(5),
+    ));
+    let mut jobs_client =
+        jpb::job_service_client::JobServiceClient::connect(format!("http://{jobs_addr}"))
+            .await
+            .unwrap();
+
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let mut clusters = pb::cluster_service_client::ClusterServiceClient::new(channel.clone());
+    let mut droplets = pb::droplet_service_client::DropletServiceClient::new(channel);
+    let cluster = clusters
+        .create_cluster(pb::CreateClusterRequest {
+            name: "crashy".into(),
+            region: "nyc1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .cluster
+        .unwrap();
+    let job = jobs_client
+        .create_job(jpb::CreateJobRequest {
+            cluster_id: cluster.id.clone(),
+            action: Some(jpb::JobAction {
+                action: Some(jpb::job_action::Action::ScaleCluster(jpb::ScaleCluster {
+                    target_count: 4,
+                    size: "s-1vcpu-1gb".into(),
+                    image: "ubuntu-24-04-x64".into(),
+                })),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+
+    // Wait until it is running with droplets made, then kill -9.
+    let mut interrupted = false;
+    for _ in 0..300 {
+        let j = jobs_client
+            .get_job(jpb::GetJobRequest { id: job.id.clone() })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        if j.status == jpb::JobStatus::Running as i32 && j.progress > 0 {
+            interrupted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(interrupted, "the job never ran");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mut child = spawn_provisioning(&addr, &prov_db.url, &broker.bootstrap());
+    healthy(&addr).await;
+    let mut done = None;
+    for _ in 0..600 {
+        let j = jobs_client
+            .get_job(jpb::GetJobRequest { id: job.id.clone() })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        if j.status != jpb::JobStatus::Queued as i32 && j.status != jpb::JobStatus::Running as i32 {
+            done = Some(j);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let done = done.expect("the job finished after the restart");
+    assert_eq!(done.status, jpb::JobStatus::Succeeded as i32, "{done:?}");
+    assert_eq!(done.attempts, 1, "resumed, not retried");
+    let live = droplets
+        .list_droplets(pb::ListDropletsRequest {
+            cluster_id: cluster.id.clone(),
+            include_archived: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .droplets;
+    assert_eq!(live.len(), 4, "no duplicate droplets: {live:?}");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    stop.cancel();
+    jobs_server.await.unwrap().unwrap();
+    prov_db.drop_db().await;
+    jobs_db.drop_db().await;
+}
