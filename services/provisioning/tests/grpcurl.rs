@@ -5,7 +5,7 @@ mod common;
 
 use std::{process::Command, time::Duration};
 
-use common::{Backend, Server, TestDb, config, fast_cloud};
+use common::{Backend, Server, TestDb, config, fast_cloud, flow::Flow};
 use serde_json::Value;
 
 fn grpcurl_bin() -> String {
@@ -14,6 +14,8 @@ fn grpcurl_bin() -> String {
 
 struct Grpcurl {
     addr: String,
+    /// Package of the services called, e.g. `clustergenie.provisioning.v1`.
+    package: &'static str,
 }
 
 impl Grpcurl {
@@ -41,13 +43,24 @@ impl Grpcurl {
     fn call(&self, method: &str, body: &Value) -> Result<Value, String> {
         let body = body.to_string();
         let out = self.run(&[
+            "-max-time",
+            "60",
             "-d",
             &body,
             &self.addr,
-            &format!("clustergenie.provisioning.v1.{method}"),
+            &format!("{}.{method}", self.package),
         ]);
         if out.status.success() {
-            Ok(serde_json::from_slice(&out.stdout).expect("grpcurl prints JSON"))
+            // A streaming call prints one JSON document per message.
+            let docs: Vec<Value> = serde_json::Deserializer::from_slice(&out.stdout)
+                .into_iter::<Value>()
+                .collect::<Result<_, _>>()
+                .expect("grpcurl prints JSON");
+            Ok(if docs.len() == 1 {
+                docs.into_iter().next().unwrap()
+            } else {
+                Value::Array(docs)
+            })
         } else {
             Err(String::from_utf8_lossy(&out.stderr).into_owned())
         }
@@ -65,7 +78,13 @@ async fn an_operator_drives_provisioning_with_grpcurl() {
     let server = Server::start(&config(&db, fast_cloud())).await;
     let addr = server.addr.to_string();
     // grpcurl blocks; run it off the runtime's worker threads.
-    let result = tokio::task::spawn_blocking(move || scenario(&Grpcurl { addr })).await;
+    let result = tokio::task::spawn_blocking(move || {
+        scenario(&Grpcurl {
+            addr,
+            package: "clustergenie.provisioning.v1",
+        })
+    })
+    .await;
     server.stop().await;
     db.drop_db().await;
     result.unwrap();
@@ -186,4 +205,73 @@ fn scenario(g: &Grpcurl) {
         "field violations are attached: {err}"
     );
     assert!(!err.contains("not recognized"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_scales_a_cluster_with_a_job_and_watches_it_with_grpcurl() {
+    let flow = Flow::start(fast_cloud(), Default::default()).await;
+    let prov = Grpcurl {
+        addr: flow.prov.addr.to_string(),
+        package: "clustergenie.provisioning.v1",
+    };
+    let jobs = Grpcurl {
+        addr: flow.jobs_addr.to_string(),
+        package: "clustergenie.jobs.v1",
+    };
+    let result = tokio::task::spawn_blocking(move || job_scenario(&prov, &jobs)).await;
+    flow.stop().await;
+    result.unwrap();
+}
+
+fn job_scenario(prov: &Grpcurl, jobs: &Grpcurl) {
+    let cluster = prov.ok(
+        "ClusterService/CreateCluster",
+        serde_json::json!({"name": "scaled-by-grpcurl", "region": "tor1"}),
+    );
+    let cluster_id = cluster["cluster"]["id"].as_str().unwrap().to_string();
+    let job = jobs.ok(
+        "JobService/CreateJob",
+        serde_json::json!({
+            "cluster_id": cluster_id,
+            "action": {"scale_cluster": {"target_count": 3, "size": "s-1vcpu-1gb", "image": "ubuntu-24-04-x64"}}
+        }),
+    );
+    let job_id = job["job"]["id"].as_str().unwrap().to_string();
+    assert_eq!(job["job"]["status"], "JOB_STATUS_QUEUED");
+
+    let watched = jobs.ok("JobService/WatchJob", serde_json::json!({"id": job_id}));
+    let updates: Vec<&Value> = match &watched {
+        Value::Array(items) => items.iter().collect(),
+        one => vec![one],
+    };
+    let seen: Vec<(String, i64)> = updates
+        .iter()
+        .map(|u| {
+            (
+                u["job"]["status"].as_str().unwrap().to_string(),
+                u["job"]["progress"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen.first().map(|s| s.0.as_str()),
+        Some("JOB_STATUS_QUEUED"),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|s| s.0 == "JOB_STATUS_RUNNING"), "{seen:?}");
+    assert_eq!(
+        seen.last(),
+        Some(&("JOB_STATUS_SUCCEEDED".to_string(), 100)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].1 <= w[1].1),
+        "progress rises: {seen:?}"
+    );
+
+    let listed = prov.ok(
+        "DropletService/ListDroplets",
+        serde_json::json!({"cluster_id": cluster_id}),
+    );
+    assert_eq!(listed["droplets"].as_array().map(Vec::len), Some(3));
 }

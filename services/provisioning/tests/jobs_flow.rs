@@ -6,13 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use cg_runtime::{
-    config::DatabaseConfig,
-    kafka::{self, KafkaConfig, Outgoing, Producer, topics},
-};
-use cg_testkit::{Backend, Broker, Storage, TestDb};
+use cg_runtime::kafka::{self, Outgoing, Producer, topics};
 use clustergenie_proto::{jobs::v1 as jpb, provisioning::v1 as pb};
-use common::{Server, config, fast_cloud};
+use common::{Server, fast_cloud, flow::Flow};
 
 use tokio_util::sync::CancellationToken;
 
@@ -57,77 +53,6 @@ async fn run_to_end(
         seen.push((j.status, j.progress));
     }
     seen
-}
-
-type JobsClient = jpb::job_service_client::JobServiceClient<tonic::transport::Channel>;
-
-/// Provisioning (with its executor) and jobs, on MariaDB and one tansu broker.
-struct Flow {
-    kafka: KafkaConfig,
-    prov: Server,
-    jobs_client: JobsClient,
-    stop: CancellationToken,
-    jobs_server: tokio::task::JoinHandle<Result<(), cg_runtime::Error>>,
-    dbs: Vec<TestDb>,
-    _broker: Broker,
-}
-
-impl Flow {
-    async fn start(
-        cloud: provisioning::cloud::CloudConfig,
-        executor: provisioning::executor::ExecutorConfig,
-    ) -> Self {
-        let broker = Broker::start(Storage::Memory);
-        let kafka = KafkaConfig {
-            brokers: broker.bootstrap(),
-            partitions: 2,
-            retry_base: Duration::from_millis(10),
-            ..KafkaConfig::default()
-        };
-        let prov_db = TestDb::new(Backend::MySql).await;
-        let jobs_db = TestDb::new(Backend::MySql).await;
-        let mut prov_config = config(&prov_db, cloud);
-        prov_config.kafka = Some(kafka.clone());
-        prov_config.executor = executor;
-        let prov = Server::start(&prov_config).await;
-        let jobs_app = jobs::App::build(&jobs::Config {
-            database: DatabaseConfig::new(jobs_db.url.clone()),
-            kafka: Some(kafka.clone()),
-            ..jobs::Config::default()
-        })
-        .await
-        .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let jobs_addr = listener.local_addr().unwrap();
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        let jobs_server = tokio::spawn(jobs_app.serve(
-            listener,
-            async move { token.cancelled().await },
-            Duration::from_secs(5),
-        ));
-        let jobs_client = JobsClient::connect(format!("http://{jobs_addr}"))
-            .await
-            .unwrap();
-        Self {
-            kafka,
-            prov,
-            jobs_client,
-            stop,
-            jobs_server,
-            dbs: vec![prov_db, jobs_db],
-            _broker: broker,
-        }
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        self.jobs_server.await.unwrap().unwrap();
-        self.prov.stop().await;
-        for db in self.dbs {
-            db.drop_db().await;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,5 +356,109 @@ async fn a_flood_beyond_the_queue_slows_intake_but_loses_nothing() {
         .into_inner()
         .droplets;
     assert_eq!(droplets.len(), ids.len(), "one droplet per job, none twice");
+    flow.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_split_the_jobs_and_run_each_once() {
+    let flow = Flow::start(fast_cloud(), Default::default()).await;
+    // A second replica: same database, same consumer group.
+    let second = Server::start(&flow.prov_config).await;
+    // Let the group settle on both members before the burst.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut jobs_client = flow.jobs_client.clone();
+    let mut c = flow.prov.clients().await;
+    let mut clusters = Vec::new();
+    for i in 0..20 {
+        clusters.push(c.cluster(&format!("r{i}"), "fra1").await.id);
+    }
+    let creates = (0..200).map(|i| {
+        let mut client = jobs_client.clone();
+        let cluster = clusters[i % clusters.len()].clone();
+        async move {
+            client
+                .create_job(job(
+                    &cluster,
+                    jpb::job_action::Action::ProvisionDroplets(jpb::ProvisionDroplets {
+                        count: 1,
+                        size: "s-1vcpu-1gb".into(),
+                        image: "ubuntu-24-04-x64".into(),
+                        name_prefix: format!("j{i}"),
+                    }),
+                ))
+                .await
+                .unwrap()
+        }
+    });
+    futures::future::join_all(creates).await;
+    let mut succeeded = 0;
+    for _ in 0..1200 {
+        let mut token = String::new();
+        succeeded = 0;
+        loop {
+            let page = jobs_client
+                .list_jobs(jpb::ListJobsRequest {
+                    status: jpb::JobStatus::Succeeded as i32,
+                    page_size: 1000,
+                    page_token: token,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            succeeded += page.jobs.len();
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        if succeeded == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(succeeded, 200, "every job succeeded");
+    let failed_or_retried = jobs_client
+        .list_jobs(jpb::ListJobsRequest {
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .jobs
+        .into_iter()
+        .filter(|j| j.attempts != 1)
+        .count();
+    assert_eq!(failed_or_retried, 0, "no job needed a second attempt");
+    let droplets = c
+        .droplets
+        .list_droplets(pb::ListDropletsRequest {
+            region: "fra1".into(),
+            page_size: 1000,
+            include_archived: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .droplets;
+    assert_eq!(droplets.len(), 200, "each job made exactly one droplet");
+    let completed = |channel: tonic::transport::Channel| async move {
+        pb::executor_service_client::ExecutorServiceClient::new(channel)
+            .get_executor_stats(pb::GetExecutorStatsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .latencies
+            .iter()
+            .map(|l| l.completed)
+            .sum::<i64>()
+    };
+    let a = completed(flow.prov.channel().await).await;
+    let b = completed(second.channel().await).await;
+    assert_eq!(a + b, 200, "each job ran once across the replicas");
+    assert!(a > 0 && b > 0, "both replicas took work: {a} and {b}");
+    second.stop().await;
     flow.stop().await;
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod flow;
+
 use std::{net::SocketAddr, time::Duration};
 
 use clustergenie_proto::provisioning::v1 as pb;
