@@ -8,8 +8,12 @@ export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", justfile_direc
 default:
     @just --list
 
-# Run the whole mesh in one process on SQLite under ./data (Ctrl-C stops it).
+# Run the whole mesh in one process on SQLite under ./data, with an embedded
+# tansu broker (installed on first use, ~20 min); Ctrl-C stops it.
 run *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export TANSU="$(deploy/dev/tansu.sh)"
     cargo run -p clustergenie -- {{ARGS}}
 
 # Every test: unit, repository suite on MariaDB and SQLite, gRPC, grpcurl, Kafka (tansu), shutdown, compose.

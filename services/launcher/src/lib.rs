@@ -17,6 +17,48 @@ pub struct Options {
     pub base_port: u16,
     pub grace: Duration,
     pub cloud: provisioning::cloud::CloudConfig,
+    /// A tansu binary: started as the mesh's Kafka-protocol broker (memory
+    /// storage). Without one, jobs are recorded but never executed.
+    pub broker: Option<PathBuf>,
+}
+
+/// The broker the launcher started; stopped with the mesh.
+struct EmbeddedBroker {
+    child: tokio::process::Child,
+    addr: SocketAddr,
+}
+
+async fn start_broker(
+    tansu: &std::path::Path,
+    host: std::net::IpAddr,
+) -> anyhow::Result<EmbeddedBroker> {
+    let addr = {
+        let probe = std::net::TcpListener::bind(SocketAddr::new(host, 0))?;
+        probe.local_addr()?
+    };
+    let url = format!("tcp://{addr}");
+    let child = tokio::process::Command::new(tansu)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", tansu.display()))?;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(EmbeddedBroker { child, addr });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the broker did not listen on {addr}")
 }
 
 /// A service started by the launcher.
@@ -28,6 +70,9 @@ pub struct Listening {
 
 pub struct Mesh {
     pub services: Vec<Listening>,
+    /// The embedded broker's address, when one runs.
+    pub broker: Option<SocketAddr>,
+    broker_process: Option<EmbeddedBroker>,
     stop: CancellationToken,
     tasks: JoinSet<(&'static str, Result<(), cg_runtime::Error>)>,
 }
@@ -43,6 +88,15 @@ impl Mesh {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let mut services = Vec::new();
+        let broker = match &opts.broker {
+            Some(tansu) => Some(start_broker(tansu, opts.host).await?),
+            None => None,
+        };
+        let kafka = broker.as_ref().map(|b| cg_runtime::kafka::KafkaConfig {
+            brokers: b.addr.to_string(),
+            partitions: 3,
+            ..cg_runtime::kafka::KafkaConfig::default()
+        });
 
         let db_url = format!(
             "sqlite://{}?mode=rwc",
@@ -51,6 +105,7 @@ impl Mesh {
         let config = provisioning::Config {
             database: DatabaseConfig::new(db_url),
             cloud: opts.cloud.clone(),
+            kafka: kafka.clone(),
             ..provisioning::Config::default()
         };
         let listener = bind(opts.host, opts.base_port, 0).await?;
@@ -82,6 +137,7 @@ impl Mesh {
                 "sqlite://{}?mode=rwc",
                 opts.data_dir.join("jobs.db").display()
             )),
+            kafka: kafka.clone(),
             ..jobs::Config::default()
         };
         let jobs_app = jobs::App::build(&jobs_config).await?;
@@ -129,6 +185,8 @@ impl Mesh {
         );
         Ok(Self {
             services,
+            broker: broker.as_ref().map(|b| b.addr),
+            broker_process: broker,
             stop,
             tasks,
         })
@@ -144,6 +202,10 @@ impl Mesh {
                 Ok((name, Err(e))) => failed.push(format!("{name}: {e}")),
                 Err(e) => failed.push(format!("task: {e}")),
             }
+        }
+        // Services first, so nothing is left writing to the broker.
+        if let Some(mut broker) = self.broker_process.take() {
+            let _ = broker.child.kill().await;
         }
         if failed.is_empty() {
             Ok(())

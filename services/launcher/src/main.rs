@@ -15,6 +15,10 @@ struct Cli {
     /// Provisioning's port; the other services take the next four (0: any free ports).
     #[arg(long, env = "CLUSTERGENIE_BASE_PORT", default_value_t = 50051)]
     base_port: u16,
+    /// A tansu binary to run as the Kafka-protocol broker (`just run` installs
+    /// one). Without it jobs are recorded but not executed.
+    #[arg(long, env = "TANSU")]
+    tansu: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -31,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         base_port: cli.base_port,
         grace: Duration::from_secs(10),
         cloud: provisioning::cloud::CloudConfig::default(),
+        broker: cli.tansu.clone(),
     })
     .await?;
     println!();
@@ -40,6 +45,10 @@ async fn main() -> anyhow::Result<()> {
     );
     for s in &mesh.services {
         println!("  {:<13} grpc://{}", s.name, s.addr);
+    }
+    match mesh.broker {
+        Some(addr) => println!("  {:<13} kafka://{addr} (tansu, in memory)", "broker"),
+        None => println!("  no broker (set TANSU): jobs are recorded but not executed"),
     }
     if let Some(p) = mesh.services.first() {
         println!();

@@ -13,7 +13,15 @@ async fn the_mesh_starts_serves_and_stops_cleanly() {
         host: "127.0.0.1".parse().unwrap(),
         base_port: 0,
         grace: Duration::from_secs(5),
-        cloud: provisioning::cloud::CloudConfig::default(),
+        cloud: provisioning::cloud::CloudConfig {
+            boot_delay: Duration::from_millis(100),
+            ..provisioning::cloud::CloudConfig::default()
+        },
+        broker: Some(
+            std::env::var_os("TANSU")
+                .expect("TANSU is not set: run tests through `just test`")
+                .into(),
+        ),
     })
     .await
     .expect("mesh starts");
@@ -36,14 +44,17 @@ async fn the_mesh_starts_serves_and_stops_cleanly() {
         prov::cluster_service_client::ClusterServiceClient::connect(endpoint("provisioning"))
             .await
             .unwrap();
-    clusters
+    let cluster = clusters
         .create_cluster(prov::CreateClusterRequest {
             name: "embedded".into(),
             region: "ams3".into(),
             ..Default::default()
         })
         .await
-        .expect("provisioning works on SQLite");
+        .expect("provisioning works on SQLite")
+        .into_inner()
+        .cluster
+        .unwrap();
 
     let mut jobs = jobs::job_service_client::JobServiceClient::connect(endpoint("jobs"))
         .await
@@ -55,6 +66,40 @@ async fn the_mesh_starts_serves_and_stops_cleanly() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "jobs runs on SQLite");
+    // The embedded broker carries a job to provisioning's executor and back.
+    let job = jobs
+        .create_job(jobs::CreateJobRequest {
+            cluster_id: cluster.id.clone(),
+            action: Some(jobs::JobAction {
+                action: Some(jobs::job_action::Action::ScaleCluster(jobs::ScaleCluster {
+                    target_count: 2,
+                    size: "s-1vcpu-1gb".into(),
+                    image: "ubuntu-24-04-x64".into(),
+                })),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let mut status = 0;
+    for _ in 0..400 {
+        status = jobs
+            .get_job(jobs::GetJobRequest { id: job.id.clone() })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap()
+            .status;
+        if status == jobs::JobStatus::Succeeded as i32 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, jobs::JobStatus::Succeeded as i32);
     // Services whose issues have not landed answer UNIMPLEMENTED.
     let mut diagnosis =
         diag::diagnosis_service_client::DiagnosisServiceClient::connect(endpoint("diagnosis"))
