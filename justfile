@@ -34,6 +34,14 @@ bench *ARGS:
     deploy/dev/test-deps.sh >/dev/null
     cargo bench -p provisioning --bench grpc -- {{ARGS}}
 
+# End-to-end job throughput and latency through Kafka (release build; needs tansu).
+bench-jobs *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    deploy/dev/test-deps.sh >/dev/null
+    export TANSU="$(deploy/dev/tansu.sh)"
+    cargo bench -p provisioning --bench jobs -- {{ARGS}}
+
 # Lint the protobuf contracts with buf (npm's @bufbuild/buf).
 proto-lint:
     cd proto && npx --yes @bufbuild/buf lint

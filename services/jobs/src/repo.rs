@@ -197,6 +197,7 @@ impl JobRepository {
         }
         Self::announce(&mut tx, event).await?;
         tx.commit().await?;
+        outbox::wake();
         Ok(Inserted::New)
     }
 
@@ -357,6 +358,9 @@ impl JobRepository {
             Self::announce(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if event.is_some() {
+            outbox::wake();
+        }
         Ok(true)
     }
 }

@@ -475,6 +475,7 @@ impl Reporter {
             },
         )
         .await?;
+        outbox::wake();
         Ok(())
     }
 
@@ -504,7 +505,9 @@ impl Reporter {
             },
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        outbox::wake();
+        Ok(())
     }
 }
 
@@ -670,7 +673,7 @@ impl Steps {
                 ActionStatus::InProgress if self.shutdown.is_cancelled() => {
                     return Err("shutting down".into());
                 }
-                ActionStatus::InProgress => tokio::time::sleep(Duration::from_millis(100)).await,
+                ActionStatus::InProgress => tokio::time::sleep(Duration::from_millis(25)).await,
             }
         }
     }
@@ -686,7 +689,7 @@ impl Steps {
                     .await
                     .map_err(|e| e.to_string())?;
                 match d.status {
-                    DropletStatus::New => tokio::time::sleep(Duration::from_millis(100)).await,
+                    DropletStatus::New => tokio::time::sleep(Duration::from_millis(25)).await,
                     DropletStatus::Archive => {
                         return Err(format!("droplet {} was destroyed meanwhile", d.id));
                     }

@@ -462,3 +462,90 @@ async fn two_replicas_split_the_jobs_and_run_each_once() {
     second.stop().await;
     flow.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_mid_burst_loses_no_job_and_runs_none_twice() {
+    let mut flow = Flow::start_on(
+        cg_testkit::Storage::Sqlite,
+        fast_cloud(),
+        Default::default(),
+    )
+    .await;
+    let jobs_client = flow.jobs_client.clone();
+    let mut c = flow.prov.clients().await;
+    let mut clusters = Vec::new();
+    for i in 0..10 {
+        clusters.push(c.cluster(&format!("o{i}"), "lon1").await.id);
+    }
+    let burst = |range: std::ops::Range<usize>| {
+        let creates = range.map(|i| {
+            let mut client = jobs_client.clone();
+            let cluster = clusters[i % clusters.len()].clone();
+            async move {
+                client
+                    .create_job(job(
+                        &cluster,
+                        jpb::job_action::Action::ProvisionDroplets(jpb::ProvisionDroplets {
+                            count: 1,
+                            size: "s-1vcpu-1gb".into(),
+                            image: "ubuntu-24-04-x64".into(),
+                            name_prefix: format!("o{i}"),
+                        }),
+                    ))
+                    .await
+                    .expect("CreateJob needs only the database")
+            }
+        });
+        futures::future::join_all(creates)
+    };
+    burst(0..50).await;
+    flow.broker.stop();
+    // Jobs keep being accepted: their requests wait in the outbox.
+    burst(50..100).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    flow.broker.restart();
+
+    let mut jobs_client = flow.jobs_client.clone();
+    let mut terminal = Vec::new();
+    for _ in 0..1200 {
+        terminal = jobs_client
+            .list_jobs(jpb::ListJobsRequest {
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .jobs
+            .into_iter()
+            .filter(|j| {
+                j.status != jpb::JobStatus::Queued as i32
+                    && j.status != jpb::JobStatus::Running as i32
+            })
+            .collect::<Vec<_>>();
+        if terminal.len() == 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(terminal.len(), 100, "every job reached a terminal state");
+    let succeeded = terminal
+        .iter()
+        .filter(|j| j.status == jpb::JobStatus::Succeeded as i32)
+        .count();
+    assert_eq!(succeeded, 100);
+    let droplets = c
+        .droplets
+        .list_droplets(pb::ListDropletsRequest {
+            region: "lon1".into(),
+            include_archived: true,
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .droplets;
+    assert_eq!(droplets.len(), 100, "no job ran twice");
+    flow.stop().await;
+}

@@ -59,6 +59,10 @@ pub struct KafkaConfig {
     pub retry_cap: Duration,
     #[serde(with = "humantime_serde")]
     pub send_timeout: Duration,
+    /// How long a fetch may wait for records. Brokers that hold a fetch for
+    /// the whole wait (tansu does) add this to every hop of the event chain.
+    #[serde(with = "humantime_serde")]
+    pub fetch_wait: Duration,
 }
 
 impl Default for KafkaConfig {
@@ -71,6 +75,7 @@ impl Default for KafkaConfig {
             retry_base: Duration::from_millis(100),
             retry_cap: Duration::from_secs(10),
             send_timeout: Duration::from_secs(30),
+            fetch_wait: Duration::from_millis(20),
         }
     }
 }
@@ -184,6 +189,31 @@ impl Producer {
 
     /// Sends and waits for the broker's acknowledgement.
     pub async fn send(&self, event: Outgoing<'_>) -> Result<(), Error> {
+        self.send_all(std::slice::from_ref(&event)).await
+    }
+
+    /// Enqueues every event in order, then waits for all acknowledgements:
+    /// one round trip for the batch. The idempotent producer keeps the order
+    /// within each partition.
+    pub async fn send_all(&self, events: &[Outgoing<'_>]) -> Result<(), Error> {
+        let mut pending = Vec::with_capacity(events.len());
+        for event in events {
+            pending.push(self.enqueue(event).await?);
+        }
+        for (delivery, topic) in pending {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(kafka_err(&format!("send to {topic}"), e)),
+                Err(_) => return Err(Error::Kafka(format!("send to {topic}: producer dropped"))),
+            }
+        }
+        Ok(())
+    }
+
+    async fn enqueue<'a>(
+        &self,
+        event: &Outgoing<'a>,
+    ) -> Result<(rdkafka::producer::DeliveryFuture, &'a str), Error> {
         let traceparent = match event.traceparent {
             Some(tp) => Some(tp.to_string()),
             None => current_traceparent(),
@@ -203,15 +233,24 @@ impl Producer {
                 value: Some(tp.as_str()),
             });
         }
-        let record = FutureRecord::to(event.topic)
+        let mut record = FutureRecord::to(event.topic)
             .key(event.key)
             .payload(event.payload)
             .headers(headers);
-        self.inner
-            .send(record, self.timeout)
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| kafka_err(&format!("send to {}", event.topic), e))
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            match self.inner.send_result(record) {
+                Ok(delivery) => return Ok((delivery, event.topic)),
+                // The local queue is full: wait for room, as `send` would.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => return Err(kafka_err(&format!("send to {}", event.topic), e)),
+            }
+        }
     }
 
     async fn send_raw(&self, record: FutureRecord<'_, [u8], [u8]>) -> Result<(), Error> {
@@ -338,6 +377,10 @@ where
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
+        .set(
+            "fetch.wait.max.ms",
+            config.fetch_wait.as_millis().to_string(),
+        )
         .create()
         .map_err(|e| kafka_err("consumer", e))?;
     consumer

@@ -9,7 +9,10 @@
 
 use std::time::Duration;
 
+use std::sync::LazyLock;
+
 use sqlx::{AnyConnection, AnyPool, Row};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -17,6 +20,15 @@ use crate::{
     kafka::{Outgoing, Producer},
     time::now_millis,
 };
+
+/// Bumped by [`wake`]; relays in this process wait on it between polls.
+static WAKE: LazyLock<watch::Sender<u64>> = LazyLock::new(|| watch::channel(0).0);
+
+/// Tells this process's relays that committed events are waiting, so they
+/// publish now instead of at their next poll. Call after the commit.
+pub fn wake() {
+    WAKE.send_modify(|n| *n = n.wrapping_add(1));
+}
 
 /// An event to announce once the surrounding transaction commits.
 #[derive(Debug, Clone)]
@@ -64,7 +76,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             batch: 256,
-            idle: Duration::from_millis(50),
+            idle: Duration::from_millis(500),
             retention: Duration::from_secs(3600),
         }
     }
@@ -98,32 +110,53 @@ impl Relay {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let mut sent = 0;
-        for row in &rows {
-            let id: String = row.try_get("id").map_err(db)?;
-            let topic: String = row.try_get("topic").map_err(db)?;
-            let key: String = row.try_get("event_key").map_err(db)?;
-            let event_type: String = row.try_get("event_type").map_err(db)?;
-            let payload: Vec<u8> = row.try_get("payload").map_err(db)?;
-            let traceparent: String = row.try_get("traceparent").map_err(db)?;
-            self.producer
-                .send(Outgoing {
-                    topic: &topic,
-                    key: &key,
-                    event_id: &id,
-                    event_type: &event_type,
-                    payload: &payload,
-                    traceparent: (!traceparent.is_empty()).then_some(traceparent.as_str()),
-                })
-                .await?;
-            sqlx::query("UPDATE outbox SET sent_at = ? WHERE id = ?")
-                .bind(now_millis())
-                .bind(id.as_str())
-                .execute(&self.pool)
-                .await
-                .map_err(db)?;
-            sent += 1;
+        struct Pending {
+            id: String,
+            topic: String,
+            key: String,
+            event_type: String,
+            payload: Vec<u8>,
+            traceparent: String,
         }
+        let pending = rows
+            .iter()
+            .map(|row| {
+                Ok(Pending {
+                    id: row.try_get("id")?,
+                    topic: row.try_get("topic")?,
+                    key: row.try_get("event_key")?,
+                    event_type: row.try_get("event_type")?,
+                    payload: row.try_get("payload")?,
+                    traceparent: row.try_get("traceparent")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(db)?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let outgoing: Vec<Outgoing<'_>> = pending
+            .iter()
+            .map(|p| Outgoing {
+                topic: &p.topic,
+                key: &p.key,
+                event_id: &p.id,
+                event_type: &p.event_type,
+                payload: &p.payload,
+                traceparent: (!p.traceparent.is_empty()).then_some(p.traceparent.as_str()),
+            })
+            .collect();
+        // All or nothing: a batch that fails is sent again whole (consumers
+        // deduplicate by event id), so order is never broken.
+        self.producer.send_all(&outgoing).await?;
+        let placeholders = vec!["?"; pending.len()].join(", ");
+        let sql = format!("UPDATE outbox SET sent_at = ? WHERE id IN ({placeholders})");
+        let mut q = sqlx::query(&sql).bind(now_millis());
+        for p in &pending {
+            q = q.bind(p.id.as_str());
+        }
+        q.execute(&self.pool).await.map_err(db)?;
+        let sent = pending.len();
         Ok(sent)
     }
 
@@ -141,6 +174,7 @@ impl Relay {
     /// Relays until `stop`; failures (broker or database away) back off and
     /// retry, never losing a row.
     pub async fn run(self, stop: CancellationToken) {
+        let mut woken = WAKE.subscribe();
         let mut failures = 0u32;
         let mut rounds = 0u64;
         loop {
@@ -169,9 +203,15 @@ impl Relay {
             {
                 tracing::warn!(error = %e, "outbox prune failed");
             }
+            woken.mark_unchanged();
+            if wait.is_zero() {
+                continue;
+            }
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
+                // A failing broker keeps its backoff; otherwise wake early.
+                _ = woken.changed(), if failures == 0 => {}
             }
         }
     }

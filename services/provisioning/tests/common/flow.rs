@@ -22,7 +22,7 @@ pub struct Flow {
     stop: CancellationToken,
     jobs_server: tokio::task::JoinHandle<Result<(), cg_runtime::Error>>,
     dbs: Vec<TestDb>,
-    _broker: Broker,
+    pub broker: Broker,
 }
 
 impl Flow {
@@ -30,7 +30,17 @@ impl Flow {
         cloud: provisioning::cloud::CloudConfig,
         executor: provisioning::executor::ExecutorConfig,
     ) -> Self {
-        let broker = Broker::start(Storage::Memory);
+        Self::start_on(Storage::Memory, cloud, executor).await
+    }
+
+    /// With [`Storage::Sqlite`] the broker keeps its records and offsets
+    /// across [`Broker::restart`].
+    pub async fn start_on(
+        storage: Storage,
+        cloud: provisioning::cloud::CloudConfig,
+        executor: provisioning::executor::ExecutorConfig,
+    ) -> Self {
+        let broker = Broker::start(storage);
         let kafka = KafkaConfig {
             brokers: broker.bootstrap(),
             partitions: 2,
@@ -71,7 +81,7 @@ impl Flow {
             stop,
             jobs_server,
             dbs: vec![prov_db, jobs_db],
-            _broker: broker,
+            broker,
         }
     }
 

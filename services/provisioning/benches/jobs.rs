@@ -1,0 +1,157 @@
+//! End-to-end job throughput and latency: jobs.CreateJob → outbox →
+//! cg.jobs.requested → provisioning's executor → cg.jobs.progress → jobs'
+//! state machine, on MariaDB and a tansu broker, with no simulated delay.
+//! Jobs arrive open-loop at a fixed rate; latency is the job's own
+//! create → finish time as jobs recorded it.
+//!
+//! `just bench-jobs` (or `cargo bench -p provisioning --bench jobs -- --help`).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use clustergenie_proto::jobs::v1 as jpb;
+use common::flow::Flow;
+use hdrhistogram::Histogram;
+use provisioning::{cloud::CloudConfig, executor::ExecutorConfig};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Arrival rates to measure, in jobs per second.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+    rates: Vec<u32>,
+    /// Seconds of arrivals per rate.
+    #[arg(long, default_value_t = 10)]
+    secs: u64,
+    #[arg(long, default_value_t = 8)]
+    workers: usize,
+    /// Accepted for `cargo bench` compatibility.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn millis(t: &Option<prost_types::Timestamp>) -> i64 {
+    t.as_ref()
+        .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let cloud = CloudConfig {
+        boot_delay: Duration::ZERO,
+        action_duration: Duration::ZERO,
+        region_capacity: provisioning::cloud::MAX_REGION_CAPACITY,
+        ..common::fast_cloud()
+    };
+    let flow = Flow::start(
+        cloud,
+        ExecutorConfig {
+            workers: args.workers,
+            queue: 1024,
+        },
+    )
+    .await;
+    let mut c = flow.prov.clients().await;
+    let mut rows = Vec::new();
+    for (round, &rate) in args.rates.iter().enumerate() {
+        // Fresh clusters per round keep each round's jobs apart.
+        let mut clusters = Vec::new();
+        for i in 0..16 {
+            clusters.push(c.cluster(&format!("bench-{round}-{i}"), "nyc3").await.id);
+        }
+        let total = rate as u64 * args.secs;
+        let gap = Duration::from_secs_f64(1.0 / f64::from(rate));
+        let started = Instant::now();
+        let mut creates = Vec::with_capacity(total as usize);
+        for n in 0..total {
+            let due = started + gap.mul_f64(n as f64);
+            tokio::time::sleep_until(due.into()).await;
+            let mut client = flow.jobs_client.clone();
+            let cluster = clusters[n as usize % clusters.len()].clone();
+            creates.push(tokio::spawn(async move {
+                client
+                    .create_job(jpb::CreateJobRequest {
+                        cluster_id: cluster,
+                        action: Some(jpb::JobAction {
+                            action: Some(jpb::job_action::Action::ProvisionDroplets(
+                                jpb::ProvisionDroplets {
+                                    count: 1,
+                                    size: "s-1vcpu-1gb".into(),
+                                    image: "ubuntu-24-04-x64".into(),
+                                    name_prefix: format!("b{n}"),
+                                },
+                            )),
+                        }),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|r| r.into_inner().job.unwrap().id)
+            }));
+        }
+        let mut ids = Vec::new();
+        for c in creates {
+            if let Ok(Ok(id)) = c.await {
+                ids.push(id);
+            }
+        }
+        // Wait for every job of the round to finish.
+        let mut client = flow.jobs_client.clone();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut finished = Vec::new();
+        while Instant::now() < deadline {
+            finished.clear();
+            for id in &ids {
+                let j = client
+                    .get_job(jpb::GetJobRequest { id: id.clone() })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .job
+                    .unwrap();
+                if j.status == jpb::JobStatus::Succeeded as i32
+                    || j.status == jpb::JobStatus::Failed as i32
+                {
+                    finished.push(j);
+                } else {
+                    break;
+                }
+            }
+            if finished.len() == ids.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut hist = Histogram::<u64>::new(3).unwrap();
+        let (mut first, mut last, mut failed) = (i64::MAX, 0, 0);
+        for j in &finished {
+            let (c, f) = (millis(&j.create_time), millis(&j.finish_time));
+            hist.record(u64::try_from(f - c).unwrap_or(0)).unwrap();
+            first = first.min(c);
+            last = last.max(f);
+            if j.status == jpb::JobStatus::Failed as i32 {
+                failed += 1;
+            }
+        }
+        let span = ((last - first).max(1)) as f64 / 1000.0;
+        let row = format!(
+            "| {rate} | {} | {} | {:.0} | {} ms | {} ms | {failed} |",
+            ids.len(),
+            finished.len(),
+            finished.len() as f64 / span,
+            hist.value_at_quantile(0.5),
+            hist.value_at_quantile(0.99),
+        );
+        eprintln!("{row}");
+        rows.push(row);
+    }
+    println!();
+    println!("| offered jobs/s | created | finished | achieved jobs/s | p50 | p99 | failed |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!("{r}");
+    }
+    flow.stop().await;
+}
