@@ -12,6 +12,9 @@ async fn main() -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg);
     }
     let telemetry = cg_runtime::telemetry::init("jobs", &config.telemetry)?;
+    if let Some(addr) = config.server.metrics_addr {
+        cg_runtime::telemetry_metrics::install("jobs", addr)?;
+    }
     let listener = tokio::net::TcpListener::bind(config.server.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen_addr))?;

@@ -309,6 +309,7 @@ impl Jobs {
         t.attempt = Some(job.attempt);
         let applied = self.repo.transition(&job.id, &t, event.as_ref()).await?;
         if applied {
+            metrics::counter!("cg_job_transitions_total", "to" => t.to.as_str()).increment(1);
             self.changes.notify(&job.id);
         }
         Ok(applied)

@@ -141,6 +141,8 @@ impl Executor {
             stats: Mutex::new(HashMap::new()),
             stop,
         });
+        metrics::gauge!("cg_executor_workers").set(config.workers as f64);
+        metrics::gauge!("cg_executor_queue_capacity").set(config.queue as f64);
         let this = Self(inner);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..config.workers {
@@ -297,12 +299,16 @@ impl Executor {
                     None => return,
                 },
             };
-            self.0.busy.fetch_add(1, Ordering::Relaxed);
+            let busy = self.0.busy.fetch_add(1, Ordering::Relaxed) + 1;
+            metrics::gauge!("cg_executor_busy_workers").set(busy as f64);
+            metrics::gauge!("cg_executor_queue_length")
+                .set((self.0.queue - self.0.tx.capacity()) as f64);
             if let Err(e) = self.run(&key).await {
                 // The row stays pending/running and is resumed at the next start.
                 tracing::error!(job_id = %key.job_id, error = %e, "job attempt could not be recorded");
             }
-            self.0.busy.fetch_sub(1, Ordering::Relaxed);
+            let busy = self.0.busy.fetch_sub(1, Ordering::Relaxed) - 1;
+            metrics::gauge!("cg_executor_busy_workers").set(busy as f64);
         }
     }
 
@@ -399,6 +405,13 @@ impl Executor {
             // Shutdown, not the user: leave it running for the next start.
             return Ok(());
         }
+        let outcome = match end {
+            End::Succeeded(_) => "succeeded",
+            End::Failed(..) => "failed",
+            End::Cancelled(_) => "cancelled",
+        };
+        metrics::histogram!("cg_job_attempt_seconds", "kind" => kind.clone(), "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
         if let Ok(mut s) = self.0.stats.lock() {
             let k = s.entry(kind).or_default();
             match end {

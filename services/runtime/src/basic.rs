@@ -62,6 +62,9 @@ where
             .map_err(Error::Config);
     }
     let telemetry = crate::telemetry::init(service, &config.telemetry)?;
+    if let Some(addr) = config.server.metrics_addr {
+        crate::telemetry_metrics::install(service, addr)?;
+    }
     let listener = tokio::net::TcpListener::bind(config.server.listen_addr).await?;
     let (routes, health) = routes().await?;
     tracing::info!(service, addr = %listener.local_addr()?, "listening");

@@ -60,6 +60,8 @@ pub trait Validate {
 #[serde(default)]
 pub struct ServerConfig {
     pub listen_addr: SocketAddr,
+    /// Where `/metrics` is served for Prometheus; unset serves none.
+    pub metrics_addr: Option<SocketAddr>,
     /// How long in-flight calls may run after SIGTERM before the process exits.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -75,6 +77,7 @@ impl ServerConfig {
     pub fn with_port(port: u16) -> Self {
         Self {
             listen_addr: SocketAddr::from(([0, 0, 0, 0], port)),
+            metrics_addr: None,
             shutdown_grace: Duration::from_secs(20),
         }
     }

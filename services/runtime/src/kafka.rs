@@ -421,10 +421,15 @@ where
                 Err(f) => break Some(f),
             }
         };
-        if let Some(failure) = failure {
+        let outcome = if let Some(failure) = failure {
             tracing::error!(topic = %event.topic, offset = event.offset, attempt, %failure, "dead-lettering record");
             dead_letter(&producer, &event, &failure, attempt).await?;
-        }
+            "dead_lettered"
+        } else {
+            "handled"
+        };
+        metrics::counter!("cg_kafka_records_total", "topic" => event.topic.clone(), "outcome" => outcome)
+            .increment(1);
         if let Err(e) = consumer.commit_message(&message, CommitMode::Async) {
             tracing::warn!(error = %e, "offset commit failed; the record may be redelivered");
         }

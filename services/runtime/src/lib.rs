@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod page;
 pub mod shutdown;
 pub mod telemetry;
+pub mod telemetry_metrics;
 pub mod time;
 pub mod validate;
 pub mod watch;

@@ -157,6 +157,7 @@ impl Relay {
         }
         q.execute(&self.pool).await.map_err(db)?;
         let sent = pending.len();
+        metrics::counter!("cg_outbox_published_total").increment(sent as u64);
         Ok(sent)
     }
 
