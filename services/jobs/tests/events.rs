@@ -82,17 +82,7 @@ async fn a_job_travels_through_kafka_from_request_to_success() {
         .unwrap();
 
     let job = client
-        .create_job(pb::CreateJobRequest {
-            cluster_id: CLUSTER.into(),
-            action: Some(pb::JobAction {
-                action: Some(pb::job_action::Action::ScaleCluster(pb::ScaleCluster {
-                    target_count: 3,
-                    size: "s-1vcpu-1gb".into(),
-                    image: "ubuntu-24-04-x64".into(),
-                })),
-            }),
-            ..Default::default()
-        })
+        .create_job(cg_testkit::jobs::scale_cluster(CLUSTER, 3))
         .await
         .unwrap()
         .into_inner()

@@ -68,17 +68,7 @@ async fn the_mesh_starts_serves_and_stops_cleanly() {
     assert_eq!(err.code(), Code::NotFound, "jobs runs on SQLite");
     // The embedded broker carries a job to provisioning's executor and back.
     let job = jobs
-        .create_job(jobs::CreateJobRequest {
-            cluster_id: cluster.id.clone(),
-            action: Some(jobs::JobAction {
-                action: Some(jobs::job_action::Action::ScaleCluster(jobs::ScaleCluster {
-                    target_count: 2,
-                    size: "s-1vcpu-1gb".into(),
-                    image: "ubuntu-24-04-x64".into(),
-                })),
-            }),
-            ..Default::default()
-        })
+        .create_job(cg_testkit::jobs::scale_cluster(&cluster.id, 2))
         .await
         .unwrap()
         .into_inner()

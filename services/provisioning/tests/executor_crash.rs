@@ -96,17 +96,7 @@ async fn a_job_interrupted_by_kill_9_finishes_once_after_a_restart() {
         .cluster
         .unwrap();
     let job = jobs_client
-        .create_job(jpb::CreateJobRequest {
-            cluster_id: cluster.id.clone(),
-            action: Some(jpb::JobAction {
-                action: Some(jpb::job_action::Action::ScaleCluster(jpb::ScaleCluster {
-                    target_count: 4,
-                    size: "s-1vcpu-1gb".into(),
-                    image: "ubuntu-24-04-x64".into(),
-                })),
-            }),
-            ..Default::default()
-        })
+        .create_job(cg_testkit::jobs::scale_cluster(&cluster.id, 4))
         .await
         .unwrap()
         .into_inner()

@@ -12,20 +12,6 @@ use common::{Server, fast_cloud, flow::Flow};
 
 use tokio_util::sync::CancellationToken;
 
-fn scale(cluster_id: &str, n: i32) -> jpb::CreateJobRequest {
-    jpb::CreateJobRequest {
-        cluster_id: cluster_id.into(),
-        action: Some(jpb::JobAction {
-            action: Some(jpb::job_action::Action::ScaleCluster(jpb::ScaleCluster {
-                target_count: n,
-                size: "s-1vcpu-1gb".into(),
-                image: "ubuntu-24-04-x64".into(),
-            })),
-        }),
-        ..Default::default()
-    }
-}
-
 /// Watches a job to its end; returns the (status, progress) seen.
 async fn run_to_end(
     client: &mut jpb::job_service_client::JobServiceClient<tonic::transport::Channel>,
@@ -63,7 +49,11 @@ async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
     let mut c = prov.clients().await;
     let cluster = c.cluster("scaled", "nyc1").await;
 
-    let up = run_to_end(&mut jobs_client, scale(&cluster.id, 3)).await;
+    let up = run_to_end(
+        &mut jobs_client,
+        cg_testkit::jobs::scale_cluster(&cluster.id, 3),
+    )
+    .await;
     assert_eq!(
         up.first().map(|s| s.0),
         Some(jpb::JobStatus::Queued as i32),
@@ -102,7 +92,11 @@ async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
             .all(|d| d.status == pb::DropletStatus::Active as i32)
     );
 
-    let down = run_to_end(&mut jobs_client, scale(&cluster.id, 1)).await;
+    let down = run_to_end(
+        &mut jobs_client,
+        cg_testkit::jobs::scale_cluster(&cluster.id, 1),
+    )
+    .await;
     assert_eq!(
         down.last(),
         Some(&(jpb::JobStatus::Succeeded as i32, 100)),
@@ -139,7 +133,11 @@ async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
         })
         .await
         .unwrap();
-    let again = run_to_end(&mut jobs_client, scale(&cluster.id, 2)).await;
+    let again = run_to_end(
+        &mut jobs_client,
+        cg_testkit::jobs::scale_cluster(&cluster.id, 2),
+    )
+    .await;
     assert_eq!(
         again.last(),
         Some(&(jpb::JobStatus::Succeeded as i32, 100)),
@@ -176,16 +174,6 @@ async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
     flow.stop().await;
 }
 
-fn job(cluster_id: &str, action: jpb::job_action::Action) -> jpb::CreateJobRequest {
-    jpb::CreateJobRequest {
-        cluster_id: cluster_id.into(),
-        action: Some(jpb::JobAction {
-            action: Some(action),
-        }),
-        ..Default::default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_running_resize_leaves_the_droplet_unlocked_and_consistent() {
     let cloud = provisioning::cloud::CloudConfig {
@@ -201,7 +189,7 @@ async fn cancelling_a_running_resize_leaves_the_droplet_unlocked_and_consistent(
     c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
 
     let created = jobs_client
-        .create_job(job(
+        .create_job(cg_testkit::jobs::request(
             &cluster.id,
             jpb::job_action::Action::ResizeDroplet(jpb::ResizeDroplet {
                 droplet_id: d.id.clone(),
@@ -291,14 +279,9 @@ async fn a_flood_beyond_the_queue_slows_intake_but_loses_nothing() {
     let mut ids = Vec::new();
     for i in 0..30 {
         let created = jobs_client
-            .create_job(job(
+            .create_job(cg_testkit::jobs::provision_one(
                 &cluster.id,
-                jpb::job_action::Action::ProvisionDroplets(jpb::ProvisionDroplets {
-                    count: 1,
-                    size: "s-1vcpu-1gb".into(),
-                    image: "ubuntu-24-04-x64".into(),
-                    name_prefix: format!("f{i}"),
-                }),
+                &format!("f{i}"),
             ))
             .await
             .unwrap()
@@ -377,15 +360,7 @@ async fn two_replicas_split_the_jobs_and_run_each_once() {
         let cluster = clusters[i % clusters.len()].clone();
         async move {
             client
-                .create_job(job(
-                    &cluster,
-                    jpb::job_action::Action::ProvisionDroplets(jpb::ProvisionDroplets {
-                        count: 1,
-                        size: "s-1vcpu-1gb".into(),
-                        image: "ubuntu-24-04-x64".into(),
-                        name_prefix: format!("j{i}"),
-                    }),
-                ))
+                .create_job(cg_testkit::jobs::provision_one(&cluster, &format!("j{i}")))
                 .await
                 .unwrap()
         }
@@ -483,15 +458,7 @@ async fn a_broker_outage_mid_burst_loses_no_job_and_runs_none_twice() {
             let cluster = clusters[i % clusters.len()].clone();
             async move {
                 client
-                    .create_job(job(
-                        &cluster,
-                        jpb::job_action::Action::ProvisionDroplets(jpb::ProvisionDroplets {
-                            count: 1,
-                            size: "s-1vcpu-1gb".into(),
-                            image: "ubuntu-24-04-x64".into(),
-                            name_prefix: format!("o{i}"),
-                        }),
-                    ))
+                    .create_job(cg_testkit::jobs::provision_one(&cluster, &format!("o{i}")))
                     .await
                     .expect("CreateJob needs only the database")
             }

@@ -3,6 +3,7 @@
 //! (tansu) started on a free port for the test that needs it.
 
 mod db;
+pub mod jobs;
 
 pub use db::{Backend, TestDb, mysql_admin_url};
 
