@@ -362,7 +362,9 @@ impl Executor {
             .progress(0, "started", &jobs::JobResult::default())
             .await?;
 
-        let token = self.0.stop.child_token();
+        // The user's cancel only: shutdown aborts the attempt below instead,
+        // leaving it `running` for the next start.
+        let token = CancellationToken::new();
         if let Ok(mut r) = self.0.running.lock() {
             r.insert(key.job_id.clone(), token.clone());
         }
@@ -373,7 +375,6 @@ impl Executor {
             cluster_id,
             report: report.clone(),
             cancel: token.clone(),
-            shutdown: self.0.stop.clone(),
         };
         // A panicking job fails its attempt; the worker lives on.
         let task = tokio::spawn(async move { step.execute(action).await });
@@ -398,13 +399,6 @@ impl Executor {
             r.remove(&key.job_id);
         }
         let Some(end) = outcome else { return Ok(()) };
-        if self.0.stop.is_cancelled()
-            && matches!(end, End::Cancelled(_))
-            && !token_was_user_cancel(&self.0.pool, key).await
-        {
-            // Shutdown, not the user: leave it running for the next start.
-            return Ok(());
-        }
         let outcome = match end {
             End::Succeeded(_) => "succeeded",
             End::Failed(..) => "failed",
@@ -425,18 +419,6 @@ impl Executor {
         }
         report.finish(end).await
     }
-}
-
-async fn token_was_user_cancel(pool: &AnyPool, key: &Key) -> bool {
-    sqlx::query("SELECT cancel_requested FROM executions WHERE job_id = ? AND attempt = ?")
-        .bind(key.job_id.as_str())
-        .bind(key.attempt)
-        .fetch_optional(pool)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|r| r.try_get::<i64, _>(0).ok())
-        .is_some_and(|c| c != 0)
 }
 
 /// Reports an attempt's progress on `cg.jobs.progress`, through the outbox.
@@ -531,7 +513,6 @@ struct Steps {
     cluster_id: String,
     report: Reporter,
     cancel: CancellationToken,
-    shutdown: CancellationToken,
 }
 
 type StepResult<T> = Result<T, String>;
@@ -682,9 +663,6 @@ impl Steps {
                 ActionStatus::Completed => return self.check_cancel(),
                 ActionStatus::Errored => {
                     return Err(format!("{} errored: {}", a.kind.as_str(), a.error));
-                }
-                ActionStatus::InProgress if self.shutdown.is_cancelled() => {
-                    return Err("shutting down".into());
                 }
                 ActionStatus::InProgress => tokio::time::sleep(Duration::from_millis(25)).await,
             }

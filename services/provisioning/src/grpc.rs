@@ -488,6 +488,7 @@ impl<R: ProvisioningRepository, C: CloudProvider> pb::droplet_service_server::Dr
             status: droplet_status_filter(&mut v, r.status),
             region: optional_region(&mut v, &r.region),
             tag: optional_tag(&mut v, &r.tag),
+            name: None,
             include_archived: r.include_archived,
         };
         let key = format!(

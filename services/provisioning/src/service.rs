@@ -408,22 +408,24 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
                         "droplet is already named {name}"
                     )));
                 }
-                let taken = self
+                // Early answer only: the unique (cluster, live name) index
+                // settles a race when the rename completes.
+                let taken = !self
                     .repo
                     .list_droplets(
                         &DropletFilter {
                             cluster_id: Some(droplet.cluster_id.clone()),
+                            name: Some(name.as_str().to_string()),
                             ..DropletFilter::default()
                         },
                         &PageRequest {
-                            size: 1000,
+                            size: 1,
                             after: None,
                         },
                     )
                     .await?
                     .items
-                    .iter()
-                    .any(|d| d.name == name.as_str());
+                    .is_empty();
                 if taken {
                     return Err(Error::AlreadyExists(format!(
                         "a droplet named {name:?} already exists in this cluster"

@@ -187,6 +187,27 @@ async fn a_droplet_lives_from_new_to_archive(backend: Backend) {
     c.wait_action(&rename.id).await;
     let renamed = c.wait_droplet(&d.id, pb::DropletStatus::Off).await;
     assert_eq!(renamed.name, "web-renamed");
+    // A name another live droplet of the cluster holds is refused up front.
+    let taken = c.droplet(&cluster.id, "taken").await;
+    let err = c
+        .actions
+        .create_droplet_action(pb::CreateDropletActionRequest {
+            droplet_id: d.id.clone(),
+            r#type: pb::ActionType::Rename as i32,
+            params: Some(pb::create_droplet_action_request::Params::Rename(
+                pb::RenameParams {
+                    name: "taken".into(),
+                },
+            )),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    c.droplets
+        .destroy_droplet(pb::DestroyDropletRequest { id: taken.id })
+        .await
+        .unwrap();
 
     let actions = c
         .actions

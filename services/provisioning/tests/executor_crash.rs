@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::flow::wait_job;
+
 use std::{
     process::{Child, Command, Stdio},
     time::Duration,
@@ -104,43 +106,27 @@ async fn a_job_interrupted_by_kill_9_finishes_once_after_a_restart() {
         .unwrap();
 
     // Wait until it is running with droplets made, then kill -9.
-    let mut interrupted = false;
-    for _ in 0..300 {
-        let j = jobs_client
-            .get_job(jpb::GetJobRequest { id: job.id.clone() })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
-        if j.status == jpb::JobStatus::Running as i32 && j.progress > 0 {
-            interrupted = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(interrupted, "the job never ran");
+    wait_job(
+        &mut jobs_client,
+        &job.id,
+        Duration::from_secs(6),
+        "the job never ran",
+        |j| j.status == jpb::JobStatus::Running as i32 && j.progress > 0,
+    )
+    .await;
     child.kill().unwrap();
     child.wait().unwrap();
 
     let mut child = spawn_provisioning(&addr, &prov_db.url, &broker.bootstrap());
     healthy(&addr).await;
-    let mut done = None;
-    for _ in 0..600 {
-        let j = jobs_client
-            .get_job(jpb::GetJobRequest { id: job.id.clone() })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
-        if j.status != jpb::JobStatus::Queued as i32 && j.status != jpb::JobStatus::Running as i32 {
-            done = Some(j);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let done = done.expect("the job finished after the restart");
+    let done = wait_job(
+        &mut jobs_client,
+        &job.id,
+        Duration::from_secs(30),
+        "the job never finished after the restart",
+        |j| j.status != jpb::JobStatus::Queued as i32 && j.status != jpb::JobStatus::Running as i32,
+    )
+    .await;
     assert_eq!(done.status, jpb::JobStatus::Succeeded as i32, "{done:?}");
     assert_eq!(done.attempts, 1, "resumed, not retried");
     let live = droplets

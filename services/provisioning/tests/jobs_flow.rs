@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use cg_runtime::kafka::{self, Outgoing, Producer, topics};
 use clustergenie_proto::{jobs::v1 as jpb, provisioning::v1 as pb};
-use common::{Server, fast_cloud, flow::Flow};
+use common::{
+    Server, fast_cloud,
+    flow::{Flow, wait_job},
+};
 
 use tokio_util::sync::CancellationToken;
 
@@ -201,48 +204,28 @@ async fn cancelling_a_running_resize_leaves_the_droplet_unlocked_and_consistent(
         .into_inner()
         .job
         .unwrap();
-    let mut running = false;
-    for _ in 0..200 {
-        let j = jobs_client
-            .get_job(jpb::GetJobRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
-        if j.status == jpb::JobStatus::Running as i32 {
-            running = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(running, "the resize never started");
+    wait_job(
+        &mut jobs_client,
+        &created.id,
+        Duration::from_secs(4),
+        "the resize never started",
+        |j| j.status == jpb::JobStatus::Running as i32,
+    )
+    .await;
     jobs_client
         .cancel_job(jpb::CancelJobRequest {
             id: created.id.clone(),
         })
         .await
         .unwrap();
-    let mut end = None;
-    for _ in 0..300 {
-        let j = jobs_client
-            .get_job(jpb::GetJobRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
-        if j.status != jpb::JobStatus::Running as i32 {
-            end = Some(j);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let end = end.expect("the job ended");
+    let end = wait_job(
+        &mut jobs_client,
+        &created.id,
+        Duration::from_secs(6),
+        "the job never ended",
+        |j| j.status != jpb::JobStatus::Running as i32,
+    )
+    .await;
     assert_eq!(end.status, jpb::JobStatus::Cancelled as i32, "{end:?}");
     // The action in flight was let finish: unlocked, on one size or the other.
     let after = c.wait_droplet(&d.id, pb::DropletStatus::Active).await;

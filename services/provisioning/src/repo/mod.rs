@@ -96,6 +96,8 @@ pub struct DropletFilter {
     pub status: Option<DropletStatus>,
     pub region: Option<String>,
     pub tag: Option<String>,
+    /// A live droplet's exact name.
+    pub name: Option<String>,
     pub include_archived: bool,
 }
 

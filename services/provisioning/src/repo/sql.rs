@@ -801,6 +801,9 @@ impl SqlRepository {
         if let Some(tag) = &filter.tag {
             w.and("INSTR(d.tags, ?) > 0", format!(",{tag},"));
         }
+        if let Some(name) = &filter.name {
+            w.and("d.live_name = ?", name.as_str());
+        }
         if let Some(after) = &page.after {
             w.and("d.id > ?", after.as_str());
         }

@@ -94,3 +94,29 @@ impl Flow {
         }
     }
 }
+
+/// Polls the job every 20 ms until `until(job)` holds; panics with `what`
+/// after `within`.
+pub async fn wait_job(
+    client: &mut JobsClient,
+    id: &str,
+    within: Duration,
+    what: &str,
+    until: impl Fn(&jpb::Job) -> bool,
+) -> jpb::Job {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let job = client
+            .get_job(jpb::GetJobRequest { id: id.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        if until(&job) {
+            return job;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {job:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
