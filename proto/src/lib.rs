@@ -45,3 +45,9 @@ pub mod events {
         tonic::include_proto!("clustergenie.events.v1");
     }
 }
+
+pub mod gateway {
+    pub mod v1 {
+        tonic::include_proto!("clustergenie.gateway.v1");
+    }
+}
