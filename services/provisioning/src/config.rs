@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use cg_runtime::kafka::KafkaConfig;
 
-use crate::{cloud::CloudConfig, executor::ExecutorConfig};
+use crate::{cloud::CloudConfig, executor::ExecutorConfig, fleet::FleetConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -21,6 +21,7 @@ pub struct Config {
     /// The broker jobs arrive from; without one no jobs are executed.
     pub kafka: Option<KafkaConfig>,
     pub executor: ExecutorConfig,
+    pub fleet: FleetConfig,
 }
 
 impl Default for Config {
@@ -32,6 +33,7 @@ impl Default for Config {
             cloud: CloudConfig::default(),
             kafka: None,
             executor: ExecutorConfig::default(),
+            fleet: FleetConfig::default(),
         }
     }
 }
@@ -45,6 +47,7 @@ impl Validate for Config {
             k.validate()?;
         }
         self.executor.validate()?;
+        self.fleet.validate()?;
         self.cloud.validate()
     }
 }

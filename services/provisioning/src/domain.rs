@@ -361,6 +361,76 @@ pub struct Action {
     pub completed_at: Option<i64>,
 }
 
+/// What an injected fault does to a droplet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultKind {
+    CpuSpike,
+    MemoryLeak,
+    DiskFilling,
+    Crash,
+    NetworkLoss,
+}
+
+impl FaultKind {
+    pub const ALL: [Self; 5] = [
+        Self::CpuSpike,
+        Self::MemoryLeak,
+        Self::DiskFilling,
+        Self::Crash,
+        Self::NetworkLoss,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CpuSpike => "cpu-spike",
+            Self::MemoryLeak => "memory-leak",
+            Self::DiskFilling => "disk-filling",
+            Self::Crash => "crash",
+            Self::NetworkLoss => "network-loss",
+        }
+    }
+
+    pub fn from_column(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How long an injected fault lasts: 1 s to 24 h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultDuration(std::time::Duration);
+
+impl FaultDuration {
+    pub const MIN: std::time::Duration = std::time::Duration::from_secs(1);
+    pub const MAX: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+    pub fn parse(d: std::time::Duration) -> Result<Self, String> {
+        if d < Self::MIN || d > Self::MAX {
+            return Err("must be between 1s and 24h".into());
+        }
+        Ok(Self(d))
+    }
+
+    pub fn millis(self) -> i64 {
+        i64::try_from(self.0.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub id: String,
+    pub droplet_id: String,
+    pub cluster_id: String,
+    pub kind: FaultKind,
+    pub start_at: i64,
+    pub end_at: i64,
+}
+
+impl Fault {
+    pub fn is_open(&self, now: i64) -> bool {
+        self.start_at <= now && now < self.end_at
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +501,25 @@ mod tests {
     fn action_types_round_trip_through_their_column_form() {
         for t in ActionType::ALL {
             assert_eq!(ActionType::from_column(t.as_str()), Some(t));
+        }
+    }
+
+    #[test]
+    fn fault_shorter_than_a_second_is_rejected() {
+        assert!(FaultDuration::parse(std::time::Duration::from_millis(999)).is_err());
+        assert!(FaultDuration::parse(std::time::Duration::from_secs(1)).is_ok());
+    }
+
+    #[test]
+    fn fault_longer_than_a_day_is_rejected() {
+        assert!(FaultDuration::parse(std::time::Duration::from_secs(24 * 3600 + 1)).is_err());
+        assert!(FaultDuration::parse(std::time::Duration::from_secs(24 * 3600)).is_ok());
+    }
+
+    #[test]
+    fn fault_kinds_round_trip_through_their_column_form() {
+        for k in FaultKind::ALL {
+            assert_eq!(FaultKind::from_column(k.as_str()), Some(k));
         }
     }
 }

@@ -16,11 +16,15 @@ use crate::{
     cloud::CloudProvider,
     domain::{
         self, Action, ActionStatus, ActionType, Cluster, ClusterName, ClusterStatus, Description,
-        Droplet, DropletName, DropletStatus, Id, Tags,
+        Droplet, DropletName, DropletStatus, Fault, FaultDuration, FaultKind, Id, Tags,
     },
     error::Error,
-    repo::{ClusterFilter, ClusterPatch, DropletFilter, PageRequest, ProvisioningRepository},
-    service::{ActionRequest, CreateAction, CreateCluster, CreateDroplet, Provisioner},
+    repo::{
+        ClusterFilter, ClusterPatch, DropletFilter, FaultFilter, PageRequest, ProvisioningRepository,
+    },
+    service::{
+        ActionRequest, CreateAction, CreateCluster, CreateDroplet, InjectFault, Provisioner,
+    },
 };
 
 const DEFAULT_PAGE: u32 = 50;
@@ -329,6 +333,31 @@ impl From<Action> for pb::DropletAction {
             region: a.region,
             started_at: Some(timestamp(a.started_at)),
             completed_at: opt_timestamp(a.completed_at),
+        }
+    }
+}
+
+impl From<FaultKind> for pb::FaultKind {
+    fn from(k: FaultKind) -> Self {
+        match k {
+            FaultKind::CpuSpike => Self::CpuSpike,
+            FaultKind::MemoryLeak => Self::MemoryLeak,
+            FaultKind::DiskFilling => Self::DiskFilling,
+            FaultKind::Crash => Self::Crash,
+            FaultKind::NetworkLoss => Self::NetworkLoss,
+        }
+    }
+}
+
+impl From<Fault> for pb::Fault {
+    fn from(f: Fault) -> Self {
+        Self {
+            kind: pb::FaultKind::from(f.kind) as i32,
+            id: f.id,
+            droplet_id: f.droplet_id,
+            cluster_id: f.cluster_id,
+            start_time: Some(timestamp(f.start_at)),
+            end_time: Some(timestamp(f.end_at)),
         }
     }
 }
@@ -677,12 +706,102 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
     }
 }
 
-/// Fault injection arrives with the fleet's load stream; until then its
-/// contract answers UNIMPLEMENTED.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NotYet;
+fn fault_kind(raw: i32) -> Result<FaultKind, &'static str> {
+    match pb::FaultKind::try_from(raw) {
+        Ok(pb::FaultKind::CpuSpike) => Ok(FaultKind::CpuSpike),
+        Ok(pb::FaultKind::MemoryLeak) => Ok(FaultKind::MemoryLeak),
+        Ok(pb::FaultKind::DiskFilling) => Ok(FaultKind::DiskFilling),
+        Ok(pb::FaultKind::Crash) => Ok(FaultKind::Crash),
+        Ok(pb::FaultKind::NetworkLoss) => Ok(FaultKind::NetworkLoss),
+        Ok(pb::FaultKind::Unspecified) | Err(_) => Err(
+            "must be one of CPU_SPIKE, MEMORY_LEAK, DISK_FILLING, CRASH, NETWORK_LOSS",
+        ),
+    }
+}
 
-impl pb::fault_service_server::FaultService for NotYet {}
+fn fault_duration(raw: Option<prost_types::Duration>) -> Result<FaultDuration, String> {
+    let raw = raw.ok_or("is required")?;
+    let d = std::time::Duration::try_from(raw).map_err(|_| "must be positive".to_string())?;
+    FaultDuration::parse(d)
+}
+
+impl TryFrom<pb::InjectFaultRequest> for InjectFault {
+    type Error = Error;
+
+    fn try_from(r: pb::InjectFaultRequest) -> Result<Self, Error> {
+        let mut v = Violations::new();
+        let droplet_id = parse_id(&mut v, "droplet_id", &r.droplet_id);
+        let kind = v.check("kind", fault_kind(r.kind));
+        let duration = v.check("duration", fault_duration(r.duration));
+        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        finish(v)?;
+        Ok(Self {
+            droplet_id: droplet_id.unwrap(),
+            kind: kind.unwrap(),
+            duration: duration.unwrap(),
+            request_id: request_id.unwrap(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl<R: ProvisioningRepository, C: CloudProvider> pb::fault_service_server::FaultService
+    for Api<R, C>
+{
+    #[tracing::instrument(skip_all)]
+    async fn inject_fault(
+        &self,
+        req: Request<pb::InjectFaultRequest>,
+    ) -> Result<Response<pb::InjectFaultResponse>, Status> {
+        let fault = self.0.inject_fault(req.into_inner().try_into()?).await?;
+        Ok(Response::new(pb::InjectFaultResponse {
+            fault: Some(fault.into()),
+        }))
+    }
+
+    async fn list_faults(
+        &self,
+        req: Request<pb::ListFaultsRequest>,
+    ) -> Result<Response<pb::ListFaultsResponse>, Status> {
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let mut optional_id = |field: &str, raw: &str| {
+            if raw.is_empty() {
+                None
+            } else {
+                parse_id(&mut v, field, raw).map(|id| id.as_str().to_string())
+            }
+        };
+        let filter = FaultFilter {
+            cluster_id: optional_id("cluster_id", &r.cluster_id),
+            droplet_id: optional_id("droplet_id", &r.droplet_id),
+            include_ended: r.include_ended,
+            now: cg_runtime::time::now_millis(),
+        };
+        let key = format!("{}|{}|{}", r.cluster_id, r.droplet_id, r.include_ended);
+        let page = page_request(&mut v, r.page_size, &r.page_token, &key);
+        finish(v)?;
+        let page = self.0.list_faults(&filter, &page.unwrap()).await?;
+        Ok(Response::new(pb::ListFaultsResponse {
+            faults: page.items.into_iter().map(Into::into).collect(),
+            next_page_token: next_token(page.next_after, &key),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn clear_fault(
+        &self,
+        req: Request<pb::ClearFaultRequest>,
+    ) -> Result<Response<pb::ClearFaultResponse>, Status> {
+        let mut v = Violations::new();
+        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        finish(v)?;
+        let fault = self.0.clear_fault(&id.unwrap()).await?;
+        Ok(Response::new(pb::ClearFaultResponse {
+            fault: Some(fault.into()),
+        }))
+    }
+}
 
 /// The executor's queue and workers (zeros when no broker is configured).
 pub struct ExecutorApi(pub Option<crate::executor::Executor>);

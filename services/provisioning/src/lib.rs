@@ -7,8 +7,11 @@ pub mod cloud;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod executor;
+pub mod fleet;
 pub mod grpc;
+pub mod load;
 pub mod repo;
 pub mod service;
 
@@ -52,7 +55,16 @@ async fn start_executor(
         kafka::{self, Producer, topics},
         outbox::{Relay, RelayConfig},
     };
-    kafka::ensure_topics(kafka, &[topics::JOBS_REQUESTED, topics::JOBS_PROGRESS]).await?;
+    kafka::ensure_topics(
+        kafka,
+        &[
+            topics::JOBS_REQUESTED,
+            topics::JOBS_PROGRESS,
+            topics::DROPLETS_EVENTS,
+            topics::METRICS_SAMPLES,
+        ],
+    )
+    .await?;
     let relay = Relay::new(
         db.pool.clone(),
         Producer::new(kafka)?,
@@ -92,7 +104,7 @@ impl App {
         let db = db::connect(&config.database, &MIGRATOR).await?;
         tracing::info!(backend = ?db.backend, "provisioning database ready");
         let service = Provisioner::new(
-            SqlRepository::new(&db),
+            SqlRepository::new(&db).announcing(config.kafka.is_some()),
             SimulatedCloud::new(config.cloud.clone()),
         );
         service
@@ -110,6 +122,16 @@ impl App {
                 None
             }
         };
+        let producer = match &config.kafka {
+            Some(kafka) => Some(cg_runtime::kafka::Producer::new(kafka)?),
+            None => None,
+        };
+        workers.spawn(fleet::run(
+            service.clone(),
+            producer,
+            config.fleet.clone(),
+            background.clone(),
+        ));
         let api = Api(service.clone());
         let (routes, health) = ServiceRoutes::new()
             .serve(pb::cluster_service_server::ClusterServiceServer::new(
@@ -118,14 +140,14 @@ impl App {
             .serve(pb::droplet_service_server::DropletServiceServer::new(
                 api.clone(),
             ))
-            .serve(pb::droplet_action_service_server::DropletActionServiceServer::new(api))
+            .serve(pb::droplet_action_service_server::DropletActionServiceServer::new(api.clone()))
             .serve(pb::catalog_service_server::CatalogServiceServer::new(
                 grpc::CatalogApi {
                     region_capacity: config.cloud.region_capacity,
                 },
             ))
             .serve(pb::fault_service_server::FaultServiceServer::new(
-                grpc::NotYet,
+                api.clone(),
             ))
             .serve(pb::executor_service_server::ExecutorServiceServer::new(
                 grpc::ExecutorApi(executor.clone()),

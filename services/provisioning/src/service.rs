@@ -13,12 +13,13 @@ use crate::{
     cloud::CloudProvider,
     domain::{
         Action, ActionStatus, ActionType, Cluster, ClusterName, Description, Droplet, DropletName,
-        DropletStatus, Id, Tags,
+        DropletStatus, Fault, FaultDuration, FaultKind, Id, Tags,
     },
     error::{Error, Result},
     repo::{
-        ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, Idempotency, NewAction,
-        NewCluster, NewDroplet, Outcome, PageOf, PageRequest, Pending, ProvisioningRepository,
+        ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, FaultFilter, Idempotency,
+        NewAction, NewCluster, NewDroplet, NewFault, Outcome, PageOf, PageRequest, Pending,
+        ProvisioningRepository,
     },
 };
 
@@ -65,6 +66,14 @@ impl ActionRequest {
 pub struct CreateAction {
     pub droplet_id: Id,
     pub action: ActionRequest,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InjectFault {
+    pub droplet_id: Id,
+    pub kind: FaultKind,
+    pub duration: FaultDuration,
     pub request_id: Option<String>,
 }
 
@@ -304,6 +313,60 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
         tracing::info!("droplet destroyed");
         self.notify(id.as_str());
         Ok(droplet)
+    }
+
+    // ------------------------------------------------------------ faults
+
+    #[tracing::instrument(skip_all, fields(droplet_id = %req.droplet_id, kind = req.kind.as_str()))]
+    pub async fn inject_fault(&self, req: InjectFault) -> Result<Fault> {
+        let idem = req.request_id.as_ref().map(|request_id| Idempotency {
+            request_id: request_id.clone(),
+            fingerprint: fingerprint(&[
+                req.droplet_id.as_str(),
+                req.kind.as_str(),
+                &req.duration.millis().to_string(),
+            ]),
+        });
+        if let Some(id) = self.check_replay("fault", idem.as_ref()).await? {
+            return self.repo.get_fault(&id).await;
+        }
+        let now = now_millis();
+        let created = self
+            .repo
+            .inject_fault(
+                NewFault {
+                    id: new_id(),
+                    droplet_id: req.droplet_id.as_str().to_string(),
+                    kind: req.kind,
+                    start_at: now,
+                    end_at: now.saturating_add(req.duration.millis()),
+                },
+                idem,
+            )
+            .await?;
+        self.notify(req.droplet_id.as_str());
+        match created {
+            Created::New(fault) => {
+                tracing::info!(fault_id = %fault.id, until = fault.end_at, "fault injected");
+                Ok(fault)
+            }
+            Created::Replayed(id) => self.repo.get_fault(&id).await,
+        }
+    }
+
+    pub async fn list_faults(
+        &self,
+        filter: &FaultFilter,
+        page: &PageRequest,
+    ) -> Result<PageOf<Fault>> {
+        self.repo.list_faults(filter, page).await
+    }
+
+    #[tracing::instrument(skip_all, fields(fault_id = %id))]
+    pub async fn clear_fault(&self, id: &Id) -> Result<Fault> {
+        let fault = self.repo.clear_fault(id.as_str(), now_millis()).await?;
+        self.notify(&fault.droplet_id);
+        Ok(fault)
     }
 
     // ------------------------------------------------------------ actions

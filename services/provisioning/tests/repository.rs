@@ -7,19 +7,20 @@ use cg_testkit::on_both_backends;
 use std::collections::HashSet;
 
 use cg_runtime::db;
+use clustergenie_proto::events::v1 as ev;
 use common::{Backend, TestDb};
 use provisioning::{
     MIGRATOR,
     cloud::{CloudConfig, SimulatedCloud},
     domain::{
         ActionStatus, ActionType, ClusterName, ClusterStatus, Description, DropletName,
-        DropletStatus, Tags,
+        DropletStatus, FaultKind, Tags,
     },
     error::Error,
     repo::{
-        ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, Idempotency, NewAction,
-        NewCluster, NewDroplet, Outcome, PageRequest, Pending, ProvisioningRepository,
-        SqlRepository,
+        ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, FaultFilter, Idempotency,
+        NewAction, NewCluster, NewDroplet, NewFault, Outcome, PageRequest, Pending,
+        ProvisioningRepository, SqlRepository,
     },
 };
 
@@ -641,6 +642,284 @@ async fn renaming_a_cluster_renames_it_on_its_droplets(backend: Backend) {
     f.db.drop_db().await;
 }
 
+fn fault(droplet_id: &str, kind: FaultKind, start: i64, end: i64) -> NewFault {
+    NewFault {
+        id: cg_runtime::new_id(),
+        droplet_id: droplet_id.into(),
+        kind,
+        start_at: start,
+        end_at: end,
+    }
+}
+
+async fn a_crash_turns_the_droplet_off_until_it_ends(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let d = droplet(&f, &c, "a").await;
+    let other = droplet(&f, &c, "b").await;
+    f.repo.activate_droplet(&d, NOW).await.unwrap();
+    f.repo.activate_droplet(&other, NOW).await.unwrap();
+    let crash = f
+        .repo
+        .inject_fault(fault(&d, FaultKind::Crash, NOW, NOW + 1000), None)
+        .await
+        .unwrap();
+    let Created::New(crash) = crash else {
+        panic!("a new fault")
+    };
+    assert_eq!(crash.cluster_id, c);
+    assert_eq!(f.repo.get_droplet(&d).await.unwrap().status, DropletStatus::Off);
+    let again = f
+        .repo
+        .inject_fault(fault(&d, FaultKind::Crash, NOW + 1, NOW + 1000), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(again, Error::FailedPrecondition(_)), "{again:?}");
+    // The crashed droplet leaves the fleet's load; the other stays.
+    let (live, open) = f.repo.fleet(NOW + 10).await.unwrap();
+    assert_eq!(
+        live.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        [other.as_str()]
+    );
+    assert_eq!(open.len(), 1);
+    assert_eq!(f.repo.end_due_faults(NOW + 999).await.unwrap(), 0);
+    assert_eq!(f.repo.end_due_faults(NOW + 1000).await.unwrap(), 1);
+    assert_eq!(f.repo.end_due_faults(NOW + 1001).await.unwrap(), 0);
+    assert_eq!(
+        f.repo.get_droplet(&d).await.unwrap().status,
+        DropletStatus::Active
+    );
+    assert!(f.repo.fleet(NOW + 1001).await.unwrap().1.is_empty());
+    f.db.drop_db().await;
+}
+
+async fn one_open_fault_per_kind_and_an_expired_one_frees_its_kind(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let d = droplet(&f, &c, "a").await;
+    f.repo
+        .inject_fault(fault(&d, FaultKind::CpuSpike, NOW, NOW + 100), None)
+        .await
+        .unwrap();
+    let twice = f
+        .repo
+        .inject_fault(fault(&d, FaultKind::CpuSpike, NOW + 50, NOW + 150), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(twice, Error::AlreadyExists(_)), "{twice:?}");
+    // Another kind on the same droplet is fine.
+    f.repo
+        .inject_fault(fault(&d, FaultKind::MemoryLeak, NOW + 50, NOW + 150), None)
+        .await
+        .unwrap();
+    // Past its end, though no sweep has run: a new spike is accepted.
+    f.repo
+        .inject_fault(fault(&d, FaultKind::CpuSpike, NOW + 200, NOW + 300), None)
+        .await
+        .unwrap();
+    f.db.drop_db().await;
+}
+
+async fn faults_need_a_live_droplet(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let booting = droplet(&f, &c, "a").await;
+    let gone = droplet(&f, &c, "b").await;
+    f.repo.destroy_droplet(&gone, NOW).await.unwrap();
+    let missing = cg_runtime::new_id();
+    assert!(matches!(
+        f.repo
+            .inject_fault(fault(&missing, FaultKind::CpuSpike, NOW, NOW + 10), None)
+            .await
+            .unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert!(matches!(
+        f.repo
+            .inject_fault(fault(&gone, FaultKind::CpuSpike, NOW, NOW + 10), None)
+            .await
+            .unwrap_err(),
+        Error::FailedPrecondition(_)
+    ));
+    // Only a running droplet can crash; a spike may wait for the boot.
+    assert!(matches!(
+        f.repo
+            .inject_fault(fault(&booting, FaultKind::Crash, NOW, NOW + 10), None)
+            .await
+            .unwrap_err(),
+        Error::FailedPrecondition(_)
+    ));
+    f.repo
+        .inject_fault(fault(&booting, FaultKind::CpuSpike, NOW, NOW + 10), None)
+        .await
+        .unwrap();
+    f.db.drop_db().await;
+}
+
+async fn faults_are_listed_open_or_all_and_cleared_early(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let elsewhere = cluster(&f, "db").await;
+    let a = droplet(&f, &c, "a").await;
+    let b = droplet(&f, &c, "b").await;
+    let z = droplet(&f, &elsewhere, "z").await;
+    let mut ids = Vec::new();
+    for (d, kind) in [
+        (&a, FaultKind::CpuSpike),
+        (&a, FaultKind::DiskFilling),
+        (&b, FaultKind::NetworkLoss),
+        (&z, FaultKind::MemoryLeak),
+    ] {
+        let created = f
+            .repo
+            .inject_fault(fault(d, kind, NOW, NOW + 60_000), None)
+            .await
+            .unwrap();
+        ids.push(created.id().to_string());
+    }
+    let list = |cluster: Option<&str>, droplet: Option<&str>, include_ended: bool, now: i64| {
+        let filter = FaultFilter {
+            cluster_id: cluster.map(Into::into),
+            droplet_id: droplet.map(Into::into),
+            include_ended,
+            now,
+        };
+        let repo = f.repo.clone();
+        async move {
+            let mut out = Vec::new();
+            let mut after = None;
+            loop {
+                let p = repo
+                    .list_faults(&filter, &PageRequest { size: 1, after })
+                    .await
+                    .unwrap();
+                out.extend(p.items.into_iter().map(|f| f.id));
+                match p.next_after {
+                    Some(next) => after = Some(next),
+                    None => return out,
+                }
+            }
+        }
+    };
+    assert_eq!(list(Some(&c), None, false, NOW + 1).await, ids[..3]);
+    assert_eq!(list(None, Some(&a), false, NOW + 1).await, ids[..2]);
+    let cleared = f.repo.clear_fault(&ids[0], NOW + 500).await.unwrap();
+    assert_eq!(cleared.end_at, NOW + 500);
+    // Clearing again changes nothing.
+    let again = f.repo.clear_fault(&ids[0], NOW + 900).await.unwrap();
+    assert_eq!(again.end_at, NOW + 500);
+    assert_eq!(list(Some(&c), None, false, NOW + 600).await, ids[1..3]);
+    assert_eq!(list(Some(&c), None, true, NOW + 600).await, ids[..3]);
+    assert!(matches!(
+        f.repo.clear_fault(&cg_runtime::new_id(), NOW).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    f.db.drop_db().await;
+}
+
+async fn one_replica_holds_the_lease_until_it_expires(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    assert!(f.repo.lease("sampler", "a", NOW + 100, NOW).await.unwrap());
+    assert!(!f.repo.lease("sampler", "b", NOW + 150, NOW + 50).await.unwrap());
+    assert!(f.repo.lease("sampler", "a", NOW + 200, NOW + 60).await.unwrap());
+    // Renewed within the same millisecond: still held.
+    assert!(f.repo.lease("sampler", "a", NOW + 200, NOW + 60).await.unwrap());
+    assert!(!f.repo.lease("sampler", "b", NOW + 300, NOW + 199).await.unwrap());
+    // Expired: the other replica takes over.
+    assert!(f.repo.lease("sampler", "b", NOW + 400, NOW + 201).await.unwrap());
+    assert!(!f.repo.lease("sampler", "a", NOW + 400, NOW + 202).await.unwrap());
+    f.db.drop_db().await;
+}
+
+/// The droplet events in the outbox, oldest first.
+async fn announced(repo: &SqlRepository) -> Vec<(ev::DropletEventKind, String)> {
+    use prost::Message as _;
+    use sqlx::Row as _;
+    sqlx::query("SELECT topic, event_key, payload FROM outbox ORDER BY id")
+        .fetch_all(repo.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            assert_eq!(row.get::<String, _>("topic"), "cg.droplets.events");
+            let e = ev::DropletEvent::decode(row.get::<Vec<u8>, _>("payload").as_slice()).unwrap();
+            let kind = e.kind();
+            let droplet = e.droplet.unwrap();
+            assert_eq!(row.get::<String, _>("event_key"), droplet.cluster_id);
+            (kind, droplet.id)
+        })
+        .collect()
+}
+
+async fn droplet_changes_are_announced_in_the_same_transaction(backend: Backend) {
+    use ev::DropletEventKind as K;
+    let mut f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    // Without a broker nothing is written to the outbox.
+    let quiet = droplet(&f, &c, "quiet").await;
+    assert!(announced(&f.repo).await.is_empty());
+    f.repo = f.repo.clone().announcing(true);
+    let d = droplet(&f, &c, "a").await;
+    // A create that fails (the name is taken) announces nothing.
+    f.repo
+        .create_droplet(new_droplet(&c, "a"), &f.cloud, None)
+        .await
+        .unwrap_err();
+    f.repo.activate_droplet(&d, NOW).await.unwrap();
+    let action = |kind, param: &str| NewAction {
+        id: cg_runtime::new_id(),
+        droplet_id: d.clone(),
+        kind,
+        param: param.into(),
+        now: NOW,
+        due_at: NOW,
+    };
+    let resize = f
+        .repo
+        .begin_action(action(ActionType::Resize, "s-2vcpu-4gb"), DropletStatus::Active, None)
+        .await
+        .unwrap();
+    f.repo
+        .finish_action(resize.id(), Outcome::Completed(Effect::Resize("s-2vcpu-4gb".into())), NOW)
+        .await
+        .unwrap();
+    let reboot = f
+        .repo
+        .begin_action(action(ActionType::Reboot, ""), DropletStatus::Active, None)
+        .await
+        .unwrap();
+    f.repo
+        .finish_action(reboot.id(), Outcome::Errored("hypervisor said no".into()), NOW)
+        .await
+        .unwrap();
+    let crash = f
+        .repo
+        .inject_fault(fault(&d, FaultKind::Crash, NOW, NOW + 5), None)
+        .await
+        .unwrap();
+    f.repo.clear_fault(crash.id(), NOW + 1).await.unwrap();
+    f.repo.destroy_droplet(&d, NOW).await.unwrap();
+    f.repo.delete_cluster(&c, true, NOW).await.unwrap();
+    let expected = [
+        K::Created,
+        K::Active,
+        K::ActionStarted,
+        K::Resized,
+        K::ActionCompleted,
+        K::ActionStarted,
+        K::ActionErrored,
+        K::FaultStarted,
+        K::FaultEnded,
+        K::Destroyed,
+    ];
+    let events = announced(&f.repo).await;
+    let (mine, rest): (Vec<_>, Vec<_>) = events.into_iter().partition(|(_, id)| *id == d);
+    assert_eq!(mine.into_iter().map(|e| e.0).collect::<Vec<_>>(), expected);
+    // Deleting the cluster with force destroyed the quiet droplet too.
+    assert_eq!(rest, [(K::Destroyed, quiet)]);
+    f.db.drop_db().await;
+}
+
 on_both_backends!(
     a_rename_to_a_name_taken_meanwhile_errors,
     text_outside_latin1_is_stored_alike_on_every_backend,
@@ -658,4 +937,10 @@ on_both_backends!(
     destroy_action_archives_and_uncounts_the_droplet,
     droplets_filter_by_cluster_status_region_and_tag,
     actions_list_newest_first,
+    a_crash_turns_the_droplet_off_until_it_ends,
+    one_open_fault_per_kind_and_an_expired_one_frees_its_kind,
+    faults_need_a_live_droplet,
+    faults_are_listed_open_or_all_and_cleared_early,
+    one_replica_holds_the_lease_until_it_expires,
+    droplet_changes_are_announced_in_the_same_transaction,
 );

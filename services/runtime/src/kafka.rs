@@ -12,8 +12,9 @@ use rand::Rng as _;
 use rdkafka::{
     ClientConfig, Message as _,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
-    client::DefaultClientContext,
-    consumer::{CommitMode, Consumer as _, StreamConsumer},
+    client::{ClientContext, DefaultClientContext},
+    consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer},
+    statistics::Statistics,
     error::{KafkaError, RDKafkaErrorCode},
     message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
@@ -356,6 +357,35 @@ pub fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
     exp.mul_f64(rand::rng().random::<f64>())
 }
 
+/// Exports each assigned partition's consumer lag from librdkafka's
+/// periodic statistics (no extra broker round trips).
+struct LagReporter {
+    group: String,
+}
+
+impl ClientContext for LagReporter {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                // -1 is librdkafka's internal UA partition; a negative lag
+                // means "not known yet".
+                if *partition < 0 || p.consumer_lag < 0 {
+                    continue;
+                }
+                metrics::gauge!(
+                    "cg_kafka_consumer_lag",
+                    "group" => self.group.clone(),
+                    "topic" => topic.clone(),
+                    "partition" => partition.to_string()
+                )
+                .set(p.consumer_lag as f64);
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagReporter {}
+
 /// Consumes `topics` as consumer group `group` until `stop`, handing each
 /// record to `handle`. Offsets are committed only after a record was
 /// handled or dead-lettered, so delivery is at least once; a record that
@@ -371,8 +401,9 @@ where
     F: Fn(Event) -> Fut,
     Fut: Future<Output = Result<(), Failure>>,
 {
-    let consumer: StreamConsumer = config
+    let consumer: StreamConsumer<LagReporter> = config
         .client()
+        .set("statistics.interval.ms", "5000")
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -381,7 +412,9 @@ where
             "fetch.wait.max.ms",
             config.fetch_wait.as_millis().to_string(),
         )
-        .create()
+        .create_with_context(LagReporter {
+            group: group.to_string(),
+        })
         .map_err(|e| kafka_err("consumer", e))?;
     consumer
         .subscribe(topics)

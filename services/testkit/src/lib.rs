@@ -4,8 +4,10 @@
 
 mod db;
 pub mod jobs;
+mod tap;
 
 pub use db::{Backend, TestDb, mysql_admin_url};
+pub use tap::Tap;
 
 /// Runs async test bodies `fn(Backend)` once on MariaDB and once on SQLite.
 #[macro_export]

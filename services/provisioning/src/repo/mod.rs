@@ -10,7 +10,7 @@ pub use sql::SqlRepository;
 use crate::{
     domain::{
         Action, ActionStatus, ActionType, Cluster, ClusterName, ClusterStatus, Description,
-        Droplet, DropletName, DropletStatus, Tags,
+        Droplet, DropletName, DropletStatus, Fault, FaultKind, Tags,
     },
     error::Result,
 };
@@ -41,6 +41,15 @@ impl Created {
     pub fn id(&self) -> &str {
         match self {
             Self::New(id) | Self::Replayed(id) => id,
+        }
+    }
+}
+
+impl Created<Fault> {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::New(f) => &f.id,
+            Self::Replayed(id) => id,
         }
     }
 }
@@ -149,6 +158,33 @@ pub trait Placement: Send + Sync {
     fn addresses(&self, region: &str, slot: u32) -> (String, String);
 }
 
+#[derive(Debug, Clone)]
+pub struct NewFault {
+    pub id: String,
+    pub droplet_id: String,
+    pub kind: FaultKind,
+    pub start_at: i64,
+    pub end_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FaultFilter {
+    pub cluster_id: Option<String>,
+    pub droplet_id: Option<String>,
+    /// Without it only faults still open at `now` are listed.
+    pub include_ended: bool,
+    pub now: i64,
+}
+
+/// An active droplet, as the load simulation sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveDroplet {
+    pub id: String,
+    pub cluster_id: String,
+    pub size: String,
+    pub created_at: i64,
+}
+
 /// Work the simulated cloud still owes after a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pending {
@@ -231,4 +267,35 @@ pub trait ProvisioningRepository: Send + Sync + 'static {
     ) -> impl Future<Output = Result<PageOf<Action>>> + Send;
 
     fn pending(&self) -> impl Future<Output = Result<Vec<Pending>>> + Send;
+
+    /// Opens a fault on a live droplet; a crash also turns it `off`. One
+    /// open fault per kind per droplet (ALREADY_EXISTS otherwise).
+    fn inject_fault(
+        &self,
+        new: NewFault,
+        idem: Option<Idempotency>,
+    ) -> impl Future<Output = Result<Created<Fault>>> + Send;
+    fn get_fault(&self, id: &str) -> impl Future<Output = Result<Fault>> + Send;
+    fn list_faults(
+        &self,
+        filter: &FaultFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<PageOf<Fault>>> + Send;
+    /// Ends a fault now if it is still open (a crashed droplet comes back
+    /// `active`) and returns it; clearing an ended fault changes nothing.
+    fn clear_fault(&self, id: &str, now: i64) -> impl Future<Output = Result<Fault>> + Send;
+    /// Applies the end of every fault whose time is up; returns how many.
+    fn end_due_faults(&self, now: i64) -> impl Future<Output = Result<u32>> + Send;
+    /// Active droplets and the faults open on them at `now`.
+    fn fleet(&self, now: i64)
+    -> impl Future<Output = Result<(Vec<LiveDroplet>, Vec<Fault>)>> + Send;
+    /// Takes or renews lease `name` for `holder` until `until`. False while
+    /// another holder's lease has not expired.
+    fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }

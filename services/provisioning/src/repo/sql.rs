@@ -4,27 +4,35 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cg_runtime::db::{Db, is_retryable, is_unique_violation};
+use cg_runtime::{
+    db::{Db, is_retryable, is_unique_violation},
+    kafka::topics,
+    outbox::{self, NewEvent},
+};
 use rand::Rng as _;
 use sqlx::{Any, AnyPool, Row, Transaction, any::AnyRow};
 
 use super::{
-    ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, Idempotency, NewAction,
-    NewCluster, NewDroplet, Outcome, PageOf, PageRequest, Pending, Placement,
-    ProvisioningRepository, Remembered,
+    ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, FaultFilter, Idempotency,
+    LiveDroplet, NewAction, NewCluster, NewDroplet, NewFault, Outcome, PageOf, PageRequest,
+    Pending, Placement, ProvisioningRepository, Remembered,
 };
 use crate::{
     catalog,
     domain::{
         Action, ActionStatus, ActionType, Cluster, ClusterStatus, Cost, Droplet, DropletStatus,
-        Tags,
+        Fault, FaultKind, Tags,
     },
     error::{Error, Result},
+    events::{self, Kind},
 };
 
 #[derive(Debug, Clone)]
 pub struct SqlRepository {
     pool: AnyPool,
+    /// Whether droplet changes are announced on `cg.droplets.events` (only
+    /// when a broker is configured: an outbox nobody relays only grows).
+    events: bool,
 }
 
 /// How one attempt at finishing an action ended.
@@ -68,7 +76,69 @@ impl SqlRepository {
     pub fn new(db: &Db) -> Self {
         Self {
             pool: db.pool.clone(),
+            events: false,
         }
+    }
+
+    /// Announces droplet changes through the outbox.
+    #[must_use]
+    pub fn announcing(mut self, on: bool) -> Self {
+        self.events = on;
+        self
+    }
+
+    /// Lets this process's relay publish what was just committed.
+    fn wake(&self) {
+        if self.events {
+            outbox::wake();
+        }
+    }
+
+    /// Writes a `DropletEvent` about the droplet as it stands inside `tx`
+    /// to the outbox, so it is published if and only if `tx` commits.
+    async fn announce(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        kind: Kind,
+        droplet_id: &str,
+        action_id: Option<&str>,
+        fault: Option<&Fault>,
+        now: i64,
+    ) -> Result<()> {
+        if !self.events {
+            return Ok(());
+        }
+        let droplet = droplet_from(
+            &sqlx::query(&format!(
+                "SELECT {DROPLET_COLUMNS} FROM droplets d WHERE d.id = ?"
+            ))
+            .bind(droplet_id)
+            .fetch_one(&mut **tx)
+            .await?,
+        )?;
+        let action = match action_id {
+            Some(id) => Some(action_from(
+                &sqlx::query(&format!(
+                    "SELECT {ACTION_COLUMNS} FROM droplet_actions WHERE id = ?"
+                ))
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?,
+            )?),
+            None => None,
+        };
+        let key = droplet.cluster_id.clone();
+        outbox::enqueue(
+            &mut **tx,
+            NewEvent {
+                topic: topics::DROPLETS_EVENTS,
+                key: &key,
+                event_type: events::DROPLET_EVENT,
+                payload: events::droplet_event(kind, droplet, action, fault.cloned(), now),
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -305,6 +375,7 @@ impl SqlRepository {
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
+        let (before, _) = Self::droplet_state(&mut tx, &droplet_id).await?;
         let (set, arg): (&str, Option<String>) = match &effect {
             Effect::None => ("", None),
             Effect::Status(s) => ("status = ?, ", Some(s.as_str().to_string())),
@@ -354,6 +425,23 @@ impl SqlRepository {
             .bind(droplet_id.as_str())
             .execute(&mut *tx)
             .await?;
+        }
+        if self.events {
+            let (after, _) = Self::droplet_state(&mut tx, &droplet_id).await?;
+            let changed = match &effect {
+                Effect::Resize(_) => Some(Kind::Resized),
+                Effect::Rename(_) => Some(Kind::Renamed),
+                _ => events::status_change(before, after),
+            };
+            let done = if status == ActionStatus::Completed {
+                Kind::ActionCompleted
+            } else {
+                Kind::ActionErrored
+            };
+            for kind in changed.into_iter().chain([done]) {
+                self.announce(&mut tx, kind, &droplet_id, Some(id), None, now)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(Finish::Done(true))
@@ -677,6 +765,17 @@ impl SqlRepository {
         if marked == 0 {
             return Err(Error::not_found("cluster", id));
         }
+        let doomed: Vec<String> = if self.events {
+            sqlx::query("SELECT id FROM droplets WHERE cluster_id = ? AND status <> 'archive'")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<std::result::Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
         // Droplets first: archiving locks their rows, so an action that was
         // starting meanwhile has committed and is errored just below.
         let destroyed = sqlx::query(
@@ -697,6 +796,10 @@ impl SqlRepository {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        for droplet in &doomed {
+            self.announce(&mut tx, Kind::Destroyed, droplet, None, None, now)
+                .await?;
+        }
         sqlx::query("DELETE FROM clusters WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -750,6 +853,8 @@ impl SqlRepository {
                 new.cluster_id
             )));
         }
+        self.announce(&mut tx, Kind::Created, &new.id, None, None, new.now)
+            .await?;
         tx.commit().await?;
         Ok(Created::New(Droplet {
             id: new.id,
@@ -818,15 +923,21 @@ impl SqlRepository {
         .await
     }
 
-    async fn activate_droplet(&self, id: &str, now: i64) -> Result<bool> {
+    async fn activate_droplet_once(&self, id: &str, now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE droplets SET status = 'active', updated_at = ? WHERE id = ? AND status = 'new'",
         )
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if n == 1 {
+            self.announce(&mut tx, Kind::Active, id, None, None, now)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -858,6 +969,8 @@ impl SqlRepository {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+            self.announce(&mut tx, Kind::Destroyed, id, None, None, now)
+                .await?;
         }
         tx.commit().await?;
         self.get_droplet(id).await
@@ -906,6 +1019,15 @@ impl SqlRepository {
         .bind(new.due_at)
         .bind(new.droplet_id.as_str())
         .execute(&mut *tx)
+        .await?;
+        self.announce(
+            &mut tx,
+            Kind::ActionStarted,
+            &new.droplet_id,
+            Some(&new.id),
+            None,
+            new.now,
+        )
         .await?;
         tx.commit().await?;
         Ok(Created::New(new.id))
@@ -1013,7 +1135,9 @@ impl ProvisioningRepository for SqlRepository {
     }
 
     async fn delete_cluster(&self, id: &str, force: bool, now: i64) -> Result<u32> {
-        retry(|| self.delete_cluster_once(id, force, now)).await
+        let n = retry(|| self.delete_cluster_once(id, force, now)).await?;
+        self.wake();
+        Ok(n)
     }
 
     async fn create_droplet(
@@ -1022,7 +1146,9 @@ impl ProvisioningRepository for SqlRepository {
         placement: &dyn Placement,
         idem: Option<Idempotency>,
     ) -> Result<Created<Droplet>> {
-        retry(|| self.create_droplet_once(new.clone(), placement, idem.clone())).await
+        let created = retry(|| self.create_droplet_once(new.clone(), placement, idem.clone())).await?;
+        self.wake();
+        Ok(created)
     }
 
     async fn get_droplet(&self, id: &str) -> Result<Droplet> {
@@ -1038,11 +1164,15 @@ impl ProvisioningRepository for SqlRepository {
     }
 
     async fn activate_droplet(&self, id: &str, now: i64) -> Result<bool> {
-        SqlRepository::activate_droplet(self, id, now).await
+        let done = retry(|| self.activate_droplet_once(id, now)).await?;
+        self.wake();
+        Ok(done)
     }
 
     async fn destroy_droplet(&self, id: &str, now: i64) -> Result<Droplet> {
-        retry(|| self.destroy_droplet_once(id, now)).await
+        let droplet = retry(|| self.destroy_droplet_once(id, now)).await?;
+        self.wake();
+        Ok(droplet)
     }
 
     async fn begin_action(
@@ -1051,11 +1181,15 @@ impl ProvisioningRepository for SqlRepository {
         from: DropletStatus,
         idem: Option<Idempotency>,
     ) -> Result<Created> {
-        retry(|| self.begin_action_once(new.clone(), from, idem.clone())).await
+        let created = retry(|| self.begin_action_once(new.clone(), from, idem.clone())).await?;
+        self.wake();
+        Ok(created)
     }
 
     async fn finish_action(&self, id: &str, outcome: Outcome, now: i64) -> Result<bool> {
-        retry(|| self.finish_action_once(id, outcome.clone(), now)).await
+        let done = retry(|| self.finish_action_once(id, outcome.clone(), now)).await?;
+        self.wake();
+        Ok(done)
     }
 
     async fn get_action(&self, id: &str) -> Result<Action> {
@@ -1073,5 +1207,343 @@ impl ProvisioningRepository for SqlRepository {
 
     async fn pending(&self) -> Result<Vec<Pending>> {
         SqlRepository::pending(self).await
+    }
+
+    async fn inject_fault(
+        &self,
+        new: NewFault,
+        idem: Option<Idempotency>,
+    ) -> Result<Created<Fault>> {
+        let created = retry(|| self.inject_fault_once(new.clone(), idem.clone())).await?;
+        self.wake();
+        Ok(created)
+    }
+
+    async fn get_fault(&self, id: &str) -> Result<Fault> {
+        SqlRepository::get_fault(self, id).await
+    }
+
+    async fn list_faults(&self, filter: &FaultFilter, page: &PageRequest) -> Result<PageOf<Fault>> {
+        SqlRepository::list_faults(self, filter, page).await
+    }
+
+    async fn clear_fault(&self, id: &str, now: i64) -> Result<Fault> {
+        retry(|| self.clear_fault_once(id, now)).await?;
+        self.wake();
+        self.get_fault(id).await
+    }
+
+    async fn end_due_faults(&self, now: i64) -> Result<u32> {
+        let due: Vec<String> = sqlx::query(
+            "SELECT id FROM faults WHERE ended = 0 AND end_at <= ? ORDER BY end_at LIMIT 500",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+        let mut ended = 0;
+        for id in &due {
+            // Another replica may end it first; the conditional update
+            // lets exactly one of them apply and announce the end.
+            if retry(|| self.clear_fault_once(id, now)).await? {
+                ended += 1;
+            }
+        }
+        self.wake();
+        Ok(ended)
+    }
+
+    async fn fleet(&self, now: i64) -> Result<(Vec<LiveDroplet>, Vec<Fault>)> {
+        let droplets = sqlx::query(
+            "SELECT id, cluster_id, size, created_at FROM droplets WHERE status = 'active'",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(LiveDroplet {
+                id: r.try_get("id")?,
+                cluster_id: r.try_get("cluster_id")?,
+                size: r.try_get("size")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let faults = sqlx::query(&format!(
+            "SELECT {FAULT_COLUMNS} FROM faults WHERE ended = 0 AND start_at <= ? AND end_at > ?"
+        ))
+        .bind(now)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(fault_from)
+        .collect::<Result<Vec<_>>>()?;
+        Ok((droplets, faults))
+    }
+
+    async fn lease(&self, name: &str, holder: &str, until: i64, now: i64) -> Result<bool> {
+        let renewed = sqlx::query(
+            "UPDATE leases SET holder = ?, expires_at = ? \
+             WHERE name = ? AND (holder = ? OR expires_at < ?)",
+        )
+        .bind(holder)
+        .bind(until)
+        .bind(name)
+        .bind(holder)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if renewed == 1 {
+            return Ok(true);
+        }
+        match sqlx::query("INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)")
+            .bind(name)
+            .bind(holder)
+            .bind(until)
+            .execute(&self.pool)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => {
+                // MySQL counts unchanged rows as unaffected, so a renewal
+                // within the same millisecond lands here: ask who holds it.
+                let current: String = sqlx::query("SELECT holder FROM leases WHERE name = ?")
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?;
+                Ok(current == holder)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+const FAULT_COLUMNS: &str = "id, droplet_id, cluster_id, kind, start_at, end_at";
+
+fn fault_from(row: &AnyRow) -> Result<Fault> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Fault {
+        id: row.try_get("id")?,
+        droplet_id: row.try_get("droplet_id")?,
+        cluster_id: row.try_get("cluster_id")?,
+        kind: FaultKind::from_column(&kind).ok_or_else(|| {
+            Error::Storage(sqlx::Error::Decode(
+                format!("unknown fault kind {kind}").into(),
+            ))
+        })?,
+        start_at: row.try_get("start_at")?,
+        end_at: row.try_get("end_at")?,
+    })
+}
+
+/// Faults, one attempt each (retried by the trait impl).
+impl SqlRepository {
+    async fn inject_fault_once(
+        &self,
+        new: NewFault,
+        idem: Option<Idempotency>,
+    ) -> Result<Created<Fault>> {
+        let now = new.start_at;
+        let mut tx = self.pool.begin().await?;
+        if let Some(earlier) = Self::claim(&mut tx, "fault", idem.as_ref(), &new.id, now).await? {
+            tx.rollback().await?;
+            return Self::replay(idem.as_ref(), earlier);
+        }
+        let row = sqlx::query("SELECT cluster_id, status, locked_by FROM droplets WHERE id = ?")
+            .bind(new.droplet_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::not_found("droplet", new.droplet_id.as_str()))?;
+        let cluster_id: String = row.try_get("cluster_id")?;
+        let status = DropletStatus::from_column(&row.try_get::<String, _>("status")?);
+        let locked_by: Option<String> = row.try_get("locked_by")?;
+        if status == DropletStatus::Archive {
+            return Err(Error::FailedPrecondition("the droplet is destroyed".into()));
+        }
+        if new.kind == FaultKind::Crash {
+            if let Some(action) = locked_by {
+                return Err(Error::FailedPrecondition(format!(
+                    "droplet is locked by action {action} in progress"
+                )));
+            }
+            if status != DropletStatus::Active {
+                return Err(Error::FailedPrecondition(format!(
+                    "only an active droplet can crash; this one is {}",
+                    status.as_str()
+                )));
+            }
+        }
+        // A fault whose time is up but whose end no sweep has applied yet
+        // still holds its slot in the unique index: end it here first.
+        let stale: Option<String> = sqlx::query(
+            "SELECT id FROM faults WHERE droplet_id = ? AND live_kind = ? AND end_at <= ?",
+        )
+        .bind(new.droplet_id.as_str())
+        .bind(new.kind.as_str())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+        if let Some(stale) = stale {
+            self.end_fault_in(&mut tx, &stale, now).await?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO faults (id, droplet_id, cluster_id, kind, live_kind, start_at, end_at, \
+             ended) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+        )
+        .bind(new.id.as_str())
+        .bind(new.droplet_id.as_str())
+        .bind(cluster_id.as_str())
+        .bind(new.kind.as_str())
+        .bind(new.kind.as_str())
+        .bind(new.start_at)
+        .bind(new.end_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::AlreadyExists(format!(
+                    "the droplet already has an open {} fault; clear it first",
+                    new.kind.as_str()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if new.kind == FaultKind::Crash {
+            let crashed = sqlx::query(
+                "UPDATE droplets SET status = 'off', updated_at = ? \
+                 WHERE id = ? AND status = 'active' AND locked_by IS NULL",
+            )
+            .bind(now)
+            .bind(new.droplet_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if crashed == 0 {
+                return Err(Error::FailedPrecondition(
+                    "the droplet changed meanwhile; try again".into(),
+                ));
+            }
+        }
+        let fault = Fault {
+            id: new.id,
+            droplet_id: new.droplet_id,
+            cluster_id,
+            kind: new.kind,
+            start_at: new.start_at,
+            end_at: new.end_at,
+        };
+        self.announce(
+            &mut tx,
+            Kind::FaultStarted,
+            &fault.droplet_id,
+            None,
+            Some(&fault),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Created::New(fault))
+    }
+
+    async fn get_fault(&self, id: &str) -> Result<Fault> {
+        let row = sqlx::query(&format!("SELECT {FAULT_COLUMNS} FROM faults WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::not_found("fault", id))?;
+        fault_from(&row)
+    }
+
+    async fn list_faults(&self, filter: &FaultFilter, page: &PageRequest) -> Result<PageOf<Fault>> {
+        let mut w = Where::default();
+        if let Some(cluster) = &filter.cluster_id {
+            w.and("cluster_id = ?", cluster.as_str());
+        }
+        if let Some(droplet) = &filter.droplet_id {
+            w.and("droplet_id = ?", droplet.as_str());
+        }
+        if !filter.include_ended {
+            w.and("end_at > ?", filter.now.to_string());
+        }
+        if let Some(after) = &page.after {
+            w.and("id > ?", after.as_str());
+        }
+        w.page(
+            &self.pool,
+            &format!("SELECT {FAULT_COLUMNS} FROM faults"),
+            "id",
+            page.size,
+            fault_from,
+            |f| f.id.clone(),
+        )
+        .await
+    }
+
+    /// Ends `id` at `now` at the latest, in its own transaction. False when
+    /// its end had already been applied.
+    async fn clear_fault_once(&self, id: &str, now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let ended = self.end_fault_in(&mut tx, id, now).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Applies a fault's end inside `tx`: frees its slot, restarts a crashed
+    /// droplet that is still down, and announces FAULT_ENDED.
+    async fn end_fault_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE faults SET live_kind = NULL, ended = 1, \
+             end_at = CASE WHEN end_at > ? THEN ? ELSE end_at END \
+             WHERE id = ? AND ended = 0",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        let fault = fault_from(
+            &sqlx::query(&format!("SELECT {FAULT_COLUMNS} FROM faults WHERE id = ?"))
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?,
+        )?;
+        if fault.kind == FaultKind::Crash {
+            // Only if nobody powered it on (or destroyed it) meanwhile.
+            sqlx::query(
+                "UPDATE droplets SET status = 'active', updated_at = ? \
+                 WHERE id = ? AND status = 'off' AND locked_by IS NULL",
+            )
+            .bind(now)
+            .bind(fault.droplet_id.as_str())
+            .execute(&mut **tx)
+            .await?;
+        }
+        self.announce(
+            tx,
+            Kind::FaultEnded,
+            &fault.droplet_id,
+            None,
+            Some(&fault),
+            now,
+        )
+        .await?;
+        Ok(true)
     }
 }

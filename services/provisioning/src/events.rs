@@ -1,0 +1,68 @@
+//! What provisioning announces: droplet lifecycle events (through the outbox,
+//! in the transaction that makes the change) and the fleet's load samples.
+
+use cg_runtime::time::timestamp;
+use clustergenie_proto::{events::v1 as ev, provisioning::v1 as pb};
+use prost::Message as _;
+
+pub use ev::DropletEventKind as Kind;
+
+use crate::domain::{Action, Droplet, DropletStatus, Fault};
+
+pub const DROPLET_EVENT: &str = "clustergenie.events.v1.DropletEvent";
+pub const METRIC_SAMPLES: &str = "clustergenie.events.v1.MetricSamples";
+
+/// The encoded `DropletEvent`.
+pub fn droplet_event(
+    kind: Kind,
+    droplet: Droplet,
+    action: Option<Action>,
+    fault: Option<Fault>,
+    now: i64,
+) -> Vec<u8> {
+    ev::DropletEvent {
+        kind: kind as i32,
+        droplet: Some(pb::Droplet::from(droplet)),
+        action: action.map(pb::DropletAction::from),
+        fault: fault.map(pb::Fault::from),
+        time: Some(timestamp(now)),
+    }
+    .encode_to_vec()
+}
+
+/// The event a status change announces, if it is one.
+pub fn status_change(before: DropletStatus, after: DropletStatus) -> Option<Kind> {
+    match (before, after) {
+        (a, b) if a == b => None,
+        (DropletStatus::New, DropletStatus::Active) => Some(Kind::Active),
+        (_, DropletStatus::Off) => Some(Kind::PoweredOff),
+        (_, DropletStatus::Active) => Some(Kind::PoweredOn),
+        (_, DropletStatus::Archive) => Some(Kind::Destroyed),
+        (_, DropletStatus::New) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reboot_that_leaves_the_droplet_active_announces_no_status_change() {
+        assert_eq!(
+            status_change(DropletStatus::Active, DropletStatus::Active),
+            None
+        );
+    }
+
+    #[test]
+    fn booting_is_announced_as_active_and_powering_on_as_powered_on() {
+        assert_eq!(
+            status_change(DropletStatus::New, DropletStatus::Active),
+            Some(Kind::Active)
+        );
+        assert_eq!(
+            status_change(DropletStatus::Off, DropletStatus::Active),
+            Some(Kind::PoweredOn)
+        );
+    }
+}
