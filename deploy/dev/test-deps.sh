@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure what the test suite talks to is there, on a developer machine
-# or in CI: MariaDB on 127.0.0.1:3306 and the real grpcurl binary. Prints
+# or in CI: MariaDB on 127.0.0.1:3306, Redis on 127.0.0.1:6379 and the real
+# grpcurl binary. Prints
 # the grpcurl path (the only line on stdout); progress goes to stderr.
 set -euo pipefail
 
@@ -21,6 +22,23 @@ if ! mysql_ping; then
     for _ in $(seq 1 60); do mysql_ping && break; sleep 0.5; done
   fi
   mysql_ping || { log "MariaDB is not reachable at $host:$port (set CLUSTERGENIE_TEST_MYSQL_URL)"; exit 1; }
+fi
+
+# Redis: the gateway's shared rate-limit budgets.
+redis_ping() { python3 - <<'PY' 2>/dev/null
+import socket
+s = socket.create_connection(("127.0.0.1", 6379), timeout=1)
+s.sendall(b"PING\r\n")
+assert s.recv(16).startswith(b"+PONG")
+PY
+}
+if ! redis_ping; then
+  if command -v redis-server >/dev/null 2>&1; then
+    log "starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null || true
+    for _ in $(seq 1 40); do redis_ping && break; sleep 0.25; done
+  fi
+  redis_ping || { log "Redis is not reachable at 127.0.0.1:6379"; exit 1; }
 fi
 
 # Databases left by a test run that was killed halfway.

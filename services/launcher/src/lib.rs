@@ -20,6 +20,30 @@ pub struct Options {
     /// A tansu binary: started as the mesh's Kafka-protocol broker (memory
     /// storage). Without one, jobs are recorded but never executed.
     pub broker: Option<PathBuf>,
+    /// The gateway's port (0: any free port).
+    pub gateway_port: u16,
+    /// The built dashboard the gateway serves.
+    pub web_root: PathBuf,
+}
+
+/// The embedded mesh's admin token, kept in the data directory (readable by
+/// its owner only) so every start can print it. Production gateways print
+/// a generated token once instead.
+fn admin_token(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("admin-token");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_string();
+        if gateway::auth::Secret::parse(&existing).is_ok() {
+            return Ok(existing);
+        }
+    }
+    let secret = gateway::auth::Secret::generate().expose().to_string();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, secret.as_bytes())?;
+    Ok(secret)
 }
 
 /// The broker the launcher started; stopped with the mesh.
@@ -70,6 +94,9 @@ pub struct Listening {
 
 pub struct Mesh {
     pub services: Vec<Listening>,
+    /// The one public endpoint: dashboard, gRPC-web and gRPC.
+    pub gateway: SocketAddr,
+    pub admin_token: String,
     /// The embedded broker's address, when one runs.
     pub broker: Option<SocketAddr>,
     broker_process: Option<EmbeddedBroker>,
@@ -183,7 +210,37 @@ impl Mesh {
                 addr: jobs_addr,
             },
         );
+
+        let admin_token = admin_token(&opts.data_dir)?;
+        let gateway_config = gateway::Config {
+            database: DatabaseConfig::new(format!(
+                "sqlite://{}?mode=rwc",
+                opts.data_dir.join("gateway.db").display()
+            )),
+            backends: services
+                .iter()
+                .map(|s| (s.name.to_string(), format!("http://{}", s.addr)))
+                .collect(),
+            web_root: opts.web_root.clone(),
+            auth: gateway::config::AuthConfig {
+                bootstrap_token: Some(admin_token.clone().into()),
+            },
+            ..gateway::Config::default()
+        };
+        let gateway_listener =
+            TcpListener::bind(SocketAddr::new(opts.host, opts.gateway_port)).await?;
+        let gateway_addr = gateway_listener.local_addr()?;
+        let gateway_app = gateway::App::build(&gateway_config).await?;
+        let token = stop.clone();
+        tasks.spawn(async move {
+            let r = gateway_app
+                .serve(gateway_listener, token.cancelled_owned(), grace)
+                .await;
+            ("gateway", r)
+        });
         Ok(Self {
+            gateway: gateway_addr,
+            admin_token,
             services,
             broker: broker.as_ref().map(|b| b.addr),
             broker_process: broker,

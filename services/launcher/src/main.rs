@@ -19,6 +19,12 @@ struct Cli {
     /// one). Without it jobs are recorded but not executed.
     #[arg(long, env = "TANSU")]
     tansu: Option<PathBuf>,
+    /// The gateway's port: the dashboard, gRPC-web and gRPC.
+    #[arg(long, env = "CLUSTERGENIE_GATEWAY_PORT", default_value_t = 8080)]
+    gateway_port: u16,
+    /// The built dashboard (`just run` builds it).
+    #[arg(long, env = "CLUSTERGENIE_WEB_ROOT", default_value = "web/dist")]
+    web_root: PathBuf,
 }
 
 #[tokio::main]
@@ -36,6 +42,8 @@ async fn main() -> anyhow::Result<()> {
         grace: Duration::from_secs(10),
         cloud: provisioning::cloud::CloudConfig::default(),
         broker: cli.tansu.clone(),
+        gateway_port: cli.gateway_port,
+        web_root: cli.web_root.clone(),
     })
     .await?;
     println!();
@@ -50,11 +58,13 @@ async fn main() -> anyhow::Result<()> {
         Some(addr) => println!("  {:<13} kafka://{addr} (tansu, in memory)", "broker"),
         None => println!("  no broker (set TANSU): jobs are recorded but not executed"),
     }
-    if let Some(p) = mesh.services.first() {
-        println!();
-        println!("Try: grpcurl -plaintext {} list", p.addr);
-    }
+    println!("  {:<13} http://{} (dashboard, gRPC-web, gRPC)", "gateway", mesh.gateway);
+    println!();
+    println!("Admin token: {}", mesh.admin_token);
+    println!("Try: grpcurl -plaintext {} list", mesh.gateway);
     println!("Press Ctrl-C to stop.");
+    println!();
+    println!("Dashboard: http://{}/", mesh.gateway);
     shutdown.await;
     mesh.shutdown().await?;
     println!("stopped cleanly");

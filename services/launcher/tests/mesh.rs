@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use clustergenie_proto::{diagnosis::v1 as diag, jobs::v1 as jobs, provisioning::v1 as prov};
+use clustergenie_proto::{
+    diagnosis::v1 as diag, gateway::v1 as gw, jobs::v1 as jobs, provisioning::v1 as prov,
+};
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,6 +24,8 @@ async fn the_mesh_starts_serves_and_stops_cleanly() {
                 .expect("TANSU is not set: run tests through `just test`")
                 .into(),
         ),
+        gateway_port: 0,
+        web_root: dir.path().join("web"),
     })
     .await
     .expect("mesh starts");
@@ -100,6 +104,36 @@ async fn the_mesh_starts_serves_and_stops_cleanly() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
+
+    // The gateway fronts them all, with the admin token the launcher printed.
+    let gateway = tonic::transport::Endpoint::from_shared(format!("http://{}", mesh.gateway))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut tokens = gw::token_service_client::TokenServiceClient::new(gateway.clone());
+    let mut who = tonic::Request::new(gw::WhoAmIRequest {});
+    who.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", mesh.admin_token).parse().unwrap(),
+    );
+    let me = tokens.who_am_i(who).await.unwrap().into_inner().token.unwrap();
+    assert_eq!(me.role(), gw::Role::Admin);
+    let mut via_gateway = prov::cluster_service_client::ClusterServiceClient::new(gateway);
+    let mut get = tonic::Request::new(prov::GetClusterRequest {
+        id: cluster.id.clone(),
+    });
+    get.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", mesh.admin_token).parse().unwrap(),
+    );
+    let through = via_gateway.get_cluster(get).await.unwrap().into_inner();
+    assert_eq!(through.cluster.unwrap().name, "embedded");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("admin-token")).unwrap(),
+        mesh.admin_token,
+        "the token survives restarts"
+    );
 
     mesh.shutdown().await.expect("every service drains cleanly");
     assert!(dir.path().join("provisioning.db").exists());

@@ -141,6 +141,18 @@ fn serialize_secret<S: serde::Serializer>(secret: &SecretString, s: S) -> Result
     s.serialize_str(secret.expose_secret())
 }
 
+/// [`serialize_secret`] for optional secrets (`#[serde(serialize_with =
+/// "cg_runtime::config::serialize_optional_secret")]`).
+pub fn serialize_optional_secret<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(v) => s.serialize_some(v.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 // figment's Jail fixes the closure's error type.
 #[allow(clippy::result_large_err)]

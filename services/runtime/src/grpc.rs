@@ -114,15 +114,20 @@ impl Extractor for MetadataExtractor<'_> {
 }
 
 fn call_span(req: &http::Request<()>) -> tracing::Span {
+    call_span_for(req.headers(), req.uri().path())
+}
+
+/// A server span for a call to `path` that continues the caller's W3C
+/// trace from `headers`.
+pub fn call_span_for(headers: &http::HeaderMap, path: &str) -> tracing::Span {
     let span = tracing::info_span!(
         "grpc",
         otel.kind = "server",
         rpc.system = "grpc",
-        rpc.method = %req.uri().path(),
+        rpc.method = %path,
     );
-    let parent = opentelemetry::global::get_text_map_propagator(|p| {
-        p.extract(&MetadataExtractor(req.headers()))
-    });
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&MetadataExtractor(headers)));
     let _ = span.set_parent(parent);
     span
 }

@@ -1,0 +1,188 @@
+//! The gateway's own services: who a caller is, tokens, and rate limits.
+
+use cg_runtime::{FieldViolation, time::timestamp};
+use clustergenie_proto::gateway::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    auth::{self, Role, Token, Tokens},
+    error::Error,
+    limits::{Budget, Limiter, Tier},
+};
+
+fn role_pb(r: Role) -> pb::Role {
+    match r {
+        Role::Viewer => pb::Role::Viewer,
+        Role::Operator => pb::Role::Operator,
+        Role::Admin => pb::Role::Admin,
+    }
+}
+
+impl From<Token> for pb::Token {
+    fn from(t: Token) -> Self {
+        Self {
+            role: role_pb(t.role) as i32,
+            id: t.id,
+            name: t.name,
+            prefix: t.prefix,
+            create_time: Some(timestamp(t.created_at)),
+            revoke_time: t.revoked_at.map(timestamp),
+        }
+    }
+}
+
+fn invalid(field: &str, description: &str) -> Status {
+    Error::InvalidArgument(vec![FieldViolation::new(field, description)]).into()
+}
+
+pub struct TokenApi(pub Tokens);
+
+#[tonic::async_trait]
+impl pb::token_service_server::TokenService for TokenApi {
+    async fn who_am_i(
+        &self,
+        req: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        // The guard put the authenticated token here.
+        let token = req
+            .extensions()
+            .get::<Token>()
+            .cloned()
+            .ok_or_else(|| Status::unauthenticated("no API token"))?;
+        Ok(Response::new(pb::WhoAmIResponse {
+            token: Some(token.into()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_token(
+        &self,
+        req: Request<pb::CreateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenResponse>, Status> {
+        let r = req.into_inner();
+        let mut violations = Vec::new();
+        let name = auth::parse_name(&r.name)
+            .map_err(|e| violations.push(FieldViolation::new("name", e)))
+            .ok();
+        let role = match pb::Role::try_from(r.role) {
+            Ok(pb::Role::Viewer) => Some(Role::Viewer),
+            Ok(pb::Role::Operator) => Some(Role::Operator),
+            Ok(pb::Role::Admin) => Some(Role::Admin),
+            _ => {
+                violations.push(FieldViolation::new(
+                    "role",
+                    "must be ROLE_VIEWER, ROLE_OPERATOR or ROLE_ADMIN",
+                ));
+                None
+            }
+        };
+        let (Some(name), Some(role)) = (name, role) else {
+            return Err(Error::InvalidArgument(violations).into());
+        };
+        let (token, secret) = self.0.create(&name, role).await?;
+        tracing::info!(token_id = %token.id, role = role.as_str(), "api token created");
+        Ok(Response::new(pb::CreateTokenResponse {
+            token: Some(token.into()),
+            secret: secret.expose().to_string(),
+        }))
+    }
+
+    async fn list_tokens(
+        &self,
+        req: Request<pb::ListTokensRequest>,
+    ) -> Result<Response<pb::ListTokensResponse>, Status> {
+        let tokens = self.0.list(req.get_ref().include_revoked).await?;
+        Ok(Response::new(pb::ListTokensResponse {
+            tokens: tokens.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoke_token(
+        &self,
+        req: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
+        let id = req.into_inner().id;
+        if id.is_empty() || id.len() > 36 {
+            return Err(invalid("id", "must be a token id"));
+        }
+        let token = self.0.revoke(&id).await?;
+        tracing::info!(token_id = %id, "api token revoked");
+        Ok(Response::new(pb::RevokeTokenResponse {
+            token: Some(token.into()),
+        }))
+    }
+}
+
+pub struct LimitApi(pub Limiter);
+
+fn limits(limiter: &Limiter) -> Vec<pb::RateLimit> {
+    Tier::ALL
+        .iter()
+        .map(|t| {
+            let b = limiter.budget(*t);
+            pb::RateLimit {
+                tier: t.as_str().to_string(),
+                requests: b.requests,
+                period_seconds: u32::try_from(b.period.as_secs()).unwrap_or(u32::MAX),
+            }
+        })
+        .collect()
+}
+
+#[tonic::async_trait]
+impl pb::rate_limit_service_server::RateLimitService for LimitApi {
+    async fn get_rate_limits(
+        &self,
+        _: Request<pb::GetRateLimitsRequest>,
+    ) -> Result<Response<pb::GetRateLimitsResponse>, Status> {
+        Ok(Response::new(pb::GetRateLimitsResponse {
+            limits: limits(&self.0),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_rate_limits(
+        &self,
+        req: Request<pb::UpdateRateLimitsRequest>,
+    ) -> Result<Response<pb::UpdateRateLimitsResponse>, Status> {
+        let r = req.into_inner();
+        let mut violations = Vec::new();
+        let mut changes: Vec<(Tier, Budget)> = Vec::new();
+        if r.limits.is_empty() {
+            violations.push(FieldViolation::new("limits", "must name at least one tier"));
+        }
+        for (i, l) in r.limits.iter().enumerate() {
+            let Some(tier) = Tier::parse(&l.tier) else {
+                violations.push(FieldViolation::new(
+                    format!("limits[{i}].tier"),
+                    "must be default, expensive or anonymous",
+                ));
+                continue;
+            };
+            if changes.iter().any(|(t, _)| *t == tier) {
+                violations.push(FieldViolation::new(
+                    format!("limits[{i}].tier"),
+                    "is named twice",
+                ));
+                continue;
+            }
+            let budget = Budget {
+                requests: l.requests,
+                period: std::time::Duration::from_secs(u64::from(l.period_seconds)),
+            };
+            match budget.validate() {
+                Ok(()) => changes.push((tier, budget)),
+                Err(e) => violations.push(FieldViolation::new(format!("limits[{i}]"), e)),
+            }
+        }
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations).into());
+        }
+        self.0.update(&changes).await?;
+        tracing::info!(changed = changes.len(), "rate limits updated");
+        Ok(Response::new(pb::UpdateRateLimitsResponse {
+            limits: limits(&self.0),
+        }))
+    }
+}

@@ -1,0 +1,394 @@
+//! Bearer API tokens with roles. Secrets look like `cgt_<40 base62 chars>`;
+//! only their SHA-256 is stored. Roles nest: viewer < operator < admin.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use cg_runtime::{new_id, time::now_millis};
+use rand::Rng as _;
+use sha2::{Digest as _, Sha256};
+use sqlx::{AnyPool, Row as _, any::AnyRow};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn from_column(s: &str) -> Option<Self> {
+        [Self::Viewer, Self::Operator, Self::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+const SECRET_PREFIX: &str = "cgt_";
+const SECRET_LEN: usize = 40;
+/// How long a lookup is trusted before the store is asked again: the upper
+/// bound on how long a revoked token keeps working on another replica.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// A token's secret as the caller presents it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl Secret {
+    pub fn parse(raw: &str) -> std::result::Result<Self, String> {
+        let Some(rest) = raw.strip_prefix(SECRET_PREFIX) else {
+            return Err(format!("must start with {SECRET_PREFIX}"));
+        };
+        if !(20..=128).contains(&rest.len()) || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err("must be cgt_ and 20–128 letters or digits".into());
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn generate() -> Self {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut rng = rand::rng();
+        let body: String = (0..SECRET_LEN)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect();
+        Self(format!("{SECRET_PREFIX}{body}"))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> String {
+        format!("{:x}", Sha256::digest(self.0.as_bytes()))
+    }
+
+    fn prefix(&self) -> String {
+        self.0.chars().take(SECRET_PREFIX.len() + 4).collect()
+    }
+}
+
+/// The `authorization: Bearer …` value, if any. A malformed header is an
+/// error, not an anonymous call.
+pub fn bearer(headers: &http::HeaderMap) -> std::result::Result<Option<Secret>, &'static str> {
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| "malformed authorization header")?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or("authorization must be `Bearer <token>`")?;
+    Secret::parse(token.trim())
+        .map(Some)
+        .map_err(|_| "invalid API token")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A token name: 1–63 printable characters.
+pub fn parse_name(raw: &str) -> std::result::Result<String, &'static str> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 63 || name.chars().any(char::is_control) {
+        return Err("must be 1–63 printable characters");
+    }
+    Ok(name.to_string())
+}
+
+fn token_from(row: &AnyRow) -> Result<Token> {
+    let role: String = row.try_get("role")?;
+    Ok(Token {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: Role::from_column(&role).ok_or_else(|| Error::Internal(format!("bad role {role}")))?,
+        prefix: row.try_get("prefix")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const COLUMNS: &str = "id, name, role, prefix, created_at, revoked_at";
+
+/// Tokens in the gateway's database, with a short-lived lookup cache.
+#[derive(Clone)]
+pub struct Tokens {
+    pool: AnyPool,
+    cache: Arc<RwLock<HashMap<String, (Option<Token>, Instant)>>>,
+}
+
+impl Tokens {
+    pub fn new(pool: AnyPool) -> Self {
+        Self {
+            pool,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The valid token with this secret, if any.
+    pub async fn authenticate(&self, secret: &Secret) -> Result<Option<Token>> {
+        let hash = secret.hash();
+        if let Some((token, at)) = self.cache.read().unwrap().get(&hash) {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(token.clone());
+            }
+        }
+        let token = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM api_tokens WHERE secret_hash = ? AND revoked_at IS NULL"
+        ))
+        .bind(hash.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| token_from(&r))
+        .transpose()?;
+        let mut cache = self.cache.write().unwrap();
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(hash, (token.clone(), Instant::now()));
+        Ok(token)
+    }
+
+    pub async fn create(&self, name: &str, role: Role) -> Result<(Token, Secret)> {
+        let secret = Secret::generate();
+        let token = self.insert(name, role, &secret).await?;
+        Ok((token, secret))
+    }
+
+    async fn insert(&self, name: &str, role: Role, secret: &Secret) -> Result<Token> {
+        let token = Token {
+            id: new_id(),
+            name: name.to_string(),
+            role,
+            prefix: secret.prefix(),
+            created_at: now_millis(),
+            revoked_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, role, prefix, secret_hash, created_at, revoked_at) \
+             VALUES (?, ?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(token.id.as_str())
+        .bind(token.name.as_str())
+        .bind(role.as_str())
+        .bind(token.prefix.as_str())
+        .bind(secret.hash())
+        .bind(token.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(token)
+    }
+
+    pub async fn list(&self, include_revoked: bool) -> Result<Vec<Token>> {
+        let filter = if include_revoked {
+            ""
+        } else {
+            "WHERE revoked_at IS NULL"
+        };
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM api_tokens {filter} ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(token_from)
+        .collect()
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Token> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| token_from(&r))
+            .transpose()?
+            .ok_or_else(|| Error::NotFound(format!("token {id}")))
+    }
+
+    /// Revokes a token; revoking a revoked one changes nothing. The last
+    /// valid admin token cannot be revoked, so the gateway never locks
+    /// everybody out.
+    pub async fn revoke(&self, id: &str) -> Result<Token> {
+        let token = self.get(id).await?;
+        if token.revoked_at.is_some() {
+            return Ok(token);
+        }
+        let mut tx = self.pool.begin().await?;
+        if token.role == Role::Admin {
+            let admins: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL",
+            )
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            if admins <= 1 {
+                return Err(Error::FailedPrecondition(
+                    "this is the last admin token; create another admin token first".into(),
+                ));
+            }
+        }
+        sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now_millis())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        // Forget every cached lookup: this replica stops honouring it now.
+        self.cache.write().unwrap().clear();
+        self.get(id).await
+    }
+
+    /// Makes sure an admin can sign in. With a configured token, stores it
+    /// (once; a revoked one stays revoked). Without one, when no valid admin
+    /// token exists, creates one and returns its secret to print once.
+    pub async fn bootstrap(&self, configured: Option<&Secret>) -> Result<Option<Secret>> {
+        if let Some(secret) = configured {
+            let known: i64 = sqlx::query("SELECT COUNT(*) FROM api_tokens WHERE secret_hash = ?")
+                .bind(secret.hash())
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+            if known == 0 {
+                self.insert_ignoring_race(secret).await?;
+                tracing::info!("bootstrap admin token stored from config");
+            }
+            return Ok(None);
+        }
+        let admins: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        if admins > 0 {
+            return Ok(None);
+        }
+        let secret = Secret::generate();
+        self.insert(&"bootstrap", Role::Admin, &secret).await?;
+        Ok(Some(secret))
+    }
+
+    async fn insert_ignoring_race(&self, secret: &Secret) -> Result<()> {
+        match self.insert("bootstrap", Role::Admin, secret).await {
+            Err(Error::Storage(e)) if cg_runtime::db::is_unique_violation(&e) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+}
+
+/// What a call needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Health and reflection: anyone.
+    Public,
+    Needs(Role),
+}
+
+/// The access a gRPC path (`/package.Service/Method`) needs: reads are for
+/// viewers, everything else mutates and needs an operator; managing tokens
+/// and limits needs an admin.
+pub fn access(service: &str, method: &str) -> Access {
+    const READS: [&str; 6] = ["Get", "List", "Watch", "Query", "Stream", "WhoAmI"];
+    match service {
+        "grpc.health.v1.Health"
+        | "grpc.reflection.v1.ServerReflection"
+        | "grpc.reflection.v1alpha.ServerReflection" => Access::Public,
+        "clustergenie.gateway.v1.TokenService" if method != "WhoAmI" => Access::Needs(Role::Admin),
+        "clustergenie.gateway.v1.RateLimitService" if method.starts_with("Update") => {
+            Access::Needs(Role::Admin)
+        }
+        _ if READS.iter().any(|r| method.starts_with(r)) => Access::Needs(Role::Viewer),
+        _ => Access::Needs(Role::Operator),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_nest() {
+        assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
+    }
+
+    #[test]
+    fn reads_need_a_viewer_and_writes_an_operator() {
+        let p = "clustergenie.provisioning.v1.DropletService";
+        assert_eq!(access(p, "ListDroplets"), Access::Needs(Role::Viewer));
+        assert_eq!(access(p, "WatchDroplet"), Access::Needs(Role::Viewer));
+        assert_eq!(access(p, "CreateDroplet"), Access::Needs(Role::Operator));
+        assert_eq!(
+            access("clustergenie.diagnosis.v1.DiagnosisService", "Diagnose"),
+            Access::Needs(Role::Operator)
+        );
+    }
+
+    #[test]
+    fn managing_tokens_needs_an_admin_but_anyone_may_ask_who_they_are() {
+        let t = "clustergenie.gateway.v1.TokenService";
+        assert_eq!(access(t, "ListTokens"), Access::Needs(Role::Admin));
+        assert_eq!(access(t, "WhoAmI"), Access::Needs(Role::Viewer));
+        let l = "clustergenie.gateway.v1.RateLimitService";
+        assert_eq!(access(l, "GetRateLimits"), Access::Needs(Role::Viewer));
+        assert_eq!(access(l, "UpdateRateLimits"), Access::Needs(Role::Admin));
+    }
+
+    #[test]
+    fn health_and_reflection_are_public() {
+        assert_eq!(
+            access("grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo"),
+            Access::Public
+        );
+    }
+
+    #[test]
+    fn a_secret_without_the_prefix_is_rejected() {
+        assert!(Secret::parse("abcdefghijklmnopqrstuvwxyz").is_err());
+        assert!(Secret::parse(Secret::generate().expose()).is_ok());
+    }
+
+    #[test]
+    fn a_bearer_header_must_name_the_scheme() {
+        let mut h = http::HeaderMap::new();
+        h.insert("authorization", "Basic Zm9vOmJhcg==".parse().unwrap());
+        assert!(bearer(&h).is_err());
+        let secret = Secret::generate();
+        h.insert(
+            "authorization",
+            format!("Bearer {}", secret.expose()).parse().unwrap(),
+        );
+        assert_eq!(bearer(&h).unwrap().unwrap().hash(), secret.hash());
+    }
+
+    #[test]
+    fn secrets_are_hashed_and_never_printed() {
+        let s = Secret::generate();
+        assert_eq!(s.hash().len(), 64);
+        assert!(!format!("{s:?}").contains(s.expose()));
+    }
+}

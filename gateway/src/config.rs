@@ -1,0 +1,148 @@
+//! The gateway's configuration (defaults ← file ← `CLUSTERGENIE_*` env).
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+use cg_runtime::{
+    config::{DatabaseConfig, ServerConfig, Validate},
+    telemetry::TelemetryConfig,
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{Budget, Tier};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    #[serde(flatten)]
+    pub server: ServerConfig,
+    /// Tokens and admin-changed limits.
+    pub database: DatabaseConfig,
+    pub telemetry: TelemetryConfig,
+    /// Where each backend listens, by the service it runs: `provisioning`,
+    /// `jobs`, `diagnosis`, `monitoring`, `scaler`. Calls to
+    /// `clustergenie.<name>.v1.*` go there.
+    pub backends: BTreeMap<String, String>,
+    /// The built dashboard (`web/dist`); missing serves a hint page.
+    pub web_root: PathBuf,
+    /// Deadline for a backend's answer headers (a stream may run longer).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    /// Origins allowed to call from a browser; `*` allows any (tokens are
+    /// bearer headers, never cookies).
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The admin token to create on first start; unset generates one and
+    /// prints it once.
+    #[serde(serialize_with = "cg_runtime::config::serialize_optional_secret")]
+    pub bootstrap_token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// `redis://…` to share budgets between gateway replicas; unset keeps
+    /// them in this process.
+    #[serde(serialize_with = "cg_runtime::config::serialize_optional_secret")]
+    pub redis_url: Option<SecretString>,
+    /// Prefix of the Redis keys, so several meshes can share one Redis.
+    pub redis_prefix: String,
+    pub default: Budget,
+    pub expensive: Budget,
+    pub anonymous: Budget,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_prefix: "cg:rl".into(),
+            default: Budget {
+                requests: 600,
+                period: Duration::from_secs(60),
+            },
+            expensive: Budget {
+                requests: 30,
+                period: Duration::from_secs(60),
+            },
+            anonymous: Budget {
+                requests: 120,
+                period: Duration::from_secs(60),
+            },
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn budget(&self, tier: Tier) -> Budget {
+        match tier {
+            Tier::Default => self.default,
+            Tier::Expensive => self.expensive,
+            Tier::Anonymous => self.anonymous,
+        }
+    }
+}
+
+pub const SERVICES: [&str; 5] = ["provisioning", "jobs", "diagnosis", "monitoring", "scaler"];
+
+impl Default for Config {
+    fn default() -> Self {
+        let backends = SERVICES
+            .iter()
+            .zip(50051..)
+            .map(|(name, port)| ((*name).to_string(), format!("http://127.0.0.1:{port}")))
+            .collect();
+        Self {
+            server: ServerConfig::with_port(8080),
+            database: DatabaseConfig::new("sqlite://data/gateway.db"),
+            telemetry: TelemetryConfig::default(),
+            backends,
+            web_root: PathBuf::from("web/dist"),
+            request_timeout: Duration::from_secs(30),
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            cors_origins: vec!["*".into()],
+        }
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), String> {
+        self.server.validate()?;
+        self.database.validate()?;
+        self.telemetry.validate()?;
+        for (name, url) in &self.backends {
+            if !SERVICES.contains(&name.as_str()) {
+                return Err(format!(
+                    "backends.{name}: unknown service (expected one of {})",
+                    SERVICES.join(", ")
+                ));
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.parse::<http::Uri>().is_err()
+            {
+                return Err(format!("backends.{name}: {url:?} is not an http(s) URL"));
+            }
+        }
+        if self.request_timeout.is_zero() || self.request_timeout > Duration::from_secs(600) {
+            return Err("request_timeout must be between 1ms and 10m".into());
+        }
+        for tier in Tier::ALL {
+            self.limits
+                .budget(tier)
+                .validate()
+                .map_err(|e| format!("limits.{}: {e}", tier.as_str()))?;
+        }
+        if let Some(token) = &self.auth.bootstrap_token {
+            crate::auth::Secret::parse(secrecy::ExposeSecret::expose_secret(token))
+                .map_err(|e| format!("auth.bootstrap_token: {e}"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,425 @@
+//! Rate limits: a GCRA budget per caller and tier. In one process the
+//! budgets live in tower_governor's keyed limiters; with Redis configured
+//! they live in Redis (one Lua script per check), so every gateway replica
+//! draws from the same budget.
+
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use deadpool_redis::redis;
+use governor::{clock::Clock as _, middleware::StateInformationMiddleware};
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyPool, Row as _};
+use tower_governor::{
+    GovernorError,
+    governor::{GovernorConfig, GovernorConfigBuilder},
+    key_extractor::KeyExtractor,
+};
+
+use crate::error::{Error, Result};
+
+/// A class of calls sharing one budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    Default,
+    /// Diagnose, CreateJob, ImplementRecommendation: each may start real work.
+    Expensive,
+    /// Callers without a token, keyed by peer address.
+    Anonymous,
+}
+
+impl Tier {
+    pub const ALL: [Self; 3] = [Self::Default, Self::Expensive, Self::Anonymous];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Expensive => "expensive",
+            Self::Anonymous => "anonymous",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The tier of an authenticated call.
+    pub fn of(method: &str) -> Self {
+        match method {
+            "Diagnose" | "CreateJob" | "ImplementRecommendation" => Self::Expensive,
+            _ => Self::Default,
+        }
+    }
+}
+
+/// `requests` per `period`, refilled evenly: a caller may burst up to
+/// `requests`, then proceeds at requests/period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    pub requests: u32,
+    #[serde(with = "humantime_serde")]
+    pub period: Duration,
+}
+
+impl Budget {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(1..=1_000_000).contains(&self.requests) {
+            return Err("requests must be 1–1000000".into());
+        }
+        if self.period < Duration::from_secs(1) || self.period > Duration::from_secs(86_400) {
+            return Err("period must be 1s–24h".into());
+        }
+        Ok(())
+    }
+
+    /// Time between two requests at the sustained rate.
+    fn interval(&self) -> Duration {
+        self.period / self.requests
+    }
+}
+
+/// One check's outcome, with what the `ratelimit-*` headers report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Until the budget is whole again.
+    pub reset: Duration,
+    /// Until the next call is allowed (zero when allowed).
+    pub retry_after: Duration,
+}
+
+impl Decision {
+    /// Sets `ratelimit-limit`, `ratelimit-remaining`, `ratelimit-reset`
+    /// (whole seconds, rounded up) and, when refused, `retry-after`.
+    pub fn write_headers(&self, headers: &mut http::HeaderMap) {
+        let secs = |d: Duration| d.as_millis().div_ceil(1000);
+        let mut set = |name: &'static str, value: String| {
+            if let Ok(v) = http::HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        };
+        set("ratelimit-limit", self.limit.to_string());
+        set("ratelimit-remaining", self.remaining.to_string());
+        set("ratelimit-reset", secs(self.reset).to_string());
+        if !self.allowed {
+            set("retry-after", secs(self.retry_after).max(1).to_string());
+        }
+    }
+}
+
+/// The key a budget is kept under: the token id, or the peer address for
+/// anonymous callers. Also tower_governor's key extractor, reading the key
+/// the auth step put in the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallerKey(pub String);
+
+#[derive(Debug, Clone, Copy)]
+pub struct CallerKeyExtractor;
+
+impl KeyExtractor for CallerKeyExtractor {
+    type Key = CallerKey;
+
+    fn extract<T>(&self, req: &http::Request<T>) -> std::result::Result<CallerKey, GovernorError> {
+        req.extensions()
+            .get::<CallerKey>()
+            .cloned()
+            .ok_or(GovernorError::UnableToExtractKey)
+    }
+}
+
+type Local = GovernorConfig<CallerKeyExtractor, StateInformationMiddleware>;
+
+fn local(budget: Budget) -> Arc<Local> {
+    Arc::new(
+        GovernorConfigBuilder::default()
+            .key_extractor(CallerKeyExtractor)
+            .period(budget.interval())
+            .burst_size(budget.requests)
+            .use_headers()
+            .finish()
+            .expect("a validated budget has a non-zero period and burst"),
+    )
+}
+
+/// GCRA in Redis, on Redis' own clock so every replica agrees. Returns
+/// {allowed, remaining, reset_ms, retry_ms}.
+const GCRA: &str = r"
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local tolerance = interval * burst
+local new_tat = tat + interval
+local allow_at = new_tat - tolerance
+if now < allow_at then
+  return {0, 0, tat - now, allow_at - now}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, new_tat - now))
+return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 0}
+";
+
+enum Store {
+    Local(RwLock<HashMap<Tier, (Budget, Arc<Local>)>>),
+    Redis {
+        pool: deadpool_redis::Pool,
+        prefix: String,
+        script: redis::Script,
+    },
+}
+
+/// Budgets per tier (config defaults, overridden by what an admin stored)
+/// and the state that enforces them.
+#[derive(Clone)]
+pub struct Limiter {
+    store: Arc<Store>,
+    budgets: Arc<RwLock<HashMap<Tier, Budget>>>,
+    defaults: HashMap<Tier, Budget>,
+    pool: AnyPool,
+}
+
+impl Limiter {
+    pub fn new(
+        config: &crate::config::LimitsConfig,
+        pool: AnyPool,
+    ) -> std::result::Result<Self, String> {
+        let defaults: HashMap<Tier, Budget> =
+            Tier::ALL.iter().map(|t| (*t, config.budget(*t))).collect();
+        let store = match &config.redis_url {
+            Some(url) => {
+                let url = secrecy::ExposeSecret::expose_secret(url);
+                let pool = deadpool_redis::Config::from_url(url)
+                    .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+                    .map_err(|e| format!("limits.redis_url: {e}"))?;
+                Store::Redis {
+                    pool,
+                    prefix: config.redis_prefix.clone(),
+                    script: redis::Script::new(GCRA),
+                }
+            }
+            None => Store::Local(RwLock::default()),
+        };
+        Ok(Self {
+            store: Arc::new(store),
+            budgets: Arc::new(RwLock::new(defaults.clone())),
+            defaults,
+            pool,
+        })
+    }
+
+    pub fn shared(&self) -> bool {
+        matches!(*self.store, Store::Redis { .. })
+    }
+
+    pub fn budget(&self, tier: Tier) -> Budget {
+        self.budgets.read().unwrap()[&tier]
+    }
+
+    /// Re-reads the budgets an admin stored (other replicas may have
+    /// changed them).
+    pub async fn refresh(&self) -> Result<()> {
+        let mut budgets = self.defaults.clone();
+        for row in sqlx::query("SELECT tier, requests, period_seconds FROM rate_limits")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let tier: String = row.try_get("tier")?;
+            let requests: i64 = row.try_get("requests")?;
+            let period: i64 = row.try_get("period_seconds")?;
+            if let Some(tier) = Tier::parse(&tier) {
+                let budget = Budget {
+                    requests: u32::try_from(requests).unwrap_or(1),
+                    period: Duration::from_secs(u64::try_from(period).unwrap_or(1)),
+                };
+                if budget.validate().is_ok() {
+                    budgets.insert(tier, budget);
+                }
+            }
+        }
+        *self.budgets.write().unwrap() = budgets;
+        Ok(())
+    }
+
+    /// Stores new budgets and applies them here at once.
+    pub async fn update(&self, changes: &[(Tier, Budget)]) -> Result<()> {
+        let now = cg_runtime::time::now_millis();
+        let mut tx = self.pool.begin().await?;
+        for (tier, budget) in changes {
+            sqlx::query("DELETE FROM rate_limits WHERE tier = ?")
+                .bind(tier.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO rate_limits (tier, requests, period_seconds, updated_at) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(tier.as_str())
+            .bind(i64::from(budget.requests))
+            .bind(i64::try_from(budget.period.as_secs()).unwrap_or(i64::MAX))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.refresh().await
+    }
+
+    /// Takes one request from `key`'s budget in `tier`.
+    pub async fn check(&self, tier: Tier, key: &CallerKey) -> Result<Decision> {
+        let budget = self.budget(tier);
+        match &*self.store {
+            Store::Local(limiters) => Ok(Self::check_local(limiters, tier, budget, key)),
+            Store::Redis {
+                pool,
+                prefix,
+                script,
+            } => {
+                let mut conn = pool
+                    .get()
+                    .await
+                    .map_err(|e| Error::Unavailable(format!("rate-limit store: {e}")))?;
+                // The budget is part of the key: a changed budget starts full.
+                let redis_key = format!(
+                    "{prefix}:{}:{}:{}:{}",
+                    tier.as_str(),
+                    budget.requests,
+                    budget.period.as_secs(),
+                    key.0
+                );
+                let interval = u64::try_from(budget.interval().as_millis()).unwrap_or(u64::MAX);
+                let (allowed, remaining, reset, retry): (i64, i64, i64, i64) = script
+                    .key(redis_key)
+                    .arg(interval.max(1))
+                    .arg(budget.requests)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| Error::Unavailable(format!("rate-limit store: {e}")))?;
+                let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
+                Ok(Decision {
+                    allowed: allowed == 1,
+                    limit: budget.requests,
+                    remaining: u32::try_from(remaining).unwrap_or(0),
+                    reset: ms(reset),
+                    retry_after: ms(retry),
+                })
+            }
+        }
+    }
+
+    fn check_local(
+        limiters: &RwLock<HashMap<Tier, (Budget, Arc<Local>)>>,
+        tier: Tier,
+        budget: Budget,
+        key: &CallerKey,
+    ) -> Decision {
+        let current = limiters
+            .read()
+            .unwrap()
+            .get(&tier)
+            .filter(|(b, _)| *b == budget)
+            .map(|(_, l)| l.clone());
+        let config = current.unwrap_or_else(|| {
+            let fresh = local(budget);
+            limiters
+                .write()
+                .unwrap()
+                .insert(tier, (budget, fresh.clone()));
+            fresh
+        });
+        let limiter = config.limiter();
+        let interval = budget.interval();
+        match limiter.check_key(key) {
+            Ok(state) => {
+                let remaining = state.remaining_burst_capacity();
+                Decision {
+                    allowed: true,
+                    limit: budget.requests,
+                    remaining,
+                    reset: interval * (budget.requests - remaining),
+                    retry_after: Duration::ZERO,
+                }
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(limiter.clock().now());
+                Decision {
+                    allowed: false,
+                    limit: budget.requests,
+                    remaining: 0,
+                    reset: wait + interval * budget.requests.saturating_sub(1),
+                    retry_after: wait,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(requests: u32, secs: u64) -> Budget {
+        Budget {
+            requests,
+            period: Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn expensive_methods_have_their_own_tier() {
+        assert_eq!(Tier::of("CreateJob"), Tier::Expensive);
+        assert_eq!(Tier::of("Diagnose"), Tier::Expensive);
+        assert_eq!(Tier::of("ListJobs"), Tier::Default);
+    }
+
+    #[test]
+    fn a_budget_of_zero_requests_is_rejected() {
+        assert!(budget(0, 60).validate().is_err());
+        assert!(budget(10, 0).validate().is_err());
+        assert!(budget(10, 60).validate().is_ok());
+    }
+
+    #[test]
+    fn a_local_budget_allows_its_burst_then_refuses_with_a_wait() {
+        let limiters = RwLock::default();
+        let b = budget(3, 60);
+        let key = CallerKey("t1".into());
+        let decisions: Vec<Decision> = (0..4)
+            .map(|_| Limiter::check_local(&limiters, Tier::Default, b, &key))
+            .collect();
+        assert_eq!(
+            decisions.iter().map(|d| d.remaining).collect::<Vec<_>>(),
+            [2, 1, 0, 0]
+        );
+        assert!(decisions[..3].iter().all(|d| d.allowed));
+        let refused = decisions[3];
+        assert!(!refused.allowed);
+        assert!(refused.retry_after > Duration::from_secs(15));
+        assert!(refused.retry_after <= Duration::from_secs(20));
+        // Another caller has a budget of its own.
+        assert!(Limiter::check_local(&limiters, Tier::Default, b, &CallerKey("t2".into())).allowed);
+    }
+
+    #[test]
+    fn headers_round_up_to_whole_seconds() {
+        let mut h = http::HeaderMap::new();
+        Decision {
+            allowed: false,
+            limit: 5,
+            remaining: 0,
+            reset: Duration::from_millis(1500),
+            retry_after: Duration::from_millis(200),
+        }
+        .write_headers(&mut h);
+        assert_eq!(h["ratelimit-limit"], "5");
+        assert_eq!(h["ratelimit-remaining"], "0");
+        assert_eq!(h["ratelimit-reset"], "2");
+        assert_eq!(h["retry-after"], "1");
+    }
+}

@@ -1,0 +1,346 @@
+//! The gateway in front of real provisioning and jobs services on MariaDB:
+//! tokens and roles, rate limits (in process and shared through Redis),
+//! gRPC-web, CORS and the dashboard's files on the same port.
+
+mod common;
+
+use std::time::Duration;
+
+use clustergenie_proto::{gateway::v1 as gpb, provisioning::v1 as pb};
+use common::{ADMIN, Mesh, bearer, token};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tonic::Code;
+use tonic_types::StatusExt as _;
+
+type Clusters = pb::cluster_service_client::ClusterServiceClient<tonic::transport::Channel>;
+type Tokens = gpb::token_service_client::TokenServiceClient<tonic::transport::Channel>;
+type Limits = gpb::rate_limit_service_client::RateLimitServiceClient<tonic::transport::Channel>;
+
+fn create(name: &str) -> pb::CreateClusterRequest {
+    pb::CreateClusterRequest {
+        name: name.into(),
+        region: "nyc1".into(),
+        ..Default::default()
+    }
+}
+
+fn budget(requests: u32, secs: u64) -> gateway::limits::Budget {
+    gateway::limits::Budget {
+        requests,
+        period: Duration::from_secs(secs),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_carry_roles_and_revoked_tokens_stop_working() {
+    let mesh = Mesh::start().await;
+    let gw = mesh.gateway(&mesh.config()).await;
+    let mut tokens = Tokens::new(gw.channel().await);
+    let mut clusters = Clusters::new(gw.channel().await);
+
+    let anonymous = clusters
+        .list_clusters(pb::ListClustersRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let forged = clusters
+        .list_clusters(bearer("cgt_notarealtoken000000000000", pb::ListClustersRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), Code::Unauthenticated);
+
+    let viewer = token(&gw, "dashboard", gpb::Role::Viewer).await;
+    let operator = token(&gw, "ci", gpb::Role::Operator).await;
+    let me = tokens
+        .who_am_i(bearer(&viewer, gpb::WhoAmIRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+        .unwrap();
+    assert_eq!((me.name.as_str(), me.role()), ("dashboard", gpb::Role::Viewer));
+    assert!(viewer.starts_with(&me.prefix));
+
+    clusters
+        .list_clusters(bearer(&viewer, pb::ListClustersRequest::default()))
+        .await
+        .expect("viewers read");
+    let denied = clusters
+        .create_cluster(bearer(&viewer, create("web")))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let created = clusters
+        .create_cluster(bearer(&operator, create("web")))
+        .await
+        .expect("operators mutate")
+        .into_inner()
+        .cluster
+        .unwrap();
+    assert_eq!(created.name, "web");
+    // Backend errors pass through untouched, details included.
+    let invalid = clusters
+        .create_cluster(bearer(&operator, create("Not A Name")))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    assert!(invalid.get_error_details().bad_request().is_some());
+    // Only admins manage tokens.
+    let not_admin = tokens
+        .list_tokens(bearer(&operator, gpb::ListTokensRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(not_admin.code(), Code::PermissionDenied);
+
+    let listed = tokens
+        .list_tokens(bearer(ADMIN, gpb::ListTokensRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens;
+    let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["bootstrap", "dashboard", "ci"]);
+    let ci = listed.iter().find(|t| t.name == "ci").unwrap().id.clone();
+    let revoked = tokens
+        .revoke_token(bearer(ADMIN, gpb::RevokeTokenRequest { id: ci.clone() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+        .unwrap();
+    assert!(revoked.revoke_time.is_some());
+    let gone = clusters
+        .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::Unauthenticated);
+    // The last admin cannot lock everyone out.
+    let bootstrap = listed.iter().find(|t| t.name == "bootstrap").unwrap().id.clone();
+    let last = tokens
+        .revoke_token(bearer(ADMIN, gpb::RevokeTokenRequest { id: bootstrap }))
+        .await
+        .unwrap_err();
+    assert_eq!(last.code(), Code::FailedPrecondition);
+    let bad = tokens
+        .create_token(bearer(
+            ADMIN,
+            gpb::CreateTokenRequest {
+                name: String::new(),
+                role: 0,
+            },
+        ))
+        .await
+        .unwrap_err();
+    let mut fields: Vec<String> = bad
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["name", "role"]);
+    gw.stop().await;
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_reports_the_budget_and_excess_is_refused_with_retry_info() {
+    let mesh = Mesh::start().await;
+    let mut config = mesh.config();
+    config.limits.default = budget(3, 60);
+    config.limits.expensive = budget(1, 60);
+    let gw = mesh.gateway(&config).await;
+    let operator = token(&gw, "ci", gpb::Role::Operator).await;
+    let mut clusters = Clusters::new(gw.channel().await);
+    for left in ["2", "1", "0"] {
+        let resp = clusters
+            .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
+            .await
+            .unwrap();
+        let md = resp.metadata();
+        assert_eq!(md.get("ratelimit-limit").unwrap(), "3");
+        assert_eq!(md.get("ratelimit-remaining").unwrap(), left);
+        let reset: u64 = md.get("ratelimit-reset").unwrap().to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&reset), "reset {reset}");
+    }
+    let refused = clusters
+        .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    let retry = refused
+        .get_error_details()
+        .retry_info()
+        .and_then(|r| r.retry_delay)
+        .expect("retry info");
+    assert!(retry > Duration::from_secs(10) && retry <= Duration::from_secs(20));
+    assert_eq!(refused.metadata().get("ratelimit-remaining").unwrap(), "0");
+    assert!(refused.metadata().get("retry-after").is_some());
+
+    // CreateJob draws from the tighter expensive budget of the same token.
+    let mut jobs = clustergenie_proto::jobs::v1::job_service_client::JobServiceClient::new(
+        gw.channel().await,
+    );
+    let job = || {
+        bearer(
+            &operator,
+            cg_testkit::jobs::scale_cluster(&cg_runtime::new_id(), 2),
+        )
+    };
+    let first = jobs.create_job(job()).await.expect("first job");
+    assert_eq!(first.metadata().get("ratelimit-limit").unwrap(), "1");
+    let second = jobs.create_job(job()).await.unwrap_err();
+    assert_eq!(second.code(), Code::ResourceExhausted);
+
+    // An admin raises the default budget; it applies at once.
+    let mut limits = Limits::new(gw.channel().await);
+    let updated = limits
+        .update_rate_limits(bearer(
+            ADMIN,
+            gpb::UpdateRateLimitsRequest {
+                limits: vec![gpb::RateLimit {
+                    tier: "default".into(),
+                    requests: 100,
+                    period_seconds: 60,
+                }],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .limits;
+    assert!(updated.iter().any(|l| l.tier == "default" && l.requests == 100));
+    clusters
+        .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
+        .await
+        .expect("the new budget applies");
+    let bad = limits
+        .update_rate_limits(bearer(
+            ADMIN,
+            gpb::UpdateRateLimitsRequest {
+                limits: vec![gpb::RateLimit {
+                    tier: "cheap".into(),
+                    requests: 0,
+                    period_seconds: 60,
+                }],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    gw.stop().await;
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_sharing_redis_enforce_one_budget() {
+    let mesh = Mesh::start().await;
+    let mut config = mesh.config();
+    config.limits.redis_url = Some(secrecy::SecretString::from("redis://127.0.0.1:6379"));
+    // A fresh key space per run: Redis outlives the test.
+    config.limits.redis_prefix = format!("cg-test:{}", cg_runtime::new_id());
+    config.limits.default = budget(4, 60);
+    let a = mesh.gateway(&config).await;
+    let b = mesh.gateway(&config).await;
+    let operator = token(&a, "shared", gpb::Role::Operator).await;
+    let mut on_a = Clusters::new(a.channel().await);
+    let mut on_b = Clusters::new(b.channel().await);
+    let mut remaining = Vec::new();
+    for i in 0..4 {
+        let client = if i % 2 == 0 { &mut on_a } else { &mut on_b };
+        let resp = client
+            .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
+            .await
+            .unwrap_or_else(|e| panic!("call {i} within budget: {e}"));
+        remaining.push(resp.metadata().get("ratelimit-remaining").unwrap().to_str().unwrap().to_string());
+    }
+    assert_eq!(remaining, ["3", "2", "1", "0"], "one budget across both replicas");
+    for client in [&mut on_a, &mut on_b] {
+        let refused = client
+            .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted);
+    }
+    a.stop().await;
+    b.stop().await;
+    mesh.stop().await;
+}
+
+/// One HTTP/1.1 exchange over a fresh connection; returns the raw response.
+async fn http1(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut out))
+        .await
+        .expect("the gateway closes the connection")
+        .unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_web_cors_and_the_dashboard_share_one_port() {
+    let mesh = Mesh::start().await;
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<title>ClusterGenie</title>").unwrap();
+    let mut config = mesh.config();
+    config.web_root = web.path().to_path_buf();
+    let gw = mesh.gateway(&config).await;
+
+    // A gRPC-web call over HTTP/1.1: ListRegions with an empty message.
+    let frame = [0u8, 0, 0, 0, 0];
+    let mut req = format!(
+        "POST /clustergenie.provisioning.v1.CatalogService/ListRegions HTTP/1.1\r\n\
+         host: localhost\r\ncontent-type: application/grpc-web+proto\r\nx-grpc-web: 1\r\n\
+         authorization: Bearer {ADMIN}\r\norigin: http://example.test\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        frame.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&frame);
+    let resp = http1(gw.addr, &req).await;
+    let text = String::from_utf8_lossy(&resp);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("content-type: application/grpc-web"), "{text}");
+    assert!(text.contains("ratelimit-remaining"), "{text}");
+    assert!(text.contains("nyc1"), "the regions came back: {text}");
+    assert!(text.contains("grpc-status:0"), "the trailer frame: {text}");
+
+    // The browser's preflight.
+    let preflight = http1(
+        gw.addr,
+        b"OPTIONS /clustergenie.jobs.v1.JobService/CreateJob HTTP/1.1\r\nhost: localhost\r\n\
+          origin: http://example.test\r\naccess-control-request-method: POST\r\n\
+          access-control-request-headers: authorization,content-type,x-grpc-web\r\n\
+          connection: close\r\n\r\n",
+    )
+    .await;
+    let preflight = String::from_utf8_lossy(&preflight).to_lowercase();
+    assert!(preflight.contains("access-control-allow-origin: *"), "{preflight}");
+    assert!(preflight.contains("authorization"), "{preflight}");
+    // The actual answer exposes gRPC status and the budget to scripts.
+    let text = text.to_lowercase();
+    for header in ["grpc-status", "grpc-status-details-bin", "ratelimit-remaining"] {
+        assert!(
+            text.lines().any(|l| l.starts_with("access-control-expose-headers") && l.contains(header)),
+            "{header} exposed: {text}"
+        );
+    }
+
+    // Static files, with client-side routes falling back to index.html.
+    for path in ["/", "/clusters/123"] {
+        let page = http1(
+            gw.addr,
+            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+        let page = String::from_utf8_lossy(&page);
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(page.contains("<title>ClusterGenie</title>"), "{page}");
+    }
+    gw.stop().await;
+    mesh.stop().await;
+}
