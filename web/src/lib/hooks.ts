@@ -106,13 +106,15 @@ export function newRequestId(): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** Re-renders every `ms` while `on`; returns Date.now() of the render. */
+/** Re-renders every `ms` while `on`; returns the time of this render. */
 export function useNow(ms = 1000, on = true): number {
-  const [now, setNow] = useState(() => Date.now());
+  const [, setTick] = useState(0);
   useEffect(() => {
     if (!on) return;
-    const id = setInterval(() => setNow(Date.now()), ms);
+    const id = setInterval(() => setTick((t) => t + 1), ms);
     return () => clearInterval(id);
   }, [ms, on]);
-  return now;
+  // Read at render time, so a store update rendered between ticks is not
+  // compared against an older clock.
+  return Date.now();
 }

@@ -85,13 +85,18 @@ export function appInterceptors(deps: TransportDeps): Interceptor[] {
   return [rateLimitInterceptor(deps.quota), authInterceptor(deps.auth)];
 }
 
-export function createAppTransport(
-  deps: TransportDeps,
-  baseUrl: string = window.location.origin,
-): Transport {
+export interface TransportOptions {
+  /** Defaults to the page's origin: the gateway serves the app and gRPC-web on one port. */
+  baseUrl?: string;
+  /** For tests of the wire format. */
+  fetch?: typeof globalThis.fetch;
+}
+
+export function createAppTransport(deps: TransportDeps, options: TransportOptions = {}): Transport {
   return createGrpcWebTransport({
-    baseUrl,
+    baseUrl: options.baseUrl ?? window.location.origin,
     useBinaryFormat: true,
     interceptors: appInterceptors(deps),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
   });
 }
