@@ -118,3 +118,12 @@ export function useNow(ms = 1000, on = true): number {
   // compared against an older clock.
   return Date.now();
 }
+
+/** Calls `reload` after `ms` while `pending` is true (e.g. a droplet still booting). */
+export function useRefreshWhile(pending: boolean, reload: () => void, ms = 3000, key?: unknown): void {
+  useEffect(() => {
+    if (!pending) return;
+    const t = setTimeout(reload, ms);
+    return () => clearTimeout(t);
+  }, [pending, reload, ms, key]);
+}

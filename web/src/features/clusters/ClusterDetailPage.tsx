@@ -3,6 +3,7 @@ import { Link, useLocation } from "wouter";
 import {
   ClusterService,
   DropletService,
+  DropletStatus,
   type Cluster,
 } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { JobService } from "../../gen/clustergenie/jobs/v1/jobs_pb";
@@ -11,7 +12,7 @@ import { sizeLabel, sizesForRegion, useCatalog } from "../../lib/catalog";
 import { useClient } from "../../lib/context";
 import { fieldError } from "../../lib/errors";
 import { clusterStatusLabel, dropletStatusLabel, hourlyCost, monthlyCost, time } from "../../lib/format";
-import { useMutation, useRpc } from "../../lib/hooks";
+import { useMutation, useRefreshWhile, useRpc } from "../../lib/hooks";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Field } from "../../components/Field";
 import { Badge, Can, Loading, PageHeader } from "../../components/ui";
@@ -25,6 +26,12 @@ export function ClusterDetailPage({ id }: { id: string }) {
     [droplets, id],
   );
   const c = cluster.data?.cluster;
+  useRefreshWhile(
+    !!members.data?.droplets.some((d) => d.status === DropletStatus.NEW || d.locked),
+    members.reload,
+    3000,
+    members.data,
+  );
   const reload = () => {
     cluster.reload();
     members.reload();

@@ -55,7 +55,7 @@ export function CreateDropletForm({ clusters, onCreated }: { clusters: Cluster[]
         </Field>
       </div>
       <div className="form__row">
-        <Field label="Region" name="region" hint="the cluster's">
+        <Field label="Region" name="region" hint="the cluster's region">
           <input value={cluster?.region ?? ""} readOnly data-testid="droplet-region" />
         </Field>
         <Field label="Size" name="size" error={fieldError(create.error, "size")}>

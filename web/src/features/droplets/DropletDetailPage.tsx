@@ -2,11 +2,12 @@ import { Link } from "wouter";
 import {
   DropletActionService,
   DropletService,
+  DropletStatus,
 } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { Role } from "../../lib/auth";
 import { useClient } from "../../lib/context";
 import { actionStatusLabel, actionTypeLabel, dropletStatusLabel, memory, time } from "../../lib/format";
-import { useRpc } from "../../lib/hooks";
+import { useRefreshWhile, useRpc } from "../../lib/hooks";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge, Can, Loading, PageHeader } from "../../components/ui";
 import { ResizeJobForm } from "../jobs/ResizeJobForm";
@@ -19,6 +20,7 @@ export function DropletDetailPage({ id }: { id: string }) {
   const droplet = useRpc((signal) => droplets.getDroplet({ id }, { signal }), [droplets, id]);
   const history = useRpc((signal) => actions.listDropletActions({ dropletId: id, pageSize: 20 }, { signal }), [actions, id]);
   const d = droplet.data?.droplet;
+  useRefreshWhile(!!d && (d.status === DropletStatus.NEW || d.locked), droplet.reload, 3000, droplet.data);
   const reload = () => {
     droplet.reload();
     history.reload();

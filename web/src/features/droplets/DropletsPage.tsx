@@ -10,7 +10,7 @@ import { Role } from "../../lib/auth";
 import { useCatalog } from "../../lib/catalog";
 import { useAuth, useClient } from "../../lib/context";
 import { DROPLET_STATUSES, dropletStatusLabel, memory } from "../../lib/format";
-import { useRpc } from "../../lib/hooks";
+import { useRefreshWhile, useRpc } from "../../lib/hooks";
 import { usePages } from "../../lib/pages";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge, Can, Loading, PageHeader, Pager, ReadOnlyNote } from "../../components/ui";
@@ -36,6 +36,13 @@ export function DropletsPage() {
     (signal) =>
       droplets.listDroplets({ pageSize: PAGE_SIZE, pageToken: pages.token, clusterId, status, region }, { signal }),
     [droplets, pages.token, clusterId, status, region],
+  );
+  // A droplet booting or locked by an action changes soon: look again.
+  useRefreshWhile(
+    !!list.data?.droplets.some((d) => d.status === DropletStatus.NEW || d.locked),
+    list.reload,
+    3000,
+    list.data,
   );
   const filter = (f: () => void) => {
     f();
