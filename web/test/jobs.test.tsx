@@ -132,7 +132,6 @@ describe("job detail", () => {
       routes: (router) => {
         catalog(router);
         router.service(JobService, {
-          // eslint-disable-next-line require-yield
           async *watchJob() {
             throw new ConnectError("no streaming here", Code.Unimplemented);
           },

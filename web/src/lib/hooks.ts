@@ -44,7 +44,6 @@ export function useRpc<T>(fn: (signal: AbortSignal) => Promise<T>, deps: readonl
       },
     );
     return () => ctrl.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
 
   const reload = useCallback(() => setTick((t) => t + 1), []);
