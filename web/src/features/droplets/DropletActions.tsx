@@ -44,7 +44,9 @@ export function DropletActions({ droplet, expanded, onSettled }: {
     client.createDropletAction({ ...init, dropletId: droplet.id, requestId }),
   );
 
-  const busy = create.pending || action?.status === ActionStatus.IN_PROGRESS;
+  // A booting droplet takes no actions yet.
+  const booting = droplet.status === DropletStatus.NEW;
+  const busy = create.pending || booting || action?.status === ActionStatus.IN_PROGRESS;
   const archived = droplet.status === DropletStatus.ARCHIVE;
   const sizes = sizesForRegion(catalog.data, droplet.region).filter((s) => s.slug !== droplet.size);
   const chosenSize = size || sizes[0]?.slug || "";
@@ -57,7 +59,7 @@ export function DropletActions({ droplet, expanded, onSettled }: {
   if (archived) return <span className="muted small">archived</span>;
 
   return (
-    <div className="actions" data-testid="droplet-actions">
+    <div className="actions" data-testid="droplet-actions" title={booting ? "Available once the droplet is active" : undefined}>
       <div className="row">
         {droplet.status === DropletStatus.OFF ? (
           <button type="button" disabled={busy} onClick={() => run({ type: ActionType.POWER_ON })} data-testid="droplet-action-poweron">
