@@ -7,8 +7,10 @@
 // Env:
 //   CG_URL             gateway origin serving the dashboard and gRPC-web (required)
 //   CG_ADMIN_TOKEN     an admin API token (required)
-//   CG_LIMITED_TOKEN   a token whose rate-limit budget is tiny (required for the last step;
-//                      set CG_SKIP_RATE_LIMIT=1 to skip that step instead)
+//   CG_LIMITED_TOKEN   a second token for the last step (required; CG_SKIP_RATE_LIMIT=1 skips it)
+//   CG_LIMIT_REQUESTS  when set, the admin first lowers the `default` budget to this many
+//                      requests per 60 s on the dashboard's Rate limits page, so the limited
+//                      token runs out quickly (otherwise its budget must already be tiny)
 //   CHROMIUM_PATH      browser binary (default /usr/bin/chromium)
 //   CG_E2E_TIMEOUT_S   how long to wait for a droplet, action or job to finish (default 180)
 //   CG_E2E_HEADFUL=1   show the browser
@@ -22,6 +24,7 @@ const BASE = (process.env.CG_URL ?? "").replace(/\/+$/, "");
 const ADMIN = process.env.CG_ADMIN_TOKEN ?? "";
 const LIMITED = process.env.CG_LIMITED_TOKEN ?? "";
 const SKIP_RATE_LIMIT = process.env.CG_SKIP_RATE_LIMIT === "1";
+const LIMIT_REQUESTS = process.env.CG_LIMIT_REQUESTS ?? "";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const LONG = Number(process.env.CG_E2E_TIMEOUT_S ?? 180) * 1000;
 const ARGS = [
@@ -231,6 +234,17 @@ async function main() {
         tick: () => page.click(tid("cluster-refresh")),
       });
     });
+
+    if (!SKIP_RATE_LIMIT && LIMIT_REQUESTS) {
+      await step(pageRef, "lower-rate-limit", async () => {
+        await page.click(tid("nav-rate-limits"));
+        const requests = page.locator(tid("ratelimit-default-requests"));
+        await requests.fill(LIMIT_REQUESTS);
+        await page.locator(tid("ratelimit-default-period")).fill("60");
+        await page.click(tid("ratelimits-save"));
+        await page.locator(tid("ratelimits-saved")).waitFor();
+      });
+    }
 
     if (SKIP_RATE_LIMIT) {
       console.log("▶ rate-limit … skipped (CG_SKIP_RATE_LIMIT=1)");
