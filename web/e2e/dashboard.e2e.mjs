@@ -1,0 +1,297 @@
+#!/usr/bin/env node
+// End-to-end walk through the dashboard against a running gateway.
+//
+//   CG_URL=http://127.0.0.1:8080 CG_ADMIN_TOKEN=cgt_… CG_LIMITED_TOKEN=cgt_… \
+//     node e2e/dashboard.e2e.mjs
+//
+// Env:
+//   CG_URL             gateway origin serving the dashboard and gRPC-web (required)
+//   CG_ADMIN_TOKEN     an admin API token (required)
+//   CG_LIMITED_TOKEN   a second token for the last step (required; CG_SKIP_RATE_LIMIT=1 skips it)
+//   CG_LIMIT_REQUESTS  when set, the admin first lowers the `default` budget to this many
+//                      requests per 60 s on the dashboard's Rate limits page, so the limited
+//                      token runs out quickly (otherwise its budget must already be tiny)
+//   CHROMIUM_PATH      browser binary (default /usr/bin/chromium)
+//   CG_E2E_TIMEOUT_S   how long to wait for a droplet, action or job to finish (default 180)
+//   CG_E2E_HEADFUL=1   show the browser
+// Screenshots go to e2e/artifacts/. Exit 0 on success, 1 on a failed step, 2 on bad setup.
+import { mkdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ARTIFACTS = fileURLToPath(new URL("./artifacts/", import.meta.url));
+const BASE = (process.env.CG_URL ?? "").replace(/\/+$/, "");
+const ADMIN = process.env.CG_ADMIN_TOKEN ?? "";
+const LIMITED = process.env.CG_LIMITED_TOKEN ?? "";
+const SKIP_RATE_LIMIT = process.env.CG_SKIP_RATE_LIMIT === "1";
+const LIMIT_REQUESTS = process.env.CG_LIMIT_REQUESTS ?? "";
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const LONG = Number(process.env.CG_E2E_TIMEOUT_S ?? 180) * 1000;
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+function setupError(msg) {
+  console.error(`e2e setup: ${msg}`);
+  process.exit(2);
+}
+if (!BASE) setupError("set CG_URL to the gateway origin, e.g. http://127.0.0.1:8080");
+if (!/^https?:\/\//.test(BASE)) setupError(`CG_URL must start with http:// or https:// (got ${BASE})`);
+if (!ADMIN) setupError("set CG_ADMIN_TOKEN to an admin API token");
+if (!LIMITED && !SKIP_RATE_LIMIT) setupError("set CG_LIMITED_TOKEN to a token with a tiny budget (or CG_SKIP_RATE_LIMIT=1)");
+
+mkdirSync(ARTIFACTS, { recursive: true });
+const tid = (id) => `[data-testid="${id}"]`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let shot = 0;
+
+async function screenshot(page, name) {
+  const file = `${ARTIFACTS}${String(++shot).padStart(2, "0")}-${name}.png`;
+  await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+  return file;
+}
+
+class StepError extends Error {}
+function fail(msg) {
+  throw new StepError(msg);
+}
+
+let current = "start";
+async function step(page, name, fn) {
+  current = name;
+  const t0 = Date.now();
+  process.stdout.write(`▶ ${name} … `);
+  const out = await fn();
+  await screenshot(page(), name);
+  console.log(`ok (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  return out;
+}
+
+/** Polls `check` until it returns a truthy value; `tick` runs between tries. */
+async function until(what, check, { timeout = LONG, every = 1000, tick } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await check();
+    if (last) return last;
+    if (Date.now() > end) fail(`timed out after ${Math.round(timeout / 1000)} s waiting for ${what}`);
+    if (tick) await tick();
+    await sleep(every);
+  }
+}
+
+async function text(locator) {
+  return ((await locator.textContent({ timeout: 5000 }).catch(() => "")) ?? "").trim();
+}
+
+/** Visible error banners on the page, to explain a failure. */
+async function pageErrors(page) {
+  const msgs = await page.locator(`${tid("error-message")}, ${tid("rate-limit-message")}`).allTextContents().catch(() => []);
+  return msgs.length ? ` (page says: ${msgs.join(" | ")})` : "";
+}
+
+async function signIn(page, token, role) {
+  try {
+    await page.goto(`${BASE}/`, { waitUntil: "domcontentloaded", timeout: 20_000 });
+  } catch (e) {
+    fail(`cannot reach the gateway at ${BASE}: ${String(e.message).split("\n")[0]}`);
+  }
+  await page.locator(tid("signin-token")).waitFor({ timeout: 20_000 }).catch(async () =>
+    fail(`no sign-in form at ${BASE} (is the gateway serving web/dist?)${await pageErrors(page)}`),
+  );
+  await page.fill(tid("signin-token"), token);
+  await page.click(tid("signin-submit"));
+  const who = page.locator(tid("whoami"));
+  const limited = page.locator(tid("rate-limit-message"));
+  const err = page.locator(tid("error-message"));
+  await until("the sign-in answer", async () => (await who.isVisible()) || (await limited.isVisible()) || (await err.isVisible()), {
+    timeout: 20_000,
+    every: 200,
+  }).catch(() => {});
+  if (await limited.isVisible()) return { rateLimited: true };
+  if (await err.isVisible()) fail(`sign-in refused: ${await text(err)}`);
+  if (!(await who.isVisible())) fail("sign-in did not complete within 20 s");
+  const got = await who.getAttribute("data-role");
+  if (role && got !== role) fail(`expected role ${role}, WhoAmI says ${got}`);
+  return { rateLimited: false };
+}
+
+async function main() {
+  const browser = await chromium
+    .launch({ executablePath: CHROMIUM, headless: process.env.CG_E2E_HEADFUL !== "1", args: ARGS })
+    .catch((e) => setupError(`cannot start chromium at ${CHROMIUM}: ${e.message.split("\n")[0]}`));
+  let page;
+  const pageRef = () => page;
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    page = await ctx.newPage();
+    page.setDefaultTimeout(20_000);
+    const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+    const clusterName = `e2e-${suffix}`;
+    const dropletName = `${clusterName}-1`;
+
+    await step(pageRef, "sign-in-admin", () => signIn(page, ADMIN, "admin"));
+
+    const clusterId = await step(pageRef, "create-cluster", async () => {
+      await page.click(tid("nav-clusters"));
+      await page.locator(tid("create-cluster-form")).waitFor();
+      const region = page.locator(tid("cluster-region"));
+      await until("the region list (CatalogService.ListRegions)", async () => (await region.locator("option:not([disabled])").count()) > 1, { timeout: 20_000, every: 250 });
+      const value = await region.locator("option:not([disabled])").nth(1).getAttribute("value");
+      await region.selectOption(value);
+      await page.fill(tid("cluster-name"), clusterName);
+      await page.fill(tid("cluster-description"), "created by the dashboard e2e script");
+      await page.click(tid("cluster-submit"));
+      await page.locator(tid("cluster-created")).waitFor().catch(async () => fail(`CreateCluster did not succeed${await pageErrors(page)}`));
+      await page.click(tid("cluster-created-link"));
+      const detail = page.locator(tid("cluster-detail"));
+      await detail.waitFor();
+      return detail.getAttribute("data-cluster-id");
+    });
+    console.log(`  cluster ${clusterName} (${clusterId})`);
+
+    const row = page.locator(`${tid("droplet-row")}[data-droplet-name="${dropletName}"]`);
+    await step(pageRef, "create-droplet", async () => {
+      await page.click(tid("nav-droplets"));
+      const pick = page.locator(tid("droplet-cluster"));
+      await until("the cluster in the droplet form", async () => (await pick.locator(`option[value="${clusterId}"]`).count()) > 0, { timeout: 20_000, every: 250 });
+      await pick.selectOption(clusterId);
+      await until("the size list", async () => (await page.locator(`${tid("droplet-size")} option`).count()) > 0, { timeout: 20_000, every: 250 });
+      await page.fill(tid("droplet-name"), dropletName);
+      await page.click(tid("droplet-submit"));
+      // Show only this cluster's droplets, so pagination cannot hide it.
+      await page.locator(tid("droplets-filter-cluster")).selectOption(clusterId);
+      await row.waitFor().catch(async () => fail(`droplet ${dropletName} not listed${await pageErrors(page)}`));
+      const badge = await text(row.locator(tid("droplet-cluster-badge")));
+      if (badge !== clusterName) fail(`cluster badge says "${badge}", expected "${clusterName}"`);
+    });
+
+    await step(pageRef, "droplet-active", async () => {
+      await until(`droplet ${dropletName} to become active`, async () => (await text(row.locator(tid("droplet-status")))) === "active", {
+        every: 2000,
+        tick: () => page.click(tid("droplets-refresh")),
+      });
+    });
+
+    await step(pageRef, "resize-droplet", async () => {
+      await row.locator(tid("droplet-more")).click();
+      const select = row.locator(tid("droplet-resize-size"));
+      await until("a size to resize to", async () => (await select.locator("option").count()) > 0, { timeout: 20_000, every: 250 });
+      const size = await select.locator("option").first().getAttribute("value");
+      await select.selectOption(size);
+      await row.locator(tid("droplet-action-resize")).click();
+      const status = row.locator(tid("droplet-action-status"));
+      await status.waitFor().catch(async () => fail(`CreateDropletAction(resize) did not start${await pageErrors(page)}`));
+      const final = await until("the resize action to finish", async () => {
+        const s = await status.getAttribute("data-status").catch(() => null);
+        return s === "completed" || s === "errored" ? s : null;
+      }, { every: 500 });
+      if (final !== "completed") fail(`resize ended ${final}: ${await text(status)}`);
+      await until(`the droplet to show size ${size}`, async () => (await text(row.locator(tid("droplet-size-cell")))) === size, {
+        timeout: 30_000,
+        every: 1000,
+        tick: () => page.click(tid("droplets-refresh")),
+      });
+      console.log(`\n  resized to ${size}`);
+    });
+
+    await step(pageRef, "scale-to-3", async () => {
+      await page.goto(`${BASE}/#/clusters/${clusterId}`);
+      await page.locator(tid("scale-form")).waitFor();
+      await until("sizes and images in the scale form", async () =>
+        (await page.locator(`${tid("scale-size")} option`).count()) > 0 && (await page.locator(`${tid("scale-image")} option`).count()) > 0,
+        { timeout: 20_000, every: 250 },
+      );
+      await page.fill(tid("scale-count"), "3");
+      await page.click(tid("scale-submit"));
+      await page.waitForURL(/#\/jobs\//, { timeout: 20_000 }).catch(async () => fail(`CreateJob(scale_cluster) did not open the job${await pageErrors(page)}`));
+      const bar = page.locator(tid("job-progress"));
+      await bar.waitFor();
+      const seen = new Set();
+      const final = await until("the scale job to finish", async () => {
+        seen.add(await bar.getAttribute("aria-valuenow"));
+        const s = await text(page.locator(tid("job-status")));
+        return ["succeeded", "failed", "cancelled"].includes(s) ? s : null;
+      }, { every: 250 });
+      const pct = await bar.getAttribute("aria-valuenow");
+      console.log(`\n  job ${page.url().split("/jobs/")[1]} progress seen: ${[...seen].join(" → ")}`);
+      if (final !== "succeeded") fail(`scale job ended ${final}: ${await text(page.locator(tid("job-error")))}`);
+      if (pct !== "100") fail(`scale job succeeded but progress shows ${pct}%`);
+    });
+
+    await step(pageRef, "cluster-has-3", async () => {
+      await page.goto(`${BASE}/#/clusters/${clusterId}`);
+      const count = page.locator(tid("cluster-droplet-count"));
+      await until("the cluster to report 3 droplets", async () => (await text(count)) === "3", {
+        timeout: 30_000,
+        every: 2000,
+        tick: () => page.click(tid("cluster-refresh")),
+      });
+    });
+
+    if (!SKIP_RATE_LIMIT && LIMIT_REQUESTS) {
+      await step(pageRef, "lower-rate-limit", async () => {
+        await page.click(tid("nav-rate-limits"));
+        const requests = page.locator(tid("ratelimit-default-requests"));
+        await requests.fill(LIMIT_REQUESTS);
+        await page.locator(tid("ratelimit-default-period")).fill("60");
+        await page.click(tid("ratelimits-save"));
+        await page.locator(tid("ratelimits-saved")).waitFor();
+      });
+    }
+
+    if (SKIP_RATE_LIMIT) {
+      console.log("▶ rate-limit … skipped (CG_SKIP_RATE_LIMIT=1)");
+    } else {
+      const ctx2 = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+      page = await ctx2.newPage();
+      page.setDefaultTimeout(20_000);
+      await step(pageRef, "rate-limit", async () => {
+        const { rateLimited } = await signIn(page, LIMITED);
+        const msg = page.locator(tid("rate-limit-message")).first();
+        if (rateLimited) {
+          console.log("\n  the budget ran out during sign-in already");
+        } else {
+          await page.click(tid("nav-clusters"));
+          const refresh = page.locator(tid("clusters-refresh"));
+          let clicks = 0;
+          await until("the friendly rate-limit message", async () => msg.isVisible(), {
+            timeout: 60_000,
+            every: 100,
+            tick: async () => {
+              if (clicks >= 300) fail("300 refreshes and the gateway never answered RESOURCE_EXHAUSTED");
+              if (await refresh.isEnabled()) {
+                await refresh.click({ timeout: 5000 }).catch(() => {});
+                clicks++;
+              }
+            },
+          });
+          console.log(`\n  limited after ${clicks} refresh click(s)`);
+          const quota = await text(page.locator(tid("quota-indicator")));
+          console.log(`  quota indicator: ${quota}`);
+          if (!/^\d+ of \d+ requests left, resets in \d+ s$/.test(quota)) fail(`quota indicator not fed by ratelimit headers: "${quota}"`);
+          if (!quota.startsWith("0 of ")) console.log("  (the budget refilled before the indicator was read)");
+        }
+        const m = await text(msg);
+        if (!/going too fast/.test(m)) fail(`unexpected rate-limit message: "${m}"`);
+        console.log(`  message: ${m}`);
+      });
+    }
+    console.log("e2e: all steps passed");
+  } catch (e) {
+    console.log("FAILED");
+    if (page) console.error(`  screenshot: ${await screenshot(page, `FAILED-${current}`)}`);
+    console.error(`e2e: step "${current}" failed: ${e instanceof StepError ? e.message : e?.stack ?? e}`);
+    process.exitCode = 1;
+  } finally {
+    await browser.close().catch(() => {});
+  }
+}
+
+await main();

@@ -1,0 +1,137 @@
+import type { Transport } from "@connectrpc/connect";
+import type { ReactNode } from "react";
+import { Link, Redirect, Route, Router, Switch, useRoute, type BaseLocationHook } from "wouter";
+import { useHashLocation } from "wouter/use-hash-location";
+import { Role, roleLabel, type AuthStore } from "../lib/auth";
+import { AppProvider, useAuth, useAuthStore } from "../lib/context";
+import type { QuotaStore } from "../lib/ratelimit";
+import { QuotaIndicator } from "../components/QuotaIndicator";
+import { SignInPage } from "../features/auth/SignInPage";
+import { OverviewPage } from "../features/overview/OverviewPage";
+import { ClustersPage } from "../features/clusters/ClustersPage";
+import { ClusterDetailPage } from "../features/clusters/ClusterDetailPage";
+import { DropletsPage } from "../features/droplets/DropletsPage";
+import { DropletDetailPage } from "../features/droplets/DropletDetailPage";
+import { JobsPage } from "../features/jobs/JobsPage";
+import { JobDetailPage } from "../features/jobs/JobDetailPage";
+import { TokensPage } from "../features/admin/TokensPage";
+import { RateLimitsPage } from "../features/admin/RateLimitsPage";
+import { PlaceholderPage } from "../features/placeholders/PlaceholderPage";
+
+export interface AppProps {
+  transport: Transport;
+  auth: AuthStore;
+  quota: QuotaStore;
+  /** Routing; hash-based by default so the gateway needs no SPA fallback. Tests pass memoryLocation. */
+  location?: BaseLocationHook;
+}
+
+export function App({ transport, auth, quota, location }: AppProps) {
+  return (
+    <AppProvider transport={transport} auth={auth} quota={quota}>
+      <Router hook={location ?? useHashLocation}>
+        <Shell />
+      </Router>
+    </AppProvider>
+  );
+}
+
+function Shell() {
+  const { session } = useAuth();
+  if (!session) return <SignInPage />;
+  return (
+    <Layout>
+      <Switch>
+        <Route path="/" component={OverviewPage} />
+        <Route path="/clusters" component={ClustersPage} />
+        <Route path="/clusters/:id">{(p) => <ClusterDetailPage key={p.id} id={p.id} />}</Route>
+        <Route path="/droplets" component={DropletsPage} />
+        <Route path="/droplets/:id">{(p) => <DropletDetailPage key={p.id} id={p.id} />}</Route>
+        <Route path="/jobs" component={JobsPage} />
+        <Route path="/jobs/:id">{(p) => <JobDetailPage key={p.id} id={p.id} />}</Route>
+        <Route path="/monitoring">
+          <PlaceholderPage title="Monitoring" about="Live CPU, memory, disk and network metrics per droplet and cluster." />
+        </Route>
+        <Route path="/diagnosis">
+          <PlaceholderPage title="Diagnosis" about="Findings about unhealthy droplets and recommendations you can turn into jobs." />
+        </Route>
+        <Route path="/autoscaling">
+          <PlaceholderPage title="Autoscaling" about="Scaling policies per cluster and the decisions the scaler made." />
+        </Route>
+        <Route path="/admin/tokens">
+          <AdminOnly>
+            <TokensPage />
+          </AdminOnly>
+        </Route>
+        <Route path="/admin/rate-limits">
+          <AdminOnly>
+            <RateLimitsPage />
+          </AdminOnly>
+        </Route>
+        <Route>
+          <Redirect to="/" />
+        </Route>
+      </Switch>
+    </Layout>
+  );
+}
+
+function AdminOnly({ children }: { children: ReactNode }) {
+  const { can } = useAuth();
+  return can(Role.ADMIN) ? <>{children}</> : <div className="banner banner--warn">This page is for admins.</div>;
+}
+
+function NavLink({ href, children, testid, soon }: { href: string; children: ReactNode; testid: string; soon?: boolean }) {
+  const [exact] = useRoute(href);
+  const [nested] = useRoute(`${href}/*`);
+  const active = exact || (href !== "/" && nested);
+  return (
+    <Link href={href} className={`nav__link${active ? " nav__link--active" : ""}`} data-testid={testid}>
+      {children}
+      {soon && <span className="nav__soon">soon</span>}
+    </Link>
+  );
+}
+
+function Layout({ children }: { children: ReactNode }) {
+  const { session, can } = useAuth();
+  const auth = useAuthStore();
+  return (
+    <div className="app">
+      <header className="header">
+        <Link href="/" className="brand">
+          ClusterGenie
+        </Link>
+        <QuotaIndicator />
+        <span className="whoami" data-testid="whoami" data-role={session ? roleLabel(session.role) : ""}>
+          {session?.name || "signed in"} · <b>{session ? roleLabel(session.role) : ""}</b>
+        </span>
+        <button type="button" className="link" onClick={() => auth.signOut()} data-testid="signout">
+          Sign out
+        </button>
+      </header>
+      <div className="body">
+        <nav className="nav" aria-label="Main">
+          <NavLink href="/" testid="nav-overview">Overview</NavLink>
+          <NavLink href="/clusters" testid="nav-clusters">Clusters</NavLink>
+          <NavLink href="/droplets" testid="nav-droplets">Droplets</NavLink>
+          <NavLink href="/jobs" testid="nav-jobs">Jobs</NavLink>
+          <div className="nav__group">Later releases</div>
+          <NavLink href="/monitoring" testid="nav-monitoring" soon>Monitoring</NavLink>
+          <NavLink href="/diagnosis" testid="nav-diagnosis" soon>Diagnosis</NavLink>
+          <NavLink href="/autoscaling" testid="nav-autoscaling" soon>Autoscaling</NavLink>
+          {can(Role.ADMIN) && (
+            <>
+              <div className="nav__group">Admin</div>
+              <NavLink href="/admin/tokens" testid="nav-tokens">Tokens</NavLink>
+              <NavLink href="/admin/rate-limits" testid="nav-rate-limits">Rate limits</NavLink>
+            </>
+          )}
+        </nav>
+        <main className="main">
+          {children}
+        </main>
+      </div>
+    </div>
+  );
+}

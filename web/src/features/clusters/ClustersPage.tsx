@@ -1,0 +1,99 @@
+import { useState } from "react";
+import { Link } from "wouter";
+import { ClusterService, ClusterStatus, type Cluster } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
+import { Role } from "../../lib/auth";
+import { useClient } from "../../lib/context";
+import { clusterStatusLabel, monthlyCost } from "../../lib/format";
+import { useRpc } from "../../lib/hooks";
+import { usePages } from "../../lib/pages";
+import { ErrorBanner } from "../../components/ErrorBanner";
+import { Badge, Can, Loading, PageHeader, Pager, ReadOnlyNote } from "../../components/ui";
+import { CreateClusterForm } from "./CreateClusterForm";
+
+export function ClustersPage() {
+  const clusters = useClient(ClusterService);
+  const pages = usePages();
+  const list = useRpc(
+    (signal) => clusters.listClusters({ pageSize: 50, pageToken: pages.token }, { signal }),
+    [clusters, pages.token],
+  );
+  const [created, setCreated] = useState<Cluster | null>(null);
+
+  return (
+    <>
+      <PageHeader title="Clusters">
+        <button type="button" onClick={list.reload} disabled={list.loading} data-testid="clusters-refresh">
+          Refresh
+        </button>
+      </PageHeader>
+      <Can role={Role.OPERATOR} otherwise={<ReadOnlyNote what="creating clusters" />}>
+        <CreateClusterForm
+          onCreated={(c) => {
+            setCreated(c);
+            list.reload();
+          }}
+        />
+      </Can>
+      {created && (
+        <div className="banner banner--ok" data-testid="cluster-created">
+          Created cluster{" "}
+          <Link href={`/clusters/${created.id}`} data-testid="cluster-created-link">
+            {created.name}
+          </Link>
+          .
+        </div>
+      )}
+      <ErrorBanner error={list.error} />
+      <section className="card">
+        {list.loading && !list.data ? (
+          <Loading />
+        ) : (
+          <ClusterTable clusters={list.data?.clusters ?? []} />
+        )}
+        <Pager
+          testid="clusters-pager"
+          page={pages.index}
+          hasNext={!!list.data?.nextPageToken}
+          onPrev={pages.prev}
+          onNext={() => pages.next(list.data?.nextPageToken ?? "")}
+        />
+      </section>
+    </>
+  );
+}
+
+function ClusterTable({ clusters }: { clusters: Cluster[] }) {
+  if (clusters.length === 0) return <p className="muted" data-testid="clusters-empty">No clusters yet.</p>;
+  return (
+    <table className="table" data-testid="clusters-table">
+      <thead>
+        <tr>
+          <th>Name</th>
+          <th>Region</th>
+          <th>Status</th>
+          <th className="num">Droplets</th>
+          <th className="num">Monthly cost</th>
+          <th>Description</th>
+        </tr>
+      </thead>
+      <tbody>
+        {clusters.map((c) => (
+          <tr key={c.id} data-testid="cluster-row" data-cluster-id={c.id} data-cluster-name={c.name}>
+            <td>
+              <Link href={`/clusters/${c.id}`} data-testid="cluster-link">
+                {c.name}
+              </Link>
+            </td>
+            <td>{c.region}</td>
+            <td>
+              <Badge tone={c.status === ClusterStatus.ACTIVE ? "ok" : "warn"}>{clusterStatusLabel(c.status)}</Badge>
+            </td>
+            <td className="num">{c.dropletCount}</td>
+            <td className="num">{monthlyCost(c.cost)}</td>
+            <td className="muted">{c.description}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
