@@ -9,15 +9,29 @@ default:
     @just --list
 
 # Run the whole mesh in one process on SQLite under ./data, with an embedded
-# tansu broker (installed on first use, ~20 min); Ctrl-C stops it.
-run *ARGS:
+# tansu broker (installed on first use, ~20 min) and the gateway serving the
+# dashboard on http://127.0.0.1:8080/; Ctrl-C stops it.
+run *ARGS: web-build
     #!/usr/bin/env bash
     set -euo pipefail
     export TANSU="$(deploy/dev/tansu.sh)"
     cargo run -p clustergenie -- {{ARGS}}
 
-# Every test: unit, repository suite on MariaDB and SQLite, gRPC, grpcurl, Kafka (tansu), shutdown, compose.
-test:
+# Build the dashboard (web/dist) that the gateway serves.
+web-build:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd web
+    [[ -d node_modules ]] || npm ci --no-audit --no-fund
+    npm run build
+
+# The dashboard's own checks: types, unit tests (Vitest), production build and its size budget.
+web-test:
+    cd web && npm ci --no-audit --no-fund && npm run typecheck && npm test && npm run build && npm run size
+
+# Every test: the dashboard's, then unit, repository suite on MariaDB and SQLite, gRPC, grpcurl,
+# Kafka (tansu), Redis, the browser story (Chromium), shutdown, compose.
+test: web-test
     #!/usr/bin/env bash
     set -euo pipefail
     export GRPCURL="$(deploy/dev/test-deps.sh)"
@@ -41,6 +55,10 @@ bench-jobs *ARGS:
     deploy/dev/test-deps.sh >/dev/null
     export TANSU="$(deploy/dev/tansu.sh)"
     cargo bench -p provisioning --bench jobs -- {{ARGS}}
+
+# The same RPCs direct vs through the gateway: latency and throughput ratios (release build).
+bench-gateway:
+    cargo bench -p gateway --bench proxy
 
 # Lint the protobuf contracts with buf (npm's @bufbuild/buf).
 proto-lint:

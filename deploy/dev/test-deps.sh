@@ -41,6 +41,15 @@ if ! redis_ping; then
   redis_ping || { log "Redis is not reachable at 127.0.0.1:6379"; exit 1; }
 fi
 
+# Chromium for the dashboard's browser test (Debian's; never a download).
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (apt)"
+  sudo_cmd=""
+  [[ "$(id -u)" == 0 ]] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >&2
+fi
+
 # Databases left by a test run that was killed halfway.
 stale=$(mariadb --protocol=tcp -h"$host" -P"$port" -uroot -N -e \
   "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'cgt\\_%'" 2>/dev/null || true)

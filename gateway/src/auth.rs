@@ -92,7 +92,9 @@ pub fn bearer(headers: &http::HeaderMap) -> std::result::Result<Option<Secret>, 
     let Some(value) = headers.get(http::header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| "malformed authorization header")?;
+    let value = value
+        .to_str()
+        .map_err(|_| "malformed authorization header")?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
@@ -126,7 +128,8 @@ fn token_from(row: &AnyRow) -> Result<Token> {
     Ok(Token {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        role: Role::from_column(&role).ok_or_else(|| Error::Internal(format!("bad role {role}")))?,
+        role: Role::from_column(&role)
+            .ok_or_else(|| Error::Internal(format!("bad role {role}")))?,
         prefix: row.try_get("prefix")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
@@ -135,11 +138,14 @@ fn token_from(row: &AnyRow) -> Result<Token> {
 
 const COLUMNS: &str = "id, name, role, prefix, created_at, revoked_at";
 
+/// Lookups by secret hash, and when each was made.
+type Cache = HashMap<String, (Option<Token>, Instant)>;
+
 /// Tokens in the gateway's database, with a short-lived lookup cache.
 #[derive(Clone)]
 pub struct Tokens {
     pool: AnyPool,
-    cache: Arc<RwLock<HashMap<String, (Option<Token>, Instant)>>>,
+    cache: Arc<RwLock<Cache>>,
 }
 
 impl Tokens {
@@ -153,10 +159,10 @@ impl Tokens {
     /// The valid token with this secret, if any.
     pub async fn authenticate(&self, secret: &Secret) -> Result<Option<Token>> {
         let hash = secret.hash();
-        if let Some((token, at)) = self.cache.read().unwrap().get(&hash) {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(token.clone());
-            }
+        if let Some((token, at)) = self.cache.read().unwrap().get(&hash)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(token.clone());
         }
         let token = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM api_tokens WHERE secret_hash = ? AND revoked_at IS NULL"
@@ -289,7 +295,7 @@ impl Tokens {
             return Ok(None);
         }
         let secret = Secret::generate();
-        self.insert(&"bootstrap", Role::Admin, &secret).await?;
+        self.insert("bootstrap", Role::Admin, &secret).await?;
         Ok(Some(secret))
     }
 
@@ -361,7 +367,10 @@ mod tests {
     #[test]
     fn health_and_reflection_are_public() {
         assert_eq!(
-            access("grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo"),
+            access(
+                "grpc.reflection.v1alpha.ServerReflection",
+                "ServerReflectionInfo"
+            ),
             Access::Public
         );
     }

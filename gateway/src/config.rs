@@ -79,6 +79,15 @@ impl Default for LimitsConfig {
     }
 }
 
+impl AuthConfig {
+    /// The configured token; an empty value (compose's default) means none.
+    pub fn bootstrap(&self) -> Option<&SecretString> {
+        self.bootstrap_token
+            .as_ref()
+            .filter(|s| !secrecy::ExposeSecret::expose_secret(*s).is_empty())
+    }
+}
+
 impl LimitsConfig {
     pub fn budget(&self, tier: Tier) -> Budget {
         match tier {
@@ -139,7 +148,7 @@ impl Validate for Config {
                 .validate()
                 .map_err(|e| format!("limits.{}: {e}", tier.as_str()))?;
         }
-        if let Some(token) = &self.auth.bootstrap_token {
+        if let Some(token) = self.auth.bootstrap() {
             crate::auth::Secret::parse(secrecy::ExposeSecret::expose_secret(token))
                 .map_err(|e| format!("auth.bootstrap_token: {e}"))?;
         }

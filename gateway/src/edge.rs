@@ -133,15 +133,16 @@ impl Gateway {
         let headers = req.headers_mut();
         headers.remove(http::header::AUTHORIZATION);
         headers.remove(PRINCIPAL_HEADER);
-        if let Some(t) = &token {
-            if let Ok(v) = HeaderValue::from_str(&t.name) {
-                headers.insert(PRINCIPAL_HEADER, v);
-            }
+        if let Some(v) = token
+            .as_ref()
+            .and_then(|t| HeaderValue::from_str(&t.name).ok())
+        {
+            headers.insert(PRINCIPAL_HEADER, v);
         }
-        if let Some(tp) = cg_runtime::kafka::current_traceparent() {
-            if let Ok(v) = HeaderValue::from_str(&tp) {
-                headers.insert("traceparent", v);
-            }
+        if let Some(v) =
+            cg_runtime::kafka::current_traceparent().and_then(|tp| HeaderValue::from_str(&tp).ok())
+        {
+            headers.insert("traceparent", v);
         }
         if let Some(t) = token {
             req.extensions_mut().insert::<Token>(t);
@@ -171,7 +172,10 @@ impl Gateway {
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, service, "backend unreachable");
                 status_response(
-                    Status::unavailable(format!("{} is unavailable", area(service).unwrap_or(service))),
+                    Status::unavailable(format!(
+                        "{} is unavailable",
+                        area(service).unwrap_or(service)
+                    )),
                     None,
                 )
             }
@@ -199,7 +203,10 @@ mod tests {
 
     #[test]
     fn services_are_routed_by_their_package_area() {
-        assert_eq!(area("clustergenie.provisioning.v1.DropletService"), Some("provisioning"));
+        assert_eq!(
+            area("clustergenie.provisioning.v1.DropletService"),
+            Some("provisioning")
+        );
         assert_eq!(area("grpc.health.v1.Health"), None);
     }
 }

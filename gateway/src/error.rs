@@ -60,7 +60,10 @@ mod tests {
             (Error::Unauthenticated("x".into()), Code::Unauthenticated),
             (Error::PermissionDenied("x".into()), Code::PermissionDenied),
             (Error::NotFound("x".into()), Code::NotFound),
-            (Error::FailedPrecondition("x".into()), Code::FailedPrecondition),
+            (
+                Error::FailedPrecondition("x".into()),
+                Code::FailedPrecondition,
+            ),
             (Error::Unavailable("x".into()), Code::Unavailable),
             (Error::Internal("x".into()), Code::Internal),
             (Error::Storage(sqlx::Error::PoolTimedOut), Code::Unavailable),

@@ -132,8 +132,7 @@ impl App {
         let tokens = Tokens::new(db.pool.clone());
         let configured = config
             .auth
-            .bootstrap_token
-            .as_ref()
+            .bootstrap()
             .map(|s| Secret::parse(s.expose_secret()))
             .transpose()
             .map_err(|e| cfg(format!("auth.bootstrap_token: {e}")))?;
@@ -218,12 +217,11 @@ impl App {
             local: local.routes().prepare(),
             timeout: config.request_timeout,
         };
-        let grpc = tonic_web::GrpcWebLayer::new().layer(tower::service_fn(
-            move |req: Request<Body>| {
+        let grpc =
+            tonic_web::GrpcWebLayer::new().layer(tower::service_fn(move |req: Request<Body>| {
                 let gateway = gateway.clone();
                 async move { Ok::<_, Infallible>(gateway.handle(req).await) }
-            },
-        ));
+            }));
         let index = config.web_root.join("index.html");
         if !index.exists() {
             tracing::warn!(path = %index.display(), "dashboard not built (run `just web-build`); serving gRPC only");

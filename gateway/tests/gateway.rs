@@ -44,7 +44,10 @@ async fn tokens_carry_roles_and_revoked_tokens_stop_working() {
         .unwrap_err();
     assert_eq!(anonymous.code(), Code::Unauthenticated);
     let forged = clusters
-        .list_clusters(bearer("cgt_notarealtoken000000000000", pb::ListClustersRequest::default()))
+        .list_clusters(bearer(
+            "cgt_notarealtoken000000000000",
+            pb::ListClustersRequest::default(),
+        ))
         .await
         .unwrap_err();
     assert_eq!(forged.code(), Code::Unauthenticated);
@@ -58,7 +61,10 @@ async fn tokens_carry_roles_and_revoked_tokens_stop_working() {
         .into_inner()
         .token
         .unwrap();
-    assert_eq!((me.name.as_str(), me.role()), ("dashboard", gpb::Role::Viewer));
+    assert_eq!(
+        (me.name.as_str(), me.role()),
+        ("dashboard", gpb::Role::Viewer)
+    );
     assert!(viewer.starts_with(&me.prefix));
 
     clusters
@@ -115,7 +121,12 @@ async fn tokens_carry_roles_and_revoked_tokens_stop_working() {
         .unwrap_err();
     assert_eq!(gone.code(), Code::Unauthenticated);
     // The last admin cannot lock everyone out.
-    let bootstrap = listed.iter().find(|t| t.name == "bootstrap").unwrap().id.clone();
+    let bootstrap = listed
+        .iter()
+        .find(|t| t.name == "bootstrap")
+        .unwrap()
+        .id
+        .clone();
     let last = tokens
         .revoke_token(bearer(ADMIN, gpb::RevokeTokenRequest { id: bootstrap }))
         .await
@@ -162,7 +173,13 @@ async fn every_answer_reports_the_budget_and_excess_is_refused_with_retry_info()
         let md = resp.metadata();
         assert_eq!(md.get("ratelimit-limit").unwrap(), "3");
         assert_eq!(md.get("ratelimit-remaining").unwrap(), left);
-        let reset: u64 = md.get("ratelimit-reset").unwrap().to_str().unwrap().parse().unwrap();
+        let reset: u64 = md
+            .get("ratelimit-reset")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((1..=60).contains(&reset), "reset {reset}");
     }
     let refused = clusters
@@ -180,9 +197,8 @@ async fn every_answer_reports_the_budget_and_excess_is_refused_with_retry_info()
     assert!(refused.metadata().get("retry-after").is_some());
 
     // CreateJob draws from the tighter expensive budget of the same token.
-    let mut jobs = clustergenie_proto::jobs::v1::job_service_client::JobServiceClient::new(
-        gw.channel().await,
-    );
+    let mut jobs =
+        clustergenie_proto::jobs::v1::job_service_client::JobServiceClient::new(gw.channel().await);
     let job = || {
         bearer(
             &operator,
@@ -211,7 +227,11 @@ async fn every_answer_reports_the_budget_and_excess_is_refused_with_retry_info()
         .unwrap()
         .into_inner()
         .limits;
-    assert!(updated.iter().any(|l| l.tier == "default" && l.requests == 100));
+    assert!(
+        updated
+            .iter()
+            .any(|l| l.tier == "default" && l.requests == 100)
+    );
     clusters
         .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
         .await
@@ -254,9 +274,20 @@ async fn two_replicas_sharing_redis_enforce_one_budget() {
             .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
             .await
             .unwrap_or_else(|e| panic!("call {i} within budget: {e}"));
-        remaining.push(resp.metadata().get("ratelimit-remaining").unwrap().to_str().unwrap().to_string());
+        remaining.push(
+            resp.metadata()
+                .get("ratelimit-remaining")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
     }
-    assert_eq!(remaining, ["3", "2", "1", "0"], "one budget across both replicas");
+    assert_eq!(
+        remaining,
+        ["3", "2", "1", "0"],
+        "one budget across both replicas"
+    );
     for client in [&mut on_a, &mut on_b] {
         let refused = client
             .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
@@ -304,7 +335,10 @@ async fn grpc_web_cors_and_the_dashboard_share_one_port() {
     let resp = http1(gw.addr, &req).await;
     let text = String::from_utf8_lossy(&resp);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    assert!(text.contains("content-type: application/grpc-web"), "{text}");
+    assert!(
+        text.contains("content-type: application/grpc-web"),
+        "{text}"
+    );
     assert!(text.contains("ratelimit-remaining"), "{text}");
     assert!(text.contains("nyc1"), "the regions came back: {text}");
     assert!(text.contains("grpc-status:0"), "the trailer frame: {text}");
@@ -319,13 +353,21 @@ async fn grpc_web_cors_and_the_dashboard_share_one_port() {
     )
     .await;
     let preflight = String::from_utf8_lossy(&preflight).to_lowercase();
-    assert!(preflight.contains("access-control-allow-origin: *"), "{preflight}");
+    assert!(
+        preflight.contains("access-control-allow-origin: *"),
+        "{preflight}"
+    );
     assert!(preflight.contains("authorization"), "{preflight}");
     // The actual answer exposes gRPC status and the budget to scripts.
     let text = text.to_lowercase();
-    for header in ["grpc-status", "grpc-status-details-bin", "ratelimit-remaining"] {
+    for header in [
+        "grpc-status",
+        "grpc-status-details-bin",
+        "ratelimit-remaining",
+    ] {
         assert!(
-            text.lines().any(|l| l.starts_with("access-control-expose-headers") && l.contains(header)),
+            text.lines()
+                .any(|l| l.starts_with("access-control-expose-headers") && l.contains(header)),
             "{header} exposed: {text}"
         );
     }
@@ -334,7 +376,8 @@ async fn grpc_web_cors_and_the_dashboard_share_one_port() {
     for path in ["/", "/clusters/123"] {
         let page = http1(
             gw.addr,
-            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").as_bytes(),
+            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
         )
         .await;
         let page = String::from_utf8_lossy(&page);

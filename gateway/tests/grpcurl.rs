@@ -33,10 +33,17 @@ async fn grpcurl_sees_every_service_and_the_roles_hold() {
     let addr = gw.addr.to_string();
 
     let out = run(vec![addr.clone(), "list".into()]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed = String::from_utf8(out.stdout).unwrap();
     for service in gateway::public_services() {
-        assert!(listed.lines().any(|l| l == service), "{service} missing from:\n{listed}");
+        assert!(
+            listed.lines().any(|l| l == service),
+            "{service} missing from:\n{listed}"
+        );
     }
     for expected in [
         "clustergenie.provisioning.v1.DropletService",
@@ -46,7 +53,10 @@ async fn grpcurl_sees_every_service_and_the_roles_hold() {
         "clustergenie.scaler.v1.ScalerService",
         "clustergenie.gateway.v1.TokenService",
     ] {
-        assert!(listed.contains(expected), "{expected} missing from:\n{listed}");
+        assert!(
+            listed.contains(expected),
+            "{expected} missing from:\n{listed}"
+        );
     }
     // Reflection describes methods too, so grpcurl can build requests.
     let out = run(vec![
@@ -55,7 +65,11 @@ async fn grpcurl_sees_every_service_and_the_roles_hold() {
         "clustergenie.provisioning.v1.ClusterService.CreateCluster".into(),
     ])
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let create = |who: Option<&str>| {
         let mut args = vec![
@@ -87,7 +101,11 @@ async fn grpcurl_sees_every_service_and_the_roles_hold() {
     );
     let operator = token(&gw, "operator", gpb::Role::Operator).await;
     let ok = run(create(Some(&operator))).await;
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let body: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(body["cluster"]["name"], "via-gateway");
     assert_eq!(body["cluster"]["region"], "nyc1");

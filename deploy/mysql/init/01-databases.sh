@@ -5,7 +5,7 @@
 # with privileges on exactly those databases.
 set -euo pipefail
 
-DATABASES=(provisioning diagnosis jobs monitoring scaler)
+DATABASES=(provisioning diagnosis jobs monitoring scaler gateway)
 
 : "${MYSQL_ROOT_PASSWORD:?MYSQL_ROOT_PASSWORD is not set}"
 : "${CLUSTERGENIE_DB_PASSWORD:?CLUSTERGENIE_DB_PASSWORD is not set: run just compose-env first}"

@@ -28,7 +28,9 @@ impl Served {
     }
 }
 
-async fn serve<F>(serve: impl FnOnce(tokio::net::TcpListener, CancellationToken) -> F) -> (SocketAddr, Served)
+async fn serve<F>(
+    serve: impl FnOnce(tokio::net::TcpListener, CancellationToken) -> F,
+) -> (SocketAddr, Served)
 where
     F: std::future::Future<Output = Result<(), cg_runtime::Error>> + Send + 'static,
 {
@@ -58,7 +60,11 @@ impl Gateway {
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url()).unwrap().connect().await.unwrap()
+        Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
     }
 
     pub async fn stop(self) {
@@ -91,7 +97,11 @@ impl Mesh {
         };
         let prov = provisioning::App::build(&prov_cfg).await.unwrap();
         let (prov_addr, prov_served) = serve(|l, stop| {
-            prov.serve(l, async move { stop.cancelled().await }, Duration::from_secs(2))
+            prov.serve(
+                l,
+                async move { stop.cancelled().await },
+                Duration::from_secs(2),
+            )
         })
         .await;
         let jobs = jobs::App::build(&jobs::Config {
@@ -101,7 +111,11 @@ impl Mesh {
         .await
         .unwrap();
         let (jobs_addr, jobs_served) = serve(|l, stop| {
-            jobs.serve(l, async move { stop.cancelled().await }, Duration::from_secs(2))
+            jobs.serve(
+                l,
+                async move { stop.cancelled().await },
+                Duration::from_secs(2),
+            )
         })
         .await;
         let backends = [
@@ -134,7 +148,11 @@ impl Mesh {
     pub async fn gateway(&self, config: &gateway::Config) -> Gateway {
         let app = gateway::App::build(config).await.expect("gateway builds");
         let (addr, served) = serve(|l, stop| {
-            app.serve(l, async move { stop.cancelled().await }, Duration::from_secs(2))
+            app.serve(
+                l,
+                async move { stop.cancelled().await },
+                Duration::from_secs(2),
+            )
         })
         .await;
         Gateway { addr, served }

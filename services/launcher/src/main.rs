@@ -58,7 +58,10 @@ async fn main() -> anyhow::Result<()> {
         Some(addr) => println!("  {:<13} kafka://{addr} (tansu, in memory)", "broker"),
         None => println!("  no broker (set TANSU): jobs are recorded but not executed"),
     }
-    println!("  {:<13} http://{} (dashboard, gRPC-web, gRPC)", "gateway", mesh.gateway);
+    println!(
+        "  {:<13} http://{} (dashboard, gRPC-web, gRPC)",
+        "gateway", mesh.gateway
+    );
     println!();
     println!("Admin token: {}", mesh.admin_token);
     println!("Try: grpcurl -plaintext {} list", mesh.gateway);

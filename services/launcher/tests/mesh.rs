@@ -117,7 +117,13 @@ async fn the_mesh_starts_serves_and_stops_cleanly() {
         "authorization",
         format!("Bearer {}", mesh.admin_token).parse().unwrap(),
     );
-    let me = tokens.who_am_i(who).await.unwrap().into_inner().token.unwrap();
+    let me = tokens
+        .who_am_i(who)
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+        .unwrap();
     assert_eq!(me.role(), gw::Role::Admin);
     let mut via_gateway = prov::cluster_service_client::ClusterServiceClient::new(gateway);
     let mut get = tonic::Request::new(prov::GetClusterRequest {

@@ -122,6 +122,10 @@ async fn publish<R: ProvisioningRepository>(
     producer.send_all(&records).await?;
     let total: usize = encoded.iter().map(|e| e.3).sum();
     metrics::counter!("cg_fleet_samples_total").increment(total as u64);
-    tracing::debug!(clusters = encoded.len(), samples = total, "load samples published");
+    tracing::debug!(
+        clusters = encoded.len(),
+        samples = total,
+        "load samples published"
+    );
     Ok(())
 }

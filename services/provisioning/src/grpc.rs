@@ -20,7 +20,8 @@ use crate::{
     },
     error::Error,
     repo::{
-        ClusterFilter, ClusterPatch, DropletFilter, FaultFilter, PageRequest, ProvisioningRepository,
+        ClusterFilter, ClusterPatch, DropletFilter, FaultFilter, PageRequest,
+        ProvisioningRepository,
     },
     service::{
         ActionRequest, CreateAction, CreateCluster, CreateDroplet, InjectFault, Provisioner,
@@ -713,9 +714,9 @@ fn fault_kind(raw: i32) -> Result<FaultKind, &'static str> {
         Ok(pb::FaultKind::DiskFilling) => Ok(FaultKind::DiskFilling),
         Ok(pb::FaultKind::Crash) => Ok(FaultKind::Crash),
         Ok(pb::FaultKind::NetworkLoss) => Ok(FaultKind::NetworkLoss),
-        Ok(pb::FaultKind::Unspecified) | Err(_) => Err(
-            "must be one of CPU_SPIKE, MEMORY_LEAK, DISK_FILLING, CRASH, NETWORK_LOSS",
-        ),
+        Ok(pb::FaultKind::Unspecified) | Err(_) => {
+            Err("must be one of CPU_SPIKE, MEMORY_LEAK, DISK_FILLING, CRASH, NETWORK_LOSS")
+        }
     }
 }
 

@@ -75,9 +75,22 @@ pub fn samples(
         let Some(size) = catalog::size_by_slug(&d.size) else {
             continue;
         };
-        let total = f64::from(vcpus.get(d.cluster_id.as_str()).copied().unwrap_or(1).max(1));
+        let total = f64::from(
+            vcpus
+                .get(d.cluster_id.as_str())
+                .copied()
+                .unwrap_or(1)
+                .max(1),
+        );
         let faults = by_droplet.get(d.id.as_str()).map_or(&[][..], Vec::as_slice);
-        let sample = one(d, size, demand(&d.cluster_id, now) / total, faults, now, rng);
+        let sample = one(
+            d,
+            size,
+            demand(&d.cluster_id, now) / total,
+            faults,
+            now,
+            rng,
+        );
         out.entry(d.cluster_id.clone()).or_default().push(sample);
     }
     out
@@ -95,8 +108,8 @@ fn one(
     let mut cpu = 100.0 * utilisation * (0.9 + 0.2 * character) + noise(rng, 3.0);
     // Smaller machines have less headroom: the same work fills more memory.
     let memory_gb = f64::from(size.memory_mb) / 1024.0;
-    let mut memory = 25.0 + 20.0 * utilisation.min(1.0) + 15.0 / memory_gb.sqrt() * character
-        + noise(rng, 2.0);
+    let mut memory =
+        25.0 + 20.0 * utilisation.min(1.0) + 15.0 / memory_gb.sqrt() * character + noise(rng, 2.0);
     let age_days = (now - d.created_at).max(0) as f64 / DAY_MS;
     let mut disk = 15.0 + 30.0 * character + (age_days * 0.5).min(40.0) + noise(rng, 0.3);
     let link = f64::from(size.vcpus) * 40.0;
@@ -166,7 +179,11 @@ mod tests {
     fn cpu_of(droplets: &[LiveDroplet], faults: &[Fault], now: i64) -> f64 {
         let mut rng = StdRng::seed_from_u64(7);
         let out = samples(droplets, faults, now, &mut rng);
-        out["c"].iter().find(|s| s.droplet_id == "d1").unwrap().cpu_percent
+        out["c"]
+            .iter()
+            .find(|s| s.droplet_id == "d1")
+            .unwrap()
+            .cpu_percent
     }
 
     #[test]

@@ -145,7 +145,13 @@ async fn active_droplets_report_their_load_and_faults_change_it() {
     }
 
     // A CPU spike pins a's CPU; b is unaffected.
-    let spike = inject(&mut faults, &a.id, pb::FaultKind::CpuSpike, Duration::from_secs(60)).await;
+    let spike = inject(
+        &mut faults,
+        &a.id,
+        pb::FaultKind::CpuSpike,
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(spike.cluster_id, cluster.id);
     let since = now_millis() + 1;
     let seen = f
@@ -156,10 +162,20 @@ async fn active_droplets_report_their_load_and_faults_change_it() {
         })
         .await;
     let all = samples(&seen);
-    assert!(after(&all, &a.id, since).iter().all(|s| s.cpu_percent >= 94.0));
+    assert!(
+        after(&all, &a.id, since)
+            .iter()
+            .all(|s| s.cpu_percent >= 94.0)
+    );
     // Network loss collapses b's throughput.
     let before_loss = after(&all, &b.id, since).last().unwrap().network_in_mbps;
-    inject(&mut faults, &b.id, pb::FaultKind::NetworkLoss, Duration::from_secs(60)).await;
+    inject(
+        &mut faults,
+        &b.id,
+        pb::FaultKind::NetworkLoss,
+        Duration::from_secs(60),
+    )
+    .await;
     let since = now_millis() + 1;
     let seen = f
         .tap
@@ -191,10 +207,20 @@ async fn active_droplets_report_their_load_and_faults_change_it() {
             after(&samples(e), &a.id, since).len() >= 2
         })
         .await;
-    assert!(after(&samples(&seen), &a.id, since).iter().all(|s| s.cpu_percent < 94.0));
+    assert!(
+        after(&samples(&seen), &a.id, since)
+            .iter()
+            .all(|s| s.cpu_percent < 94.0)
+    );
 
     // A crash turns a off and silences it until the fault ends by itself.
-    let crash = inject(&mut faults, &a.id, pb::FaultKind::Crash, Duration::from_secs(2)).await;
+    let crash = inject(
+        &mut faults,
+        &a.id,
+        pb::FaultKind::Crash,
+        Duration::from_secs(2),
+    )
+    .await;
     let crashed_at = millis(&crash.start_time);
     let down = c
         .droplets
@@ -218,7 +244,10 @@ async fn active_droplets_report_their_load_and_faults_change_it() {
         .into_iter()
         .filter(|s| millis(&s.time) < millis(&crash.end_time))
         .collect();
-    assert!(silent.is_empty(), "a crashed droplet reports nothing: {silent:?}");
+    assert!(
+        silent.is_empty(),
+        "a crashed droplet reports nothing: {silent:?}"
+    );
     assert!(
         after(&all, &b.id, crashed_at).len() >= 5,
         "b kept reporting while a was down"
@@ -310,9 +339,20 @@ async fn fault_requests_are_validated_idempotent_and_listed() {
         duration: Some(Duration::from_secs(600).try_into().unwrap()),
         request_id: "leak-1".into(),
     };
-    let first = faults.inject_fault(leak.clone()).await.unwrap().into_inner();
-    let replay = faults.inject_fault(leak.clone()).await.unwrap().into_inner();
-    assert_eq!(first.fault, replay.fault, "a replayed request_id answers the same fault");
+    let first = faults
+        .inject_fault(leak.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let replay = faults
+        .inject_fault(leak.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        first.fault, replay.fault,
+        "a replayed request_id answers the same fault"
+    );
     let other_body = faults
         .inject_fault(pb::InjectFaultRequest {
             kind: pb::FaultKind::DiskFilling as i32,
@@ -328,9 +368,19 @@ async fn fault_requests_are_validated_idempotent_and_listed() {
         })
         .await
         .unwrap_err();
-    assert_eq!(twice.code(), Code::AlreadyExists, "one open leak per droplet");
+    assert_eq!(
+        twice.code(),
+        Code::AlreadyExists,
+        "one open leak per droplet"
+    );
 
-    let disk = inject(&mut faults, &d.id, pb::FaultKind::DiskFilling, Duration::from_secs(600)).await;
+    let disk = inject(
+        &mut faults,
+        &d.id,
+        pb::FaultKind::DiskFilling,
+        Duration::from_secs(600),
+    )
+    .await;
     let list = |include_ended: bool| pb::ListFaultsRequest {
         cluster_id: cluster.id.clone(),
         include_ended,
@@ -348,8 +398,16 @@ async fn fault_requests_are_validated_idempotent_and_listed() {
         .await
         .unwrap()
         .into_inner();
-    let ids: Vec<String> = page.faults.iter().chain(&rest.faults).map(|f| f.id.clone()).collect();
-    assert_eq!(ids, [first.fault.as_ref().unwrap().id.clone(), disk.id.clone()]);
+    let ids: Vec<String> = page
+        .faults
+        .iter()
+        .chain(&rest.faults)
+        .map(|f| f.id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [first.fault.as_ref().unwrap().id.clone(), disk.id.clone()]
+    );
     let changed_filter = faults
         .list_faults(pb::ListFaultsRequest {
             page_token: page.next_page_token,
@@ -360,7 +418,9 @@ async fn fault_requests_are_validated_idempotent_and_listed() {
     assert_eq!(changed_filter.code(), Code::InvalidArgument);
 
     faults
-        .clear_fault(pb::ClearFaultRequest { id: disk.id.clone() })
+        .clear_fault(pb::ClearFaultRequest {
+            id: disk.id.clone(),
+        })
         .await
         .unwrap();
     let open = faults

@@ -668,7 +668,10 @@ async fn a_crash_turns_the_droplet_off_until_it_ends(backend: Backend) {
         panic!("a new fault")
     };
     assert_eq!(crash.cluster_id, c);
-    assert_eq!(f.repo.get_droplet(&d).await.unwrap().status, DropletStatus::Off);
+    assert_eq!(
+        f.repo.get_droplet(&d).await.unwrap().status,
+        DropletStatus::Off
+    );
     let again = f
         .repo
         .inject_fault(fault(&d, FaultKind::Crash, NOW + 1, NOW + 1000), None)
@@ -811,7 +814,10 @@ async fn faults_are_listed_open_or_all_and_cleared_early(backend: Backend) {
     assert_eq!(list(Some(&c), None, false, NOW + 600).await, ids[1..3]);
     assert_eq!(list(Some(&c), None, true, NOW + 600).await, ids[..3]);
     assert!(matches!(
-        f.repo.clear_fault(&cg_runtime::new_id(), NOW).await.unwrap_err(),
+        f.repo
+            .clear_fault(&cg_runtime::new_id(), NOW)
+            .await
+            .unwrap_err(),
         Error::NotFound { .. }
     ));
     f.db.drop_db().await;
@@ -820,14 +826,44 @@ async fn faults_are_listed_open_or_all_and_cleared_early(backend: Backend) {
 async fn one_replica_holds_the_lease_until_it_expires(backend: Backend) {
     let f = fixture(backend, 100).await;
     assert!(f.repo.lease("sampler", "a", NOW + 100, NOW).await.unwrap());
-    assert!(!f.repo.lease("sampler", "b", NOW + 150, NOW + 50).await.unwrap());
-    assert!(f.repo.lease("sampler", "a", NOW + 200, NOW + 60).await.unwrap());
+    assert!(
+        !f.repo
+            .lease("sampler", "b", NOW + 150, NOW + 50)
+            .await
+            .unwrap()
+    );
+    assert!(
+        f.repo
+            .lease("sampler", "a", NOW + 200, NOW + 60)
+            .await
+            .unwrap()
+    );
     // Renewed within the same millisecond: still held.
-    assert!(f.repo.lease("sampler", "a", NOW + 200, NOW + 60).await.unwrap());
-    assert!(!f.repo.lease("sampler", "b", NOW + 300, NOW + 199).await.unwrap());
+    assert!(
+        f.repo
+            .lease("sampler", "a", NOW + 200, NOW + 60)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.repo
+            .lease("sampler", "b", NOW + 300, NOW + 199)
+            .await
+            .unwrap()
+    );
     // Expired: the other replica takes over.
-    assert!(f.repo.lease("sampler", "b", NOW + 400, NOW + 201).await.unwrap());
-    assert!(!f.repo.lease("sampler", "a", NOW + 400, NOW + 202).await.unwrap());
+    assert!(
+        f.repo
+            .lease("sampler", "b", NOW + 400, NOW + 201)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.repo
+            .lease("sampler", "a", NOW + 400, NOW + 202)
+            .await
+            .unwrap()
+    );
     f.db.drop_db().await;
 }
 
@@ -876,11 +912,19 @@ async fn droplet_changes_are_announced_in_the_same_transaction(backend: Backend)
     };
     let resize = f
         .repo
-        .begin_action(action(ActionType::Resize, "s-2vcpu-4gb"), DropletStatus::Active, None)
+        .begin_action(
+            action(ActionType::Resize, "s-2vcpu-4gb"),
+            DropletStatus::Active,
+            None,
+        )
         .await
         .unwrap();
     f.repo
-        .finish_action(resize.id(), Outcome::Completed(Effect::Resize("s-2vcpu-4gb".into())), NOW)
+        .finish_action(
+            resize.id(),
+            Outcome::Completed(Effect::Resize("s-2vcpu-4gb".into())),
+            NOW,
+        )
         .await
         .unwrap();
     let reboot = f
@@ -889,7 +933,11 @@ async fn droplet_changes_are_announced_in_the_same_transaction(backend: Backend)
         .await
         .unwrap();
     f.repo
-        .finish_action(reboot.id(), Outcome::Errored("hypervisor said no".into()), NOW)
+        .finish_action(
+            reboot.id(),
+            Outcome::Errored("hypervisor said no".into()),
+            NOW,
+        )
         .await
         .unwrap();
     let crash = f

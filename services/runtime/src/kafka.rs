@@ -14,10 +14,10 @@ use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::{ClientContext, DefaultClientContext},
     consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer},
-    statistics::Statistics,
     error::{KafkaError, RDKafkaErrorCode},
     message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
+    statistics::Statistics,
 };
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;

@@ -50,7 +50,12 @@ impl Tap {
 
     /// Waits until `done` holds for the recorded events; panics with `what`
     /// after `within`.
-    pub async fn wait(&self, within: Duration, what: &str, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+    pub async fn wait(
+        &self,
+        within: Duration,
+        what: &str,
+        done: impl Fn(&[Event]) -> bool,
+    ) -> Vec<Event> {
         let deadline = Instant::now() + within;
         loop {
             let events = self.events();

@@ -287,8 +287,10 @@ pub trait ProvisioningRepository: Send + Sync + 'static {
     /// Applies the end of every fault whose time is up; returns how many.
     fn end_due_faults(&self, now: i64) -> impl Future<Output = Result<u32>> + Send;
     /// Active droplets and the faults open on them at `now`.
-    fn fleet(&self, now: i64)
-    -> impl Future<Output = Result<(Vec<LiveDroplet>, Vec<Fault>)>> + Send;
+    fn fleet(
+        &self,
+        now: i64,
+    ) -> impl Future<Output = Result<(Vec<LiveDroplet>, Vec<Fault>)>> + Send;
     /// Takes or renews lease `name` for `holder` until `until`. False while
     /// another holder's lease has not expired.
     fn lease(

@@ -129,7 +129,7 @@ impl SqlRepository {
         };
         let key = droplet.cluster_id.clone();
         outbox::enqueue(
-            &mut **tx,
+            tx,
             NewEvent {
                 topic: topics::DROPLETS_EVENTS,
                 key: &key,
@@ -1146,7 +1146,8 @@ impl ProvisioningRepository for SqlRepository {
         placement: &dyn Placement,
         idem: Option<Idempotency>,
     ) -> Result<Created<Droplet>> {
-        let created = retry(|| self.create_droplet_once(new.clone(), placement, idem.clone())).await?;
+        let created =
+            retry(|| self.create_droplet_once(new.clone(), placement, idem.clone())).await?;
         self.wake();
         Ok(created)
     }

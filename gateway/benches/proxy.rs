@@ -1,0 +1,188 @@
+//! The same RPCs called directly on provisioning and through the gateway
+//! (auth, rate limit, forwarding): p50/p99 latency at one caller, and
+//! throughput with 32 concurrent callers, as gateway/direct ratios.
+//!
+//! `just bench-gateway` (release build). Provisioning runs on a SQLite file,
+//! the gateway's token store too; both in this process.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use cg_runtime::config::DatabaseConfig;
+use clustergenie_proto::provisioning::v1 as pb;
+use hdrhistogram::Histogram;
+use tonic::{Request, transport::Channel};
+
+const TOKEN: &str = "cgt_benchadmin00000000000000000000000000";
+const SEQUENTIAL: usize = 3_000;
+const CONCURRENCY: usize = 32;
+const PER_WORKER: usize = 500;
+
+type Catalog = pb::catalog_service_client::CatalogServiceClient<Channel>;
+type Clusters = pb::cluster_service_client::ClusterServiceClient<Channel>;
+
+#[derive(Clone, Copy)]
+enum Call {
+    ListRegions,
+    GetCluster,
+}
+
+fn authed<T>(body: T, token: bool) -> Request<T> {
+    let mut r = Request::new(body);
+    if token {
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    }
+    r
+}
+
+async fn once(ch: &Channel, call: Call, token: bool, cluster: &str) {
+    match call {
+        Call::ListRegions => {
+            Catalog::new(ch.clone())
+                .list_regions(authed(pb::ListRegionsRequest::default(), token))
+                .await
+                .unwrap();
+        }
+        Call::GetCluster => {
+            Clusters::new(ch.clone())
+                .get_cluster(authed(
+                    pb::GetClusterRequest {
+                        id: cluster.to_string(),
+                    },
+                    token,
+                ))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+struct Run {
+    p50: Duration,
+    p99: Duration,
+    per_sec: f64,
+}
+
+async fn measure(ch: &Channel, call: Call, token: bool, cluster: &str) -> Run {
+    for _ in 0..200 {
+        once(ch, call, token, cluster).await;
+    }
+    let mut h = Histogram::<u64>::new(3).unwrap();
+    for _ in 0..SEQUENTIAL {
+        let t = Instant::now();
+        once(ch, call, token, cluster).await;
+        h.record(t.elapsed().as_micros() as u64).unwrap();
+    }
+    let cluster = Arc::new(cluster.to_string());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (ch, cluster) = (ch.clone(), cluster.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..PER_WORKER {
+                once(&ch, call, token, &cluster).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let per_sec = (CONCURRENCY * PER_WORKER) as f64 / start.elapsed().as_secs_f64();
+    Run {
+        p50: Duration::from_micros(h.value_at_quantile(0.5)),
+        p99: Duration::from_micros(h.value_at_quantile(0.99)),
+        per_sec,
+    }
+}
+
+async fn serve<F>(f: impl FnOnce(tokio::net::TcpListener) -> F) -> String
+where
+    F: std::future::Future<Output = Result<(), cg_runtime::Error>> + Send + 'static,
+{
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(f(l));
+    format!("http://{addr}")
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let prov = provisioning::App::build(&provisioning::Config {
+        database: DatabaseConfig::new(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("p.db").display()
+        )),
+        ..provisioning::Config::default()
+    })
+    .await
+    .unwrap();
+    let direct_url = serve(|l| prov.serve(l, std::future::pending(), Duration::from_secs(1))).await;
+    let mut config = gateway::Config {
+        database: DatabaseConfig::new(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("g.db").display()
+        )),
+        ..gateway::Config::default()
+    };
+    config
+        .backends
+        .insert("provisioning".into(), direct_url.clone());
+    config.auth.bootstrap_token = Some(TOKEN.to_string().into());
+    config.limits.default = gateway::limits::Budget {
+        requests: 1_000_000,
+        period: Duration::from_secs(1),
+    };
+    let gw = gateway::App::build(&config).await.unwrap();
+    let gateway_url = serve(|l| gw.serve(l, std::future::pending(), Duration::from_secs(1))).await;
+
+    let direct = Channel::from_shared(direct_url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let through = Channel::from_shared(gateway_url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let cluster = Clusters::new(direct.clone())
+        .create_cluster(pb::CreateClusterRequest {
+            name: "bench".into(),
+            region: "nyc1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .cluster
+        .unwrap()
+        .id;
+
+    println!("| RPC | path | p50 | p99 | calls/s ({CONCURRENCY} callers) |");
+    println!("|---|---|---|---|---|");
+    for (name, call) in [
+        ("ListRegions", Call::ListRegions),
+        ("GetCluster", Call::GetCluster),
+    ] {
+        let d = measure(&direct, call, false, &cluster).await;
+        let g = measure(&through, call, true, &cluster).await;
+        for (path, r) in [("direct", &d), ("gateway", &g)] {
+            println!(
+                "| {name} | {path} | {:.0} µs | {:.0} µs | {:.0} |",
+                r.p50.as_micros(),
+                r.p99.as_micros(),
+                r.per_sec
+            );
+        }
+        println!(
+            "| {name} | **ratio** | **{:.2}×** | {:.2}× | **{:.0} %** |",
+            g.p50.as_secs_f64() / d.p50.as_secs_f64(),
+            g.p99.as_secs_f64() / d.p99.as_secs_f64(),
+            100.0 * g.per_sec / d.per_sec
+        );
+    }
+}
