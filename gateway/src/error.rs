@@ -38,11 +38,7 @@ impl From<Error> for Status {
                 tracing::error!(error = %m, "internal error");
                 Status::internal("internal error")
             }
-            Error::Storage(e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))) => {
-                tracing::error!(error = %e, "database unavailable");
-                Status::unavailable("database unavailable")
-            }
-            Error::Storage(e) => error::internal(&e),
+            Error::Storage(e) => error::storage(&e),
         }
     }
 }

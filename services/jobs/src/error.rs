@@ -29,14 +29,7 @@ impl From<Error> for Status {
             e @ Error::IdempotencyMismatch(_) => Status::already_exists(e.to_string()),
             Error::FailedPrecondition(m) => Status::failed_precondition(m),
             e @ Error::ShuttingDown => Status::unavailable(e.to_string()),
-            Error::Storage(e) if cg_runtime::db::is_retryable(&e) => {
-                Status::aborted("too much contention, retry")
-            }
-            Error::Storage(e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))) => {
-                tracing::error!(error = %e, "database unavailable");
-                Status::unavailable("database unavailable")
-            }
-            Error::Storage(e) => error::internal(&e),
+            Error::Storage(e) => error::storage(&e),
         }
     }
 }

@@ -27,6 +27,9 @@ struct Args {
     secs: u64,
     #[arg(long, default_value_t = 8)]
     workers: usize,
+    /// Partitions per topic: how many lanes each consumer runs in parallel.
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
     /// Accepted for `cargo bench` compatibility.
     #[arg(long, hide = true)]
     bench: bool,
@@ -46,7 +49,9 @@ async fn main() {
         region_capacity: provisioning::cloud::MAX_REGION_CAPACITY,
         ..common::fast_cloud()
     };
-    let flow = Flow::start(
+    let flow = Flow::start_with(
+        cg_testkit::Storage::Memory,
+        args.partitions,
         cloud,
         ExecutorConfig {
             workers: args.workers,

@@ -54,17 +54,7 @@ impl From<Error> for Status {
             }
             e @ Error::Contention => Status::aborted(e.to_string()),
             e @ Error::ShuttingDown => Status::unavailable(e.to_string()),
-            Error::Storage(e) => match e {
-                e if cg_runtime::db::is_retryable(&e) => {
-                    tracing::warn!(error = %e, "transaction kept aborting");
-                    Status::aborted("too much contention, retry")
-                }
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
-                    tracing::error!(error = %e, "database unavailable");
-                    Status::unavailable("database unavailable")
-                }
-                other => error::internal(&other),
-            },
+            Error::Storage(e) => error::storage(&e),
         }
     }
 }

@@ -75,6 +75,23 @@ pub fn internal(err: &dyn std::fmt::Display) -> Status {
     Status::internal("internal error")
 }
 
+/// A database failure as clients see it: `ABORTED` when a retry can fix
+/// it (deadlock, lock timeout), `UNAVAILABLE` when the database cannot be
+/// reached, otherwise `INTERNAL`; never with the SQL or host in the message.
+pub fn storage(err: &sqlx::Error) -> Status {
+    if crate::db::is_retryable(err) {
+        tracing::warn!(error = %err, "transaction kept aborting");
+        return Status::aborted("too much contention, retry");
+    }
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+            tracing::error!(error = %err, "database unavailable");
+            Status::unavailable("database unavailable")
+        }
+        other => internal(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

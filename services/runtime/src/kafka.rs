@@ -6,7 +6,7 @@
 //! Nothing here depends on the broker behind it: Apache Kafka in compose,
 //! tansu in tests and the embedded launcher.
 
-use std::{collections::HashMap, future::Future, time::Duration};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use rand::Rng as _;
 use rdkafka::{
@@ -18,6 +18,7 @@ use rdkafka::{
     message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
     statistics::Statistics,
+    topic_partition_list::{Offset, TopicPartitionList},
 };
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -386,10 +387,18 @@ impl ClientContext for LagReporter {
 
 impl ConsumerContext for LagReporter {}
 
+/// Records of one partition waiting for its lane; a full lane pauses intake.
+const LANE_CAPACITY: usize = 16;
+
+type Lanes = HashMap<(String, i32), tokio::sync::mpsc::Sender<Event>>;
+
 /// Consumes `topics` as consumer group `group` until `stop`, handing each
-/// record to `handle`. Offsets are committed only after a record was
-/// handled or dead-lettered, so delivery is at least once; a record that
-/// keeps failing goes to `<topic>.dlq` and the consumer moves on.
+/// record to `handle`. Each assigned partition gets its own lane (a task):
+/// records of one partition (one cluster's, since records are keyed by
+/// cluster) are handled in order, partitions in parallel. Offsets are
+/// committed only after a record was handled or dead-lettered, so delivery
+/// is at least once; a record that keeps failing goes to `<topic>.dlq` and
+/// its lane moves on.
 pub async fn consume<F, Fut>(
     config: &KafkaConfig,
     group: &str,
@@ -398,8 +407,8 @@ pub async fn consume<F, Fut>(
     handle: F,
 ) -> Result<(), Error>
 where
-    F: Fn(Event) -> Fut,
-    Fut: Future<Output = Result<(), Failure>>,
+    F: Fn(Event) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Failure>> + Send + 'static,
 {
     let consumer: StreamConsumer<LagReporter> = config
         .client()
@@ -419,52 +428,166 @@ where
     consumer
         .subscribe(topics)
         .map_err(|e| kafka_err("subscribe", e))?;
-    let producer = Producer::new(config)?;
-    loop {
+    let lane = Lane {
+        consumer: Arc::new(consumer),
+        producer: Producer::new(config)?,
+        config: config.clone(),
+        handle: Arc::new(handle),
+        stop: stop.clone(),
+    };
+    let mut lanes: Lanes = HashMap::new();
+    let mut running = tokio::task::JoinSet::new();
+    let result = loop {
         let message = tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            m = consumer.recv() => m,
+            () = stop.cancelled() => break Ok(()),
+            m = lane.consumer.recv() => m,
         };
-        let message = match message {
-            Ok(m) => m,
+        let event = match message {
+            Ok(m) => Event::from_message(&m),
             Err(e) => {
                 // Broker away or rebalancing: librdkafka reconnects by itself.
                 tracing::warn!(error = %e, group, "kafka receive failed");
                 tokio::select! {
-                    () = stop.cancelled() => return Ok(()),
+                    () = stop.cancelled() => break Ok(()),
                     () = tokio::time::sleep(config.retry_base) => continue,
                 }
             }
         };
-        let event = Event::from_message(&message);
-        let mut attempt = 0u32;
-        let failure = loop {
-            attempt += 1;
-            match handle(event.clone()).await {
-                Ok(()) => break None,
-                Err(Failure::Retryable(reason)) if attempt < config.max_attempts => {
-                    let wait = backoff(config.retry_base, config.retry_cap, attempt);
-                    tracing::warn!(topic = %event.topic, offset = event.offset, attempt, %reason, "handler failed; retrying");
-                    tokio::select! {
-                        // Uncommitted: the record is redelivered after a restart.
-                        () = stop.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                }
-                Err(f) => break Some(f),
+        let key = (event.topic.clone(), event.partition);
+        let sender = match lanes.get(&key) {
+            Some(tx) if !tx.is_closed() => tx.clone(),
+            _ => {
+                let (tx, rx) = tokio::sync::mpsc::channel(LANE_CAPACITY);
+                running.spawn(lane.clone().run(rx));
+                lanes.insert(key, tx.clone());
+                tx
             }
         };
-        let outcome = if let Some(failure) = failure {
-            tracing::error!(topic = %event.topic, offset = event.offset, attempt, %failure, "dead-lettering record");
-            dead_letter(&producer, &event, &failure, attempt).await?;
-            "dead_lettered"
-        } else {
-            "handled"
-        };
-        metrics::counter!("cg_kafka_records_total", "topic" => event.topic.clone(), "outcome" => outcome)
-            .increment(1);
-        if let Err(e) = consumer.commit_message(&message, CommitMode::Async) {
-            tracing::warn!(error = %e, "offset commit failed; the record may be redelivered");
+        tokio::select! {
+            () = stop.cancelled() => break Ok(()),
+            sent = sender.send(event) => {
+                if sent.is_err() {
+                    // The lane ended on an error, reported just below.
+                    tracing::warn!(group, "a partition lane stopped");
+                }
+            }
+        }
+        if let Some(failed) = first_failure(&mut running) {
+            break Err(failed);
+        }
+    };
+    // Lanes stop at their next record or retry wait; a record in a handler
+    // is finished first so no handler outlives this call.
+    drop(lanes);
+    stop_lanes(&stop, &mut running, result).await
+}
+
+async fn stop_lanes(
+    stop: &CancellationToken,
+    running: &mut tokio::task::JoinSet<Result<(), Error>>,
+    result: Result<(), Error>,
+) -> Result<(), Error> {
+    if result.is_err() && !stop.is_cancelled() {
+        // Unlike a shutdown, the lanes would keep running without this.
+        running.abort_all();
+    }
+    let mut result = result;
+    while let Some(joined) = running.join_next().await {
+        if let Ok(Err(e)) = joined
+            && result.is_ok()
+        {
+            result = Err(e);
+        }
+    }
+    result
+}
+
+fn first_failure(running: &mut tokio::task::JoinSet<Result<(), Error>>) -> Option<Error> {
+    while let Some(joined) = running.try_join_next() {
+        match joined {
+            Ok(Err(e)) => return Some(e),
+            Err(e) if e.is_panic() => {
+                return Some(Error::Config(format!("a partition lane panicked: {e}")));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Handles one partition's records in order.
+struct Lane<F> {
+    consumer: Arc<StreamConsumer<LagReporter>>,
+    producer: Producer,
+    config: KafkaConfig,
+    handle: Arc<F>,
+    stop: CancellationToken,
+}
+
+impl<F> Clone for Lane<F> {
+    fn clone(&self) -> Self {
+        Self {
+            consumer: self.consumer.clone(),
+            producer: self.producer.clone(),
+            config: self.config.clone(),
+            handle: self.handle.clone(),
+            stop: self.stop.clone(),
+        }
+    }
+}
+
+impl<F, Fut> Lane<F>
+where
+    F: Fn(Event) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Failure>> + Send + 'static,
+{
+    async fn run(self, mut records: tokio::sync::mpsc::Receiver<Event>) -> Result<(), Error> {
+        loop {
+            let event = tokio::select! {
+                biased;
+                () = self.stop.cancelled() => return Ok(()),
+                e = records.recv() => match e {
+                    Some(e) => e,
+                    None => return Ok(()),
+                },
+            };
+            let mut attempt = 0u32;
+            let failure = loop {
+                attempt += 1;
+                match (self.handle)(event.clone()).await {
+                    Ok(()) => break None,
+                    Err(Failure::Retryable(reason)) if attempt < self.config.max_attempts => {
+                        let wait = backoff(self.config.retry_base, self.config.retry_cap, attempt);
+                        tracing::warn!(topic = %event.topic, offset = event.offset, attempt, %reason, "handler failed; retrying");
+                        tokio::select! {
+                            // Uncommitted: the record is redelivered after a restart.
+                            () = self.stop.cancelled() => return Ok(()),
+                            () = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                    Err(f) => break Some(f),
+                }
+            };
+            let outcome = if let Some(failure) = failure {
+                tracing::error!(topic = %event.topic, offset = event.offset, attempt, %failure, "dead-lettering record");
+                dead_letter(&self.producer, &event, &failure, attempt).await?;
+                "dead_lettered"
+            } else {
+                "handled"
+            };
+            metrics::counter!("cg_kafka_records_total", "topic" => event.topic.clone(), "outcome" => outcome)
+                .increment(1);
+            let mut done = TopicPartitionList::new();
+            let committed = done
+                .add_partition_offset(
+                    &event.topic,
+                    event.partition,
+                    Offset::Offset(event.offset + 1),
+                )
+                .and_then(|()| self.consumer.commit(&done, CommitMode::Async));
+            if let Err(e) = committed {
+                tracing::warn!(error = %e, "offset commit failed; the record may be redelivered");
+            }
         }
     }
 }

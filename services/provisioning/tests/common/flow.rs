@@ -40,10 +40,20 @@ impl Flow {
         cloud: provisioning::cloud::CloudConfig,
         executor: provisioning::executor::ExecutorConfig,
     ) -> Self {
+        Self::start_with(storage, 2, cloud, executor).await
+    }
+
+    /// With `partitions` per topic: the parallelism of each consumer.
+    pub async fn start_with(
+        storage: Storage,
+        partitions: i32,
+        cloud: provisioning::cloud::CloudConfig,
+        executor: provisioning::executor::ExecutorConfig,
+    ) -> Self {
         let broker = Broker::start(storage);
         let kafka = KafkaConfig {
             brokers: broker.bootstrap(),
-            partitions: 2,
+            partitions,
             retry_base: Duration::from_millis(10),
             ..KafkaConfig::default()
         };
