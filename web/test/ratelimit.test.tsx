@@ -53,6 +53,26 @@ describe("rate limits", () => {
   });
 });
 
+describe("a list that never loaded", () => {
+  it("says it could not load instead of claiming there are no clusters", async () => {
+    renderApp({
+      session: SESSIONS.viewer,
+      path: "/clusters",
+      routes: (router) => {
+        catalog(router);
+        router.service(ClusterService, {
+          listClusters() {
+            throw new ConnectError("rate limit exceeded", Code.ResourceExhausted, { "retry-after": "9" });
+          },
+        });
+      },
+    });
+    expect(await screen.findByText("Clusters could not be loaded.")).toBeInTheDocument();
+    expect(screen.queryByTestId("clusters-empty")).toBeNull();
+    expect(screen.getByTestId("rate-limit-message")).toHaveTextContent("try again in 9 s");
+  });
+});
+
 describe("quota store", () => {
   it("parses the ratelimit headers and ignores answers without them", () => {
     let now = 1_000_000;

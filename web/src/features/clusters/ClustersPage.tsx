@@ -47,6 +47,9 @@ export function ClustersPage() {
       <section className="card">
         {list.loading && !list.data ? (
           <Loading />
+        ) : list.error && !list.data ? (
+          // Nothing loaded yet: the banner above says why; "no clusters" would be wrong.
+          <p className="muted">Clusters could not be loaded.</p>
         ) : (
           <ClusterTable clusters={list.data?.clusters ?? []} />
         )}

@@ -98,6 +98,8 @@ export function DropletsPage() {
         </div>
         {list.loading && !list.data ? (
           <Loading />
+        ) : list.error && !list.data ? (
+          <p className="muted">Droplets could not be loaded.</p>
         ) : (
           <DropletTable droplets={list.data?.droplets ?? []} onChanged={list.reload} />
         )}

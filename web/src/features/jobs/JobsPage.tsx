@@ -87,6 +87,8 @@ export function JobsPage() {
         </div>
         {list.loading && !list.data ? (
           <Loading />
+        ) : list.error && !list.data ? (
+          <p className="muted">Jobs could not be loaded.</p>
         ) : (list.data?.jobs.length ?? 0) === 0 ? (
           <p className="muted" data-testid="jobs-empty">No jobs match.</p>
         ) : (
