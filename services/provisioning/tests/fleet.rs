@@ -12,7 +12,7 @@ use cg_runtime::{
 };
 use cg_testkit::{Backend, Broker, Storage, Tap, TestDb};
 use clustergenie_proto::{events::v1 as ev, provisioning::v1 as pb};
-use common::{Server, config, fast_cloud};
+use common::{Clients, Server, config, fast_cloud};
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt as _;
 
@@ -124,8 +124,28 @@ async fn active_droplets_report_their_load_and_faults_change_it() {
     let mut c = f.server.clients().await;
     let mut faults = Faults::new(f.server.channel().await);
     let cluster = c.cluster("web", "nyc1").await;
-    let a = c.droplet(&cluster.id, "a").await;
-    let b = c.droplet(&cluster.id, "b").await;
+    // Big droplets: the cluster's demand (at most 2.2 vCPUs) keeps them
+    // well below a spike's CPU at any hour, so the spike is unmistakable.
+    let big = |name: &str| pb::CreateDropletRequest {
+        size: "s-4vcpu-8gb".into(),
+        ..Clients::droplet_request(&cluster.id, name)
+    };
+    let a = c
+        .droplets
+        .create_droplet(big("a"))
+        .await
+        .unwrap()
+        .into_inner()
+        .droplet
+        .unwrap();
+    let b = c
+        .droplets
+        .create_droplet(big("b"))
+        .await
+        .unwrap()
+        .into_inner()
+        .droplet
+        .unwrap();
     c.wait_droplet(&a.id, pb::DropletStatus::Active).await;
     c.wait_droplet(&b.id, pb::DropletStatus::Active).await;
 

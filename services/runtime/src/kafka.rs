@@ -65,6 +65,9 @@ pub struct KafkaConfig {
     /// the whole wait (tansu does) add this to every hop of the event chain.
     #[serde(with = "humantime_serde")]
     pub fetch_wait: Duration,
+    /// How often consumers export their lag (librdkafka statistics).
+    #[serde(with = "humantime_serde")]
+    pub stats_interval: Duration,
 }
 
 impl Default for KafkaConfig {
@@ -78,6 +81,7 @@ impl Default for KafkaConfig {
             retry_cap: Duration::from_secs(10),
             send_timeout: Duration::from_secs(30),
             fetch_wait: Duration::from_millis(20),
+            stats_interval: Duration::from_secs(5),
         }
     }
 }
@@ -92,6 +96,9 @@ impl KafkaConfig {
         }
         if self.max_attempts == 0 {
             return Err("kafka.max_attempts must be at least 1".into());
+        }
+        if self.stats_interval < Duration::from_millis(100) {
+            return Err("kafka.stats_interval must be at least 100ms".into());
         }
         Ok(())
     }
@@ -412,7 +419,10 @@ where
 {
     let consumer: StreamConsumer<LagReporter> = config
         .client()
-        .set("statistics.interval.ms", "5000")
+        .set(
+            "statistics.interval.ms",
+            config.stats_interval.as_millis().to_string(),
+        )
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
