@@ -157,6 +157,33 @@ async fn tokens_carry_roles_and_revoked_tokens_stop_working() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_configured_token_the_first_start_generates_one_admin_token() {
+    let mesh = Mesh::start().await;
+    let mut config = mesh.config();
+    config.auth.bootstrap_token = None;
+    let first = gateway::App::build(&config).await.unwrap();
+    let secret = first
+        .bootstrap_secret
+        .clone()
+        .expect("a generated admin token");
+    assert!(gateway::auth::Secret::parse(&secret).is_ok());
+    let admin = first
+        .tokens
+        .authenticate(&gateway::auth::Secret::parse(&secret).unwrap())
+        .await
+        .unwrap()
+        .expect("the generated token is valid");
+    assert_eq!(admin.role, gateway::auth::Role::Admin);
+    drop(first);
+    // Printed once: the next start (an admin exists) generates nothing.
+    let second = gateway::App::build(&config).await.unwrap();
+    assert_eq!(second.bootstrap_secret, None);
+    assert_eq!(second.tokens.list(false).await.unwrap().len(), 1);
+    drop(second);
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_reports_the_budget_and_excess_is_refused_with_retry_info() {
     let mesh = Mesh::start().await;
     let mut config = mesh.config();
