@@ -30,6 +30,9 @@ struct Args {
     /// Partitions per topic: how many lanes each consumer runs in parallel.
     #[arg(long, default_value_t = 6)]
     partitions: i32,
+    /// How long a consumer's fetch may wait, in ms (tansu holds it that long).
+    #[arg(long, default_value_t = 20)]
+    fetch_wait_ms: u64,
     /// Accepted for `cargo bench` compatibility.
     #[arg(long, hide = true)]
     bench: bool,
@@ -51,7 +54,11 @@ async fn main() {
     };
     let flow = Flow::start_with(
         cg_testkit::Storage::Memory,
-        args.partitions,
+        cg_runtime::kafka::KafkaConfig {
+            partitions: args.partitions,
+            fetch_wait: Duration::from_millis(args.fetch_wait_ms),
+            ..Default::default()
+        },
         cloud,
         ExecutorConfig {
             workers: args.workers,

@@ -40,20 +40,31 @@ impl Flow {
         cloud: provisioning::cloud::CloudConfig,
         executor: provisioning::executor::ExecutorConfig,
     ) -> Self {
-        Self::start_with(storage, 2, cloud, executor).await
+        Self::start_with(
+            storage,
+            KafkaConfig {
+                partitions: 2,
+                ..KafkaConfig::default()
+            },
+            cloud,
+            executor,
+        )
+        .await
     }
 
-    /// With `partitions` per topic: the parallelism of each consumer.
+    /// With `kafka`'s partitions per topic (each consumer's parallelism) and
+    /// fetch wait; its broker address is the test broker's.
     pub async fn start_with(
         storage: Storage,
-        partitions: i32,
+        kafka: KafkaConfig,
         cloud: provisioning::cloud::CloudConfig,
         executor: provisioning::executor::ExecutorConfig,
     ) -> Self {
         let broker = Broker::start(storage);
         let kafka = KafkaConfig {
             brokers: broker.bootstrap(),
-            partitions,
+            partitions: kafka.partitions,
+            fetch_wait: kafka.fetch_wait,
             retry_base: Duration::from_millis(10),
             ..KafkaConfig::default()
         };
