@@ -67,6 +67,25 @@ async fn main() {
     )
     .await;
     let mut c = flow.prov.clients().await;
+    // Warm-up, not measured: the first job waits for both consumer groups
+    // to form and the producers to connect.
+    let warm = c.cluster("bench-warm-up", "nyc3").await.id;
+    let mut client = flow.jobs_client.clone();
+    let job = client
+        .create_job(cg_testkit::jobs::provision_one(&warm, "w"))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    common::flow::wait_job(
+        &mut client,
+        &job.id,
+        Duration::from_secs(60),
+        "the warm-up job",
+        |j| j.status == jpb::JobStatus::Succeeded as i32,
+    )
+    .await;
     let mut rows = Vec::new();
     for (round, &rate) in args.rates.iter().enumerate() {
         // Fresh clusters per round keep each round's jobs apart.

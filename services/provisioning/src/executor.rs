@@ -20,6 +20,7 @@ use cg_runtime::{
     kafka::{Event, Failure, topics},
     outbox::{self, NewEvent},
     time::{now_millis, timestamp},
+    watch::changed,
 };
 use clustergenie_proto::{events::v1 as ev, jobs::v1 as jobs};
 use prost::Message as _;
@@ -40,6 +41,9 @@ pub const JOB_CANCEL_REQUESTED: &str = "clustergenie.events.v1.JobCancelRequeste
 const JOB_PROGRESS: &str = "clustergenie.events.v1.JobProgress";
 /// Latencies kept per kind for the percentiles GetExecutorStats answers.
 const LATENCY_WINDOW: usize = 1024;
+/// How long a step waits for a change notice before reading again anyway
+/// (the change may have happened on another replica).
+const RECHECK: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -651,6 +655,7 @@ impl Steps {
             .await
             .map_err(|e| e.to_string())?;
         let id = parse_id(&a.id)?;
+        let mut notices = self.service.changes().subscribe();
         loop {
             // An action in flight is not abandoned on cancel: the droplet
             // would stay locked. It ends on its own; the job then stops.
@@ -664,7 +669,7 @@ impl Steps {
                 ActionStatus::Errored => {
                     return Err(format!("{} errored: {}", a.kind.as_str(), a.error));
                 }
-                ActionStatus::InProgress => tokio::time::sleep(Duration::from_millis(25)).await,
+                ActionStatus::InProgress => changed(&mut notices, id.as_str(), RECHECK).await,
             }
         }
     }
@@ -672,6 +677,7 @@ impl Steps {
     async fn wait_active(&self, ids: &[String]) -> StepResult<()> {
         for id in ids {
             let id = parse_id(id)?;
+            let mut notices = self.service.changes().subscribe();
             loop {
                 self.check_cancel()?;
                 let d = self
@@ -680,7 +686,7 @@ impl Steps {
                     .await
                     .map_err(|e| e.to_string())?;
                 match d.status {
-                    DropletStatus::New => tokio::time::sleep(Duration::from_millis(25)).await,
+                    DropletStatus::New => changed(&mut notices, id.as_str(), RECHECK).await,
                     DropletStatus::Archive => {
                         return Err(format!("droplet {} was destroyed meanwhile", d.id));
                     }

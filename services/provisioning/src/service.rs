@@ -119,6 +119,11 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
         &self.repo
     }
 
+    /// Change notices of this process's droplets and actions.
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+
     /// Picks up boots and actions left unfinished by a previous process.
     pub async fn resume(&self) -> Result<usize> {
         let pending = self.repo.pending().await?;

@@ -183,7 +183,7 @@ impl Producer {
             .client()
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "2")
+            .set("linger.ms", "0")
             .set(
                 "message.timeout.ms",
                 config.send_timeout.as_millis().to_string(),

@@ -22,6 +22,26 @@ impl Changes {
     pub fn notify(&self, id: &str) {
         let _ = self.0.send(id.to_string());
     }
+
+    /// Notices from now on; subscribe before reading the state you wait to
+    /// change, so no notice falls between the read and the wait.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.0.subscribe()
+    }
+}
+
+/// Waits until `id` changes, `at_most` passes (a change on another replica
+/// sends no notice here), or notices were missed (the channel lagged).
+pub async fn changed(notices: &mut broadcast::Receiver<String>, id: &str, at_most: Duration) {
+    let _ = tokio::time::timeout(at_most, async {
+        loop {
+            match notices.recv().await {
+                Ok(changed) if changed != id => {}
+                _ => return,
+            }
+        }
+    })
+    .await;
 }
 
 /// Streams `read(id)` whenever it changes. `read` answers the value and
