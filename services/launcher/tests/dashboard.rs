@@ -3,6 +3,8 @@
 //! SQLite and a tansu broker. The browser steps live in
 //! `web/e2e/dashboard.e2e.mjs`; screenshots land in `web/e2e/artifacts/`.
 
+mod common;
+
 use std::{path::PathBuf, time::Duration};
 
 use clustergenie_proto::gateway::v1 as gw;
@@ -19,24 +21,11 @@ async fn an_operator_runs_the_story_in_the_dashboard() {
         "the dashboard is not built: run tests through `just test` (it builds web/)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let mesh = clustergenie::Mesh::start(clustergenie::Options {
-        data_dir: dir.path().to_path_buf(),
-        host: "127.0.0.1".parse().unwrap(),
-        base_port: 0,
-        grace: Duration::from_secs(5),
-        cloud: provisioning::cloud::CloudConfig {
-            boot_delay: Duration::from_millis(500),
-            action_duration: Duration::from_millis(500),
-            ..provisioning::cloud::CloudConfig::default()
-        },
-        broker: Some(
-            std::env::var_os("TANSU")
-                .expect("TANSU is not set: run tests through `just test`")
-                .into(),
-        ),
-        gateway_port: 0,
-        web_root: web.join("dist"),
-    })
+    let mesh = clustergenie::Mesh::start(common::options(
+        dir.path(),
+        &web.join("dist"),
+        Duration::from_millis(500),
+    ))
     .await
     .expect("mesh starts");
 

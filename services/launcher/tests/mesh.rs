@@ -1,5 +1,7 @@
 //! The embedded launcher starts every service on SQLite and stops cleanly.
 
+mod common;
+
 use std::time::Duration;
 
 use clustergenie_proto::{
@@ -10,23 +12,11 @@ use tonic::Code;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mesh_starts_serves_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mesh = clustergenie::Mesh::start(clustergenie::Options {
-        data_dir: dir.path().to_path_buf(),
-        host: "127.0.0.1".parse().unwrap(),
-        base_port: 0,
-        grace: Duration::from_secs(5),
-        cloud: provisioning::cloud::CloudConfig {
-            boot_delay: Duration::from_millis(100),
-            ..provisioning::cloud::CloudConfig::default()
-        },
-        broker: Some(
-            std::env::var_os("TANSU")
-                .expect("TANSU is not set: run tests through `just test`")
-                .into(),
-        ),
-        gateway_port: 0,
-        web_root: dir.path().join("web"),
-    })
+    let mesh = clustergenie::Mesh::start(common::options(
+        dir.path(),
+        &dir.path().join("web"),
+        Duration::from_millis(100),
+    ))
     .await
     .expect("mesh starts");
     let names: Vec<_> = mesh.services.iter().map(|s| s.name).collect();

@@ -8,13 +8,14 @@ import {
 } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { JobService } from "../../gen/clustergenie/jobs/v1/jobs_pb";
 import { Role } from "../../lib/auth";
-import { sizeLabel, sizesForRegion, useCatalog } from "../../lib/catalog";
+import { sizesForRegion, useCatalog } from "../../lib/catalog";
 import { useClient } from "../../lib/context";
 import { fieldError } from "../../lib/errors";
 import { clusterStatusLabel, dropletStatusLabel, hourlyCost, monthlyCost, time } from "../../lib/format";
 import { useMutation, useRefreshWhile, useRpc } from "../../lib/hooks";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Field } from "../../components/Field";
+import { ImageSelect, SizeSelect } from "../../components/Pickers";
 import { Badge, Can, Loading, PageHeader } from "../../components/ui";
 
 export function ClusterDetailPage({ id }: { id: string }) {
@@ -158,22 +159,10 @@ function ScaleClusterForm({ cluster }: { cluster: Cluster }) {
       </Field>
       <div className="form__row">
         <Field label="Size for new droplets" name="size" error={fieldError(scale.error, "size")}>
-          <select value={chosenSize} onChange={(e) => setSize(e.target.value)} data-testid="scale-size">
-            {sizes.map((s) => (
-              <option key={s.slug} value={s.slug}>
-                {sizeLabel(s)}
-              </option>
-            ))}
-          </select>
+          <SizeSelect options={sizes} value={chosenSize} onChange={setSize} testid="scale-size" />
         </Field>
         <Field label="Image for new droplets" name="image" error={fieldError(scale.error, "image")}>
-          <select value={chosenImage} onChange={(e) => setImage(e.target.value)} data-testid="scale-image">
-            {images.map((i) => (
-              <option key={i.slug} value={i.slug}>
-                {i.name || i.slug}
-              </option>
-            ))}
-          </select>
+          <ImageSelect options={images} value={chosenImage} onChange={setImage} testid="scale-image" />
         </Field>
       </div>
       <button type="submit" className="primary" disabled={scale.pending} data-testid="scale-submit">

@@ -1,11 +1,12 @@
 import { useState, type FormEvent } from "react";
 import { DropletService, type Cluster, type Droplet } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
-import { sizeLabel, sizesForRegion, useCatalog } from "../../lib/catalog";
+import { sizesForRegion, useCatalog } from "../../lib/catalog";
 import { useClient } from "../../lib/context";
 import { fieldError } from "../../lib/errors";
 import { useMutation } from "../../lib/hooks";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Field } from "../../components/Field";
+import { ImageSelect, SizeSelect } from "../../components/Pickers";
 
 const FIELDS = ["cluster_id", "name", "size", "image"] as const;
 
@@ -59,22 +60,10 @@ export function CreateDropletForm({ clusters, onCreated }: { clusters: Cluster[]
           <input value={cluster?.region ?? ""} readOnly data-testid="droplet-region" />
         </Field>
         <Field label="Size" name="size" error={fieldError(create.error, "size")}>
-          <select value={chosenSize} onChange={(e) => setSize(e.target.value)} data-testid="droplet-size">
-            {sizes.map((s) => (
-              <option key={s.slug} value={s.slug}>
-                {sizeLabel(s)}
-              </option>
-            ))}
-          </select>
+          <SizeSelect options={sizes} value={chosenSize} onChange={setSize} testid="droplet-size" />
         </Field>
         <Field label="Image" name="image" error={fieldError(create.error, "image")}>
-          <select value={chosenImage} onChange={(e) => setImage(e.target.value)} data-testid="droplet-image">
-            {images.map((i) => (
-              <option key={i.slug} value={i.slug}>
-                {i.name || i.slug}
-              </option>
-            ))}
-          </select>
+          <ImageSelect options={images} value={chosenImage} onChange={setImage} testid="droplet-image" />
         </Field>
       </div>
       <button type="submit" className="primary" disabled={create.pending} data-testid="droplet-submit">

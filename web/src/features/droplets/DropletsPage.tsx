@@ -16,6 +16,7 @@ import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge, Can, Loading, PageHeader, Pager, ReadOnlyNote } from "../../components/ui";
 import { CreateDropletForm } from "./CreateDropletForm";
 import { DropletActions } from "./DropletActions";
+import { ClusterFilter } from "../../components/Pickers";
 
 export const PAGE_SIZE = 20;
 
@@ -62,17 +63,12 @@ export function DropletsPage() {
       <ErrorBanner error={list.error ?? clusters.error} />
       <section className="card">
         <div className="filters">
-          <label>
-            Cluster{" "}
-            <select value={clusterId} onChange={(e) => filter(() => setClusterId(e.target.value))} data-testid="droplets-filter-cluster">
-              <option value="">All</option>
-              {clusters.data?.clusters.map((c) => (
-                <option key={c.id} value={c.id}>
-                  {c.name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <ClusterFilter
+            clusters={clusters.data?.clusters ?? []}
+            value={clusterId}
+            onChange={(id) => filter(() => setClusterId(id))}
+            testid="droplets-filter-cluster"
+          />
           <label>
             Status{" "}
             <select value={status} onChange={(e) => filter(() => setStatus(Number(e.target.value)))} data-testid="droplets-filter-status">

@@ -11,6 +11,7 @@ import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge, Can, Loading, PageHeader, Pager, ProgressBar } from "../../components/ui";
 import { jobTone } from "./JobDetailPage";
 import { ResizeJobForm } from "./ResizeJobForm";
+import { ClusterFilter } from "../../components/Pickers";
 
 export function JobsPage() {
   const jobs = useClient(JobService);
@@ -51,17 +52,12 @@ export function JobsPage() {
       <ErrorBanner error={list.error ?? clusters.error} />
       <section className="card">
         <div className="filters">
-          <label>
-            Cluster{" "}
-            <select value={clusterId} onChange={(e) => filter(() => setClusterId(e.target.value))} data-testid="jobs-filter-cluster">
-              <option value="">All</option>
-              {clusters.data?.clusters.map((c) => (
-                <option key={c.id} value={c.id}>
-                  {c.name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <ClusterFilter
+            clusters={clusters.data?.clusters ?? []}
+            value={clusterId}
+            onChange={(id) => filter(() => setClusterId(id))}
+            testid="jobs-filter-cluster"
+          />
           <label>
             Status{" "}
             <select value={status} onChange={(e) => filter(() => setStatus(Number(e.target.value)))} data-testid="jobs-filter-status">

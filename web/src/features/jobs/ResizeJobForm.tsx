@@ -2,12 +2,13 @@ import { useState, type FormEvent } from "react";
 import { useLocation } from "wouter";
 import { JobService } from "../../gen/clustergenie/jobs/v1/jobs_pb";
 import { ClusterService, DropletService, type Droplet } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
-import { sizeLabel, sizesForRegion, useCatalog } from "../../lib/catalog";
+import { sizesForRegion, useCatalog } from "../../lib/catalog";
 import { useClient } from "../../lib/context";
 import { fieldError } from "../../lib/errors";
 import { useMutation, useRpc } from "../../lib/hooks";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Field } from "../../components/Field";
+import { SizeSelect } from "../../components/Pickers";
 
 /**
  * Queues a JOB_KIND_RESIZE_DROPLET job (the job road, with retries and
@@ -86,13 +87,7 @@ export function ResizeJobForm({ fixedDroplet }: { fixedDroplet?: Droplet }) {
         </div>
       )}
       <Field label="New size" name="size" error={fieldError(resize.error, "size")}>
-        <select value={chosenSize} onChange={(e) => setSize(e.target.value)} data-testid="resize-job-size">
-          {sizes.map((s) => (
-            <option key={s.slug} value={s.slug}>
-              {sizeLabel(s)}
-            </option>
-          ))}
-        </select>
+        <SizeSelect options={sizes} value={chosenSize} onChange={setSize} testid="resize-job-size" />
       </Field>
       <button type="submit" className="primary" disabled={resize.pending} data-testid="resize-job-submit">
         {resize.pending ? "Queuing…" : "Queue resize job"}
