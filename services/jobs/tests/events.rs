@@ -2,54 +2,25 @@
 //! is requested on `cg.jobs.requested`; progress on `cg.jobs.progress`
 //! advances it; garbage is dead-lettered and the consumer goes on.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use cg_runtime::{
     config::DatabaseConfig,
     kafka::{self, KafkaConfig, Outgoing, Producer, topics},
 };
-use cg_testkit::{Backend, Broker, Storage, TestDb};
+use cg_testkit::{Backend, Broker, Storage, Tap, TestDb};
 use clustergenie_proto::{events::v1 as ev, jobs::v1 as pb};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
 const CLUSTER: &str = "0190b6a8-7d2c-7f3e-8a4b-1c2d3e4f5a6b";
 
-async fn first_event(config: &KafkaConfig, topic: &str, group: &str) -> kafka::Event {
-    let found = Arc::new(Mutex::new(None));
-    let stop = CancellationToken::new();
-    let task = {
-        let (config, topic, group, found, stop) = (
-            config.clone(),
-            topic.to_string(),
-            group.to_string(),
-            found.clone(),
-            stop.clone(),
-        );
-        tokio::spawn(async move {
-            kafka::consume(&config, &group, &[&topic], stop, move |e| {
-                let found = found.clone();
-                async move {
-                    found.lock().unwrap().get_or_insert(e);
-                    Ok(())
-                }
-            })
-            .await
-        })
-    };
-    for _ in 0..400 {
-        if found.lock().unwrap().is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stop.cancel();
-    task.await.unwrap().unwrap();
-    let event = found.lock().unwrap().take();
-    event.unwrap_or_else(|| panic!("nothing arrived on {topic}"))
+async fn first_event(config: &KafkaConfig, topic: &str) -> kafka::Event {
+    let tap = Tap::start(config, &[topic]);
+    let seen = tap
+        .wait(Duration::from_secs(20), topic, |e| !e.is_empty())
+        .await;
+    seen.into_iter().next().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +61,7 @@ async fn a_job_travels_through_kafka_from_request_to_success() {
         .unwrap();
 
     // The outbox relay delivers the request, keyed by cluster.
-    let requested = first_event(&kafka_config, topics::JOBS_REQUESTED, "test-executor").await;
+    let requested = first_event(&kafka_config, topics::JOBS_REQUESTED).await;
     assert_eq!(requested.key.as_deref(), Some(CLUSTER));
     let request: ev::JobRequested = requested
         .decode("clustergenie.events.v1.JobRequested")
@@ -162,12 +133,7 @@ async fn a_job_travels_through_kafka_from_request_to_success() {
         "{statuses:?}"
     );
 
-    let dead = first_event(
-        &kafka_config,
-        &kafka::dlq(topics::JOBS_PROGRESS),
-        "test-dlq",
-    )
-    .await;
+    let dead = first_event(&kafka_config, &kafka::dlq(topics::JOBS_PROGRESS)).await;
     assert_eq!(dead.event_id(), Some("junk"));
 
     stop.cancel();

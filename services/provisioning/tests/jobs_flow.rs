@@ -13,8 +13,6 @@ use common::{
     flow::{Flow, wait_job},
 };
 
-use tokio_util::sync::CancellationToken;
-
 /// Watches a job to its end; returns the (status, progress) seen.
 async fn run_to_end(
     client: &mut jpb::job_service_client::JobServiceClient<tonic::transport::Channel>,
@@ -146,31 +144,12 @@ async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
         Some(&(jpb::JobStatus::Succeeded as i32, 100)),
         "{again:?}"
     );
-    let dead = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let dlq_stop = CancellationToken::new();
-    let consumer = {
-        let (kafka, dead, dlq_stop) = (kafka.clone(), dead.clone(), dlq_stop.clone());
-        tokio::spawn(async move {
-            let dlq = kafka::dlq(topics::JOBS_REQUESTED);
-            kafka::consume(&kafka, "test-dlq", &[dlq.as_str()], dlq_stop, move |e| {
-                let dead = dead.clone();
-                async move {
-                    dead.lock().unwrap().push(e);
-                    Ok(())
-                }
-            })
-            .await
+    let tap = cg_testkit::Tap::start(&kafka, &[&kafka::dlq(topics::JOBS_REQUESTED)]);
+    let dead = tap
+        .wait(Duration::from_secs(10), "the dead letter", |e| {
+            !e.is_empty()
         })
-    };
-    for _ in 0..200 {
-        if !dead.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    dlq_stop.cancel();
-    consumer.await.unwrap().unwrap();
-    let dead = std::mem::take(&mut *dead.lock().unwrap());
+        .await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].event_id(), Some("garbage"));
 

@@ -825,45 +825,26 @@ async fn faults_are_listed_open_or_all_and_cleared_early(backend: Backend) {
 
 async fn one_replica_holds_the_lease_until_it_expires(backend: Backend) {
     let f = fixture(backend, 100).await;
-    assert!(f.repo.lease("sampler", "a", NOW + 100, NOW).await.unwrap());
-    assert!(
-        !f.repo
-            .lease("sampler", "b", NOW + 150, NOW + 50)
+    // (holder, until, now, whether it holds the lease afterwards)
+    let steps = [
+        ("a", 100, 0, true),
+        ("b", 150, 50, false),
+        ("a", 200, 60, true),
+        // Renewed within the same millisecond: still held.
+        ("a", 200, 60, true),
+        ("b", 300, 199, false),
+        // Expired: the other replica takes over.
+        ("b", 400, 201, true),
+        ("a", 400, 202, false),
+    ];
+    for (holder, until, now, held) in steps {
+        let got = f
+            .repo
+            .lease("sampler", holder, NOW + until, NOW + now)
             .await
-            .unwrap()
-    );
-    assert!(
-        f.repo
-            .lease("sampler", "a", NOW + 200, NOW + 60)
-            .await
-            .unwrap()
-    );
-    // Renewed within the same millisecond: still held.
-    assert!(
-        f.repo
-            .lease("sampler", "a", NOW + 200, NOW + 60)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !f.repo
-            .lease("sampler", "b", NOW + 300, NOW + 199)
-            .await
-            .unwrap()
-    );
-    // Expired: the other replica takes over.
-    assert!(
-        f.repo
-            .lease("sampler", "b", NOW + 400, NOW + 201)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !f.repo
-            .lease("sampler", "a", NOW + 400, NOW + 202)
-            .await
-            .unwrap()
-    );
+            .unwrap();
+        assert_eq!(got, held, "{holder} at +{now}");
+    }
     f.db.drop_db().await;
 }
 

@@ -9,7 +9,7 @@ use cg_runtime::{
     kafka::{self, KafkaConfig, Producer},
     outbox::{self, NewEvent, Relay, RelayConfig},
 };
-use cg_testkit::{Backend, Broker, Storage, TestDb, on_both_backends};
+use cg_testkit::{Backend, Broker, Storage, Tap, TestDb, on_both_backends};
 use sqlx::Acquire as _;
 use tokio_util::sync::CancellationToken;
 
@@ -57,41 +57,15 @@ async fn write(db: &db::Db, events: &[&str], commit: bool) {
     }
 }
 
-async fn read_topic(config: &KafkaConfig, group: &str, want: usize) -> Vec<kafka::Event> {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let stop = CancellationToken::new();
-    let task = {
-        let (config, group, seen, stop) = (
-            config.clone(),
-            group.to_string(),
-            seen.clone(),
-            stop.clone(),
-        );
-        tokio::spawn(async move {
-            kafka::consume(&config, &group, &[TOPIC], stop, move |e| {
-                let seen = seen.clone();
-                async move {
-                    seen.lock().unwrap().push(e);
-                    Ok(())
-                }
-            })
-            .await
-        })
-    };
-    for _ in 0..200 {
-        if seen.lock().unwrap().len() >= want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn read_topic(config: &KafkaConfig, want: usize) -> Vec<kafka::Event> {
+    let tap = Tap::start(config, &[TOPIC]);
+    tap.wait(Duration::from_secs(10), "the relayed events", |e| {
+        e.len() >= want
+    })
+    .await;
     // A little longer, to catch anything published twice.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.cancel();
-    task.await.unwrap().unwrap();
-    std::sync::Arc::try_unwrap(seen)
-        .unwrap()
-        .into_inner()
-        .unwrap()
+    tap.events()
 }
 
 async fn committed_events_are_published_once_in_order(backend: Backend) {
@@ -115,7 +89,7 @@ async fn committed_events_are_published_once_in_order(backend: Backend) {
         "sent rows are not sent again"
     );
 
-    let events = read_topic(&config, "g", 3).await;
+    let events = read_topic(&config, 3).await;
     let payloads: Vec<_> = events
         .iter()
         .map(|e| String::from_utf8_lossy(&e.payload).into_owned())
@@ -160,7 +134,7 @@ async fn events_wait_out_a_broker_outage(backend: Backend) {
         )
         .run(stop.clone()),
     );
-    let events = read_topic(&config, "g-outage", 1).await;
+    let events = read_topic(&config, 1).await;
     stop.cancel();
     running.await.unwrap();
     let payloads: Vec<_> = events

@@ -67,6 +67,15 @@ where
     }
 }
 
+/// `res`, with a unique-index violation answered by `taken()` (a name or
+/// slot someone else holds).
+fn unique<T>(res: std::result::Result<T, sqlx::Error>, taken: impl FnOnce() -> Error) -> Result<T> {
+    match res {
+        Err(e) if is_unique_violation(&e) => Err(taken()),
+        other => other.map_err(Into::into),
+    }
+}
+
 /// Random slot picks before falling back to scanning for a free slot.
 const RANDOM_SLOT_TRIES: usize = 6;
 /// Full allocation rounds before giving up under contention.
@@ -623,16 +632,12 @@ impl SqlRepository {
         .bind(new.now)
         .execute(&mut *tx)
         .await;
-        match res {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::AlreadyExists(format!(
-                    "a cluster named {:?} already exists",
-                    new.name.as_str()
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        unique(res, || {
+            Error::AlreadyExists(format!(
+                "a cluster named {:?} already exists",
+                new.name.as_str()
+            ))
+        })?;
         tx.commit().await?;
         Ok(Created::New(new.id))
     }
@@ -709,16 +714,12 @@ impl SqlRepository {
             q = q.bind(a.as_str());
         }
         let mut tx = self.pool.begin().await?;
-        match q.bind(id).execute(&mut *tx).await {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::AlreadyExists(format!(
-                    "a cluster named {:?} already exists",
-                    patch.name.as_ref().map(|n| n.as_str()).unwrap_or_default()
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        unique(q.bind(id).execute(&mut *tx).await, || {
+            Error::AlreadyExists(format!(
+                "a cluster named {:?} already exists",
+                patch.name.as_ref().map(|n| n.as_str()).unwrap_or_default()
+            ))
+        })?;
         if let Some(name) = &patch.name {
             // Droplets carry their cluster's name (it outlives a deleted cluster).
             sqlx::query("UPDATE droplets SET cluster_name = ? WHERE cluster_id = ?")
@@ -1407,16 +1408,12 @@ impl SqlRepository {
         .bind(new.end_at)
         .execute(&mut *tx)
         .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::AlreadyExists(format!(
-                    "the droplet already has an open {} fault; clear it first",
-                    new.kind.as_str()
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        unique(inserted, || {
+            Error::AlreadyExists(format!(
+                "the droplet already has an open {} fault; clear it first",
+                new.kind.as_str()
+            ))
+        })?;
         if new.kind == FaultKind::Crash {
             let crashed = sqlx::query(
                 "UPDATE droplets SET status = 'off', updated_at = ? \
