@@ -1,6 +1,6 @@
 //! The gateway's own services: who a caller is, tokens, and rate limits.
 
-use cg_runtime::{FieldViolation, time::timestamp};
+use cg_runtime::{FieldViolation, time::timestamp, validate::Violations};
 use clustergenie_proto::gateway::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -60,25 +60,19 @@ impl pb::token_service_server::TokenService for TokenApi {
         req: Request<pb::CreateTokenRequest>,
     ) -> Result<Response<pb::CreateTokenResponse>, Status> {
         let r = req.into_inner();
-        let mut violations = Vec::new();
-        let name = auth::parse_name(&r.name)
-            .map_err(|e| violations.push(FieldViolation::new("name", e)))
-            .ok();
-        let role = match pb::Role::try_from(r.role) {
-            Ok(pb::Role::Viewer) => Some(Role::Viewer),
-            Ok(pb::Role::Operator) => Some(Role::Operator),
-            Ok(pb::Role::Admin) => Some(Role::Admin),
-            _ => {
-                violations.push(FieldViolation::new(
-                    "role",
-                    "must be ROLE_VIEWER, ROLE_OPERATOR or ROLE_ADMIN",
-                ));
-                None
-            }
-        };
-        let (Some(name), Some(role)) = (name, role) else {
-            return Err(Error::InvalidArgument(violations).into());
-        };
+        let mut v = Violations::new();
+        let name = v.check("name", auth::parse_name(&r.name));
+        let role = v.check(
+            "role",
+            match pb::Role::try_from(r.role) {
+                Ok(pb::Role::Viewer) => Ok(Role::Viewer),
+                Ok(pb::Role::Operator) => Ok(Role::Operator),
+                Ok(pb::Role::Admin) => Ok(Role::Admin),
+                _ => Err("must be ROLE_VIEWER, ROLE_OPERATOR or ROLE_ADMIN"),
+            },
+        );
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let (name, role) = (name.unwrap(), role.unwrap());
         let (token, secret) = self.0.create(&name, role).await?;
         tracing::info!(token_id = %token.id, role = role.as_str(), "api token created");
         Ok(Response::new(pb::CreateTokenResponse {
@@ -147,38 +141,32 @@ impl pb::rate_limit_service_server::RateLimitService for LimitApi {
         req: Request<pb::UpdateRateLimitsRequest>,
     ) -> Result<Response<pb::UpdateRateLimitsResponse>, Status> {
         let r = req.into_inner();
-        let mut violations = Vec::new();
+        let mut v = Violations::new();
         let mut changes: Vec<(Tier, Budget)> = Vec::new();
         if r.limits.is_empty() {
-            violations.push(FieldViolation::new("limits", "must name at least one tier"));
+            v.add("limits", "must name at least one tier");
         }
         for (i, l) in r.limits.iter().enumerate() {
             let Some(tier) = Tier::parse(&l.tier) else {
-                violations.push(FieldViolation::new(
+                v.add(
                     format!("limits[{i}].tier"),
                     "must be default, expensive or anonymous",
-                ));
+                );
                 continue;
             };
             if changes.iter().any(|(t, _)| *t == tier) {
-                violations.push(FieldViolation::new(
-                    format!("limits[{i}].tier"),
-                    "is named twice",
-                ));
+                v.add(format!("limits[{i}].tier"), "is named twice");
                 continue;
             }
             let budget = Budget {
                 requests: l.requests,
                 period: std::time::Duration::from_secs(u64::from(l.period_seconds)),
             };
-            match budget.validate() {
-                Ok(()) => changes.push((tier, budget)),
-                Err(e) => violations.push(FieldViolation::new(format!("limits[{i}]"), e)),
+            if let Some(()) = v.check(&format!("limits[{i}]"), budget.validate()) {
+                changes.push((tier, budget));
             }
         }
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations).into());
-        }
+        v.into_result().map_err(Error::InvalidArgument)?;
         self.0.update(&changes).await?;
         tracing::info!(changed = changes.len(), "rate limits updated");
         Ok(Response::new(pb::UpdateRateLimitsResponse {

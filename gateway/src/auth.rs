@@ -139,19 +139,27 @@ fn token_from(row: &AnyRow) -> Result<Token> {
 const COLUMNS: &str = "id, name, role, prefix, created_at, revoked_at";
 
 /// Lookups by secret hash, and when each was made.
-type Cache = HashMap<String, (Option<Token>, Instant)>;
+type Cache = HashMap<String, (Token, Instant)>;
 
 /// Tokens in the gateway's database, with a short-lived lookup cache.
 #[derive(Clone)]
 pub struct Tokens {
     pool: AnyPool,
+    /// Appended to the read that counts admins before a revoke, so two
+    /// concurrent revokes of the last two admins serialise (MySQL). SQLite
+    /// has one writer and no such clause.
+    lock_rows: &'static str,
     cache: Arc<RwLock<Cache>>,
 }
 
 impl Tokens {
-    pub fn new(pool: AnyPool) -> Self {
+    pub fn new(db: &cg_runtime::db::Db) -> Self {
         Self {
-            pool,
+            pool: db.pool.clone(),
+            lock_rows: match db.backend {
+                cg_runtime::db::Backend::MySql => " FOR UPDATE",
+                cg_runtime::db::Backend::Sqlite => "",
+            },
             cache: Arc::default(),
         }
     }
@@ -162,7 +170,7 @@ impl Tokens {
         if let Some((token, at)) = self.cache.read().unwrap().get(&hash)
             && at.elapsed() < CACHE_TTL
         {
-            return Ok(token.clone());
+            return Ok(Some(token.clone()));
         }
         let token = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM api_tokens WHERE secret_hash = ? AND revoked_at IS NULL"
@@ -172,11 +180,14 @@ impl Tokens {
         .await?
         .map(|r| token_from(&r))
         .transpose()?;
-        let mut cache = self.cache.write().unwrap();
-        if cache.len() > 10_000 {
-            cache.clear();
+        // Only valid tokens are kept, so the cache stays as small as the
+        // token table and guessed secrets cannot flush it.
+        if let Some(t) = &token {
+            self.cache
+                .write()
+                .unwrap()
+                .insert(hash, (t.clone(), Instant::now()));
         }
-        cache.insert(hash, (token.clone(), Instant::now()));
         Ok(token)
     }
 
@@ -246,12 +257,13 @@ impl Tokens {
         }
         let mut tx = self.pool.begin().await?;
         if token.role == Role::Admin {
-            let admins: i64 = sqlx::query(
-                "SELECT COUNT(*) FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL",
-            )
-            .fetch_one(&mut *tx)
+            let admins = sqlx::query(&format!(
+                "SELECT id FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL{}",
+                self.lock_rows
+            ))
+            .fetch_all(&mut *tx)
             .await?
-            .try_get(0)?;
+            .len();
             if admins <= 1 {
                 return Err(Error::FailedPrecondition(
                     "this is the last admin token; create another admin token first".into(),

@@ -16,9 +16,7 @@ use crate::{
     limits::{CallerKey, Decision, Limiter, Tier},
 };
 
-/// Set for the backend from the caller's token (jobs records it as
-/// `requested_by`); never taken from the caller.
-pub const PRINCIPAL_HEADER: &str = "x-clustergenie-principal";
+use cg_runtime::grpc::PRINCIPAL_HEADER;
 
 #[derive(Clone)]
 pub struct Gateway {
@@ -53,40 +51,36 @@ fn area(service: &str) -> Option<&str> {
 }
 
 impl Gateway {
-    pub async fn handle(self, req: Request<Body>) -> Response<Body> {
+    pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
         let path = req.uri().path().to_string();
         let span = cg_runtime::grpc::call_span_for(req.headers(), &path);
         self.guard(req, path).instrument(span).await
     }
 
-    async fn guard(self, mut req: Request<Body>, path: String) -> Response<Body> {
+    async fn guard(&self, mut req: Request<Body>, path: String) -> Response<Body> {
         let Some((service, method)) = split(&path) else {
             return status_response(Status::unimplemented("not a gRPC method path"), None);
         };
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
-        let secret = match auth::bearer(req.headers()) {
-            Ok(s) => s,
-            Err(m) => return status_response(Status::unauthenticated(m), None),
-        };
-        let token = match &secret {
-            None => None,
-            Some(s) => match self.tokens.authenticate(s).await {
-                Ok(Some(t)) => Some(t),
-                Ok(None) => {
-                    return status_response(
-                        Status::unauthenticated("unknown or revoked API token"),
-                        None,
-                    );
-                }
+        // A bad or unknown token is refused only after the anonymous budget
+        // is charged, so guessing tokens is rate limited like anything else.
+        let (token, rejected) = match auth::bearer(req.headers()) {
+            Err(m) => (None, Some(m)),
+            Ok(None) => (None, None),
+            Ok(Some(s)) => match self.tokens.authenticate(&s).await {
+                Ok(Some(t)) => (Some(t), None),
+                Ok(None) => (None, Some("unknown or revoked API token")),
                 Err(e) => return status_response(e.into(), None),
             },
         };
         let (tier, key) = match &token {
             Some(t) => (Tier::of(method), CallerKey(format!("token:{}", t.id))),
-            None => (Tier::Anonymous, CallerKey(format!("peer:{peer}"))),
+            None => {
+                let peer = req
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+                (Tier::Anonymous, CallerKey(format!("peer:{peer}")))
+            }
         };
         let decision = match self.limiter.check(tier, &key).await {
             Ok(d) => Some(d),
@@ -113,6 +107,9 @@ impl Gateway {
                 Some(d.retry_after),
             );
             return status_response(status, Some(&d));
+        }
+        if let Some(m) = rejected {
+            return status_response(Status::unauthenticated(m), decision.as_ref());
         }
         if let Access::Needs(role) = auth::access(service, method) {
             let denied = match &token {

@@ -129,7 +129,7 @@ impl App {
     pub async fn build(config: &Config) -> Result<Self, cg_runtime::Error> {
         let cfg = |e: String| cg_runtime::Error::Config(e);
         let db = db::connect(&config.database, &MIGRATOR).await?;
-        let tokens = Tokens::new(db.pool.clone());
+        let tokens = Tokens::new(&db);
         let configured = config
             .auth
             .bootstrap()
@@ -161,6 +161,7 @@ impl App {
                     if let Err(e) = limiter.refresh().await {
                         tracing::warn!(error = %e, "rate limits refresh failed");
                     }
+                    limiter.forget_idle();
                 }
             });
         }
@@ -217,6 +218,7 @@ impl App {
             local: local.routes().prepare(),
             timeout: config.request_timeout,
         };
+        let gateway = Arc::new(gateway);
         let grpc =
             tonic_web::GrpcWebLayer::new().layer(tower::service_fn(move |req: Request<Body>| {
                 let gateway = gateway.clone();

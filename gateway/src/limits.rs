@@ -271,6 +271,16 @@ impl Limiter {
         self.refresh().await
     }
 
+    /// Drops the in-process state of callers whose budget is whole again,
+    /// so one-off anonymous peers do not pile up (Redis keys expire alone).
+    pub fn forget_idle(&self) {
+        if let Store::Local(limiters) = &*self.store {
+            for (_, limiter) in limiters.read().unwrap().values() {
+                limiter.limiter().retain_recent();
+            }
+        }
+    }
+
     /// Takes one request from `key`'s budget in `tier`.
     pub async fn check(&self, tier: Tier, key: &CallerKey) -> Result<Decision> {
         let budget = self.budget(tier);

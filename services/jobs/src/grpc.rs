@@ -21,7 +21,7 @@ const MAX_PAGE: u32 = 1000;
 const DEFAULT_ATTEMPTS: i32 = 3;
 const MAX_ATTEMPTS: i32 = 10;
 /// Set by the gateway from the caller's token; direct callers are anonymous.
-pub const PRINCIPAL_HEADER: &str = "x-clustergenie-principal";
+pub use cg_runtime::grpc::PRINCIPAL_HEADER;
 
 pub struct Api(pub Jobs);
 

@@ -15,6 +15,19 @@ use crate::{
     error::{Error, Result},
 };
 
+/// Column widths of `jobs.message` and `jobs.error`: an executor's text is
+/// cut to fit rather than failing the write (MySQL's strict mode refuses
+/// overlong values; SQLite would keep them).
+const MESSAGE_CHARS: usize = 1024;
+const ERROR_CHARS: usize = 2048;
+
+fn clip(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
+}
+
 const COLUMNS: &str = "id, cluster_id, kind, action, status, progress, message, attempt, \
     max_attempts, error, cancel_requested, result, source, origin_id, requested_by, trace_id, \
     request_id, created_at, started_at, finished_at, updated_at";
@@ -296,11 +309,11 @@ impl JobRepository {
         }
         if let Some(m) = &t.message {
             sets.push("message = ?".into());
-            binds.push(Arg::T(m.clone()));
+            binds.push(Arg::T(clip(m, MESSAGE_CHARS)));
         }
         if let Some(e) = &t.error {
             sets.push("error = ?".into());
-            binds.push(Arg::T(e.clone()));
+            binds.push(Arg::T(clip(e, ERROR_CHARS)));
         }
         if t.next_attempt {
             sets.push("attempt = attempt + 1".into());
@@ -362,5 +375,17 @@ impl JobRepository {
             outbox::wake();
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod clip_tests {
+    use super::*;
+
+    #[test]
+    fn overlong_text_is_cut_to_whole_characters() {
+        assert_eq!(clip("héllo", 2), "hé");
+        assert_eq!(clip("ok", 10), "ok");
+        assert_eq!(clip(&"x".repeat(5000), MESSAGE_CHARS).chars().count(), 1024);
     }
 }

@@ -122,14 +122,12 @@ async fn a_job_travels_through_kafka_from_request_to_success() {
         let j = update.job.unwrap();
         statuses.push((j.status, j.progress));
     }
-    assert_eq!(
-        statuses.first(),
-        Some(&(pb::JobStatus::Running as i32, 50)),
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.last(),
-        Some(&(pb::JobStatus::Succeeded as i32, 100)),
+    // A watch coalesces changes it has not sent yet, so the running report
+    // may be folded into the final one; what it shows must be in order.
+    let running = (pb::JobStatus::Running as i32, 50);
+    let succeeded = (pb::JobStatus::Succeeded as i32, 100);
+    assert!(
+        statuses == [running, succeeded] || statuses == [succeeded],
         "{statuses:?}"
     );
 

@@ -71,7 +71,7 @@ impl ExecutorConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     job_id: String,
     attempt: i64,
@@ -110,7 +110,8 @@ struct Inner {
     workers: usize,
     queue: usize,
     busy: AtomicUsize,
-    running: Mutex<HashMap<String, CancellationToken>>,
+    /// The user's cancel, per attempt in progress.
+    running: Mutex<HashMap<Key, CancellationToken>>,
     stats: Mutex<HashMap<String, KindStats>>,
     stop: CancellationToken,
 }
@@ -277,12 +278,16 @@ impl Executor {
                 .execute(&self.0.pool)
                 .await
                 .map_err(retryable)?;
+                let key = Key {
+                    job_id: req.job_id,
+                    attempt: i64::from(req.attempt),
+                };
                 if let Some(token) = self
                     .0
                     .running
                     .lock()
                     .ok()
-                    .and_then(|r| r.get(&req.job_id).cloned())
+                    .and_then(|r| r.get(&key).cloned())
                 {
                     token.cancel();
                 }
@@ -317,6 +322,20 @@ impl Executor {
     }
 
     async fn run(&self, key: &Key) -> Result<(), sqlx::Error> {
+        // Registered before the row is read: a cancel lands either in the
+        // row (read below) or on this token, never in between.
+        let token = CancellationToken::new();
+        if let Ok(mut r) = self.0.running.lock() {
+            r.insert(key.clone(), token.clone());
+        }
+        let result = self.attempt(key, token).await;
+        if let Ok(mut r) = self.0.running.lock() {
+            r.remove(key);
+        }
+        result
+    }
+
+    async fn attempt(&self, key: &Key, token: CancellationToken) -> Result<(), sqlx::Error> {
         let Some(row) = sqlx::query(
             "SELECT cluster_id, kind, action, status, cancel_requested, deadline FROM executions \
              WHERE job_id = ? AND attempt = ?",
@@ -366,12 +385,8 @@ impl Executor {
             .progress(0, "started", &jobs::JobResult::default())
             .await?;
 
-        // The user's cancel only: shutdown aborts the attempt below instead,
-        // leaving it `running` for the next start.
-        let token = CancellationToken::new();
-        if let Ok(mut r) = self.0.running.lock() {
-            r.insert(key.job_id.clone(), token.clone());
-        }
+        // The token is the user's cancel only: shutdown aborts the attempt
+        // below instead, leaving it `running` for the next start.
         let started = Instant::now();
         let step = Steps {
             service: self.0.service.clone(),
@@ -399,9 +414,6 @@ impl Executor {
                 None
             }
         };
-        if let Ok(mut r) = self.0.running.lock() {
-            r.remove(&key.job_id);
-        }
         let Some(end) = outcome else { return Ok(()) };
         let outcome = match end {
             End::Succeeded(_) => "succeeded",

@@ -593,12 +593,15 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
         loop {
             match f().await {
                 Ok(v) => return Some(v),
+                // Only storage can get better by waiting; anything else
+                // would fail the same way forever.
+                Err(e) if !matches!(e, Error::Storage(_) | Error::Contention) => {
+                    tracing::error!(error = %e, "{what} failed; giving up");
+                    return None;
+                }
                 Err(e) => {
                     attempt = attempt.saturating_add(1);
-                    let cap = RETRY_BASE
-                        .saturating_mul(1 << attempt.min(16))
-                        .min(RETRY_CAP);
-                    let sleep = cap.mul_f64(rand::random::<f64>());
+                    let sleep = cg_runtime::time::backoff(RETRY_BASE, RETRY_CAP, attempt);
                     tracing::warn!(attempt, error = %e, "{what} failed; retrying");
                     tokio::select! {
                         () = tokio::time::sleep(sleep) => {}

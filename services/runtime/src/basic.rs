@@ -49,13 +49,11 @@ where
     let shutdown = crate::shutdown::listen();
     let cli = Cli::parse();
     // The port default differs per service; file and env still override it.
-    let figment_default = std::env::var("CLUSTERGENIE_LISTEN_ADDR").is_err();
-    let mut config: BasicConfig = crate::config::load(cli.config.as_deref())?;
-    if figment_default
-        && config.server.listen_addr.port() == ServerConfig::default().listen_addr.port()
-    {
-        config.server.listen_addr.set_port(default_port);
-    }
+    let defaults = BasicConfig {
+        server: ServerConfig::with_port(default_port),
+        ..BasicConfig::default()
+    };
+    let config = crate::config::load_over(defaults, cli.config.as_deref())?;
     if cli.health_check {
         return crate::grpc::probe(config.server.listen_addr)
             .await

@@ -18,6 +18,10 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::Error;
 
+/// Who a call comes from, set by the gateway from the caller's token and
+/// never taken from the caller; backends record it (jobs' `requested_by`).
+pub const PRINCIPAL_HEADER: &str = "x-clustergenie-principal";
+
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";

@@ -8,7 +8,6 @@
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
-use rand::Rng as _;
 use rdkafka::{
     ClientConfig, Message as _,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
@@ -359,11 +358,7 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Full jitter: `random(0, min(cap, base·2^attempt))`.
-pub fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempt.min(20)).min(cap);
-    exp.mul_f64(rand::rng().random::<f64>())
-}
+pub use crate::time::backoff;
 
 /// Exports each assigned partition's consumer lag from librdkafka's
 /// periodic statistics (no extra broker round trips).
@@ -580,7 +575,17 @@ where
             };
             let outcome = if let Some(failure) = failure {
                 tracing::error!(topic = %event.topic, offset = event.offset, attempt, %failure, "dead-lettering record");
-                dead_letter(&self.producer, &event, &failure, attempt).await?;
+                // The offset moves on only once the record is parked: while
+                // the broker refuses it, this partition waits (others go on).
+                let mut tries = 0u32;
+                while let Err(e) = dead_letter(&self.producer, &event, &failure, attempt).await {
+                    tries = tries.saturating_add(1);
+                    tracing::warn!(error = %e, tries, "dead-lettering failed; retrying");
+                    tokio::select! {
+                        () = self.stop.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(backoff(self.config.retry_base, self.config.retry_cap, tries)) => {}
+                    }
+                }
                 "dead_lettered"
             } else {
                 "handled"

@@ -179,7 +179,16 @@ impl Relay {
         let mut failures = 0u32;
         let mut rounds = 0u64;
         loop {
-            let wait = match self.relay_once().await {
+            // Before reading: a commit (and its wake) after this point is
+            // seen by the read or wakes the wait below, never lost between.
+            woken.mark_unchanged();
+            let relayed = tokio::select! {
+                // Delivery is at least once: an interrupted batch is sent
+                // again by the next relay, so shutdown need not wait for it.
+                () = stop.cancelled() => return,
+                r = self.relay_once() => r,
+            };
+            let wait = match relayed {
                 Ok(n) => {
                     failures = 0;
                     if n > 0 {
@@ -204,7 +213,6 @@ impl Relay {
             {
                 tracing::warn!(error = %e, "outbox prune failed");
             }
-            woken.mark_unchanged();
             if wait.is_zero() {
                 continue;
             }

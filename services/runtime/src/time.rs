@@ -26,6 +26,13 @@ pub fn duration(d: Duration) -> prost_types::Duration {
     }
 }
 
+/// Full jitter: `random(0, min(cap, base·2^attempt))`.
+pub fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
+    use rand::Rng as _;
+    let exp = base.saturating_mul(1u32 << attempt.min(20)).min(cap);
+    exp.mul_f64(rand::rng().random::<f64>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

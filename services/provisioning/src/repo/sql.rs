@@ -44,6 +44,8 @@ enum Finish {
 
 /// Attempts at a transaction the database aborted (deadlock, lock timeout).
 const TX_RETRIES: u32 = 5;
+const TX_RETRY_BASE: std::time::Duration = std::time::Duration::from_millis(5);
+const TX_RETRY_CAP: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Runs `attempt` again, after a full-jitter backoff, while the database
 /// aborts it for reasons a retry can fix.
@@ -57,10 +59,8 @@ where
         match attempt().await {
             Err(Error::Storage(e)) if n < TX_RETRIES && is_retryable(&e) => {
                 n += 1;
-                let cap_ms = 5u64 << n;
-                let sleep = rand::rng().random_range(0..=cap_ms);
                 tracing::debug!(attempt = n, error = %e, "transaction aborted; retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(sleep)).await;
+                tokio::time::sleep(cg_runtime::time::backoff(TX_RETRY_BASE, TX_RETRY_CAP, n)).await;
             }
             other => return other,
         }
