@@ -51,6 +51,11 @@ async fn tokens_carry_roles_and_revoked_tokens_stop_working() {
         .await
         .unwrap_err();
     assert_eq!(forged.code(), Code::Unauthenticated);
+    // Guessing tokens draws from the anonymous budget like any anonymous call.
+    assert_eq!(
+        forged.metadata().get("ratelimit-limit").unwrap(),
+        &mesh.config().limits.anonymous.requests.to_string()
+    );
 
     let viewer = token(&gw, "dashboard", gpb::Role::Viewer).await;
     let operator = token(&gw, "ci", gpb::Role::Operator).await;
