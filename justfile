@@ -54,7 +54,7 @@ bench-jobs *ARGS:
     set -euo pipefail
     deploy/dev/test-deps.sh >/dev/null
     export TANSU="$(deploy/dev/tansu.sh)"
-    cargo bench -p provisioning --bench jobs -- {{ARGS}}
+    cargo bench -p e2e --bench jobs -- {{ARGS}}
 
 # The same RPCs direct vs through the gateway: latency and throughput ratios (release build).
 bench-gateway:

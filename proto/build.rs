@@ -23,11 +23,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("clustergenie_descriptor.bin"), fds.encode_to_vec())?;
 
+    // `prost::Name` on every message: an event's type header is its full
+    // name, taken from the type instead of typed by hand.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         // Services whose issue has not landed answer UNIMPLEMENTED through
         // these defaults instead of hand-written stubs.
         .generate_default_stubs(true)
-        .compile_fds(fds)?;
+        .compile_fds_with_config(fds, config)?;
     Ok(())
 }
 

@@ -10,9 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cg_runtime::config::DatabaseConfig;
+use cg_runtime::{
+    config::DatabaseConfig,
+    kit::{default_config, spawn},
+};
 use clustergenie_proto::provisioning::v1 as pb;
+use gateway::GatewayService;
 use hdrhistogram::Histogram;
+use provisioning::ProvisioningService;
 use tonic::{Request, transport::Channel};
 
 const TOKEN: &str = "cgt_benchadmin00000000000000000000000000";
@@ -98,36 +103,23 @@ async fn measure(ch: &Channel, call: Call, token: bool, cluster: &str) -> Run {
     }
 }
 
-async fn serve<F>(f: impl FnOnce(tokio::net::TcpListener) -> F) -> String
-where
-    F: std::future::Future<Output = Result<(), cg_runtime::Error>> + Send + 'static,
-{
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(f(l));
-    format!("http://{addr}")
-}
-
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let prov = provisioning::App::build(&provisioning::Config {
-        database: DatabaseConfig::new(format!(
+    let sqlite = |file: &str| {
+        DatabaseConfig::new(format!(
             "sqlite://{}?mode=rwc",
-            dir.path().join("p.db").display()
-        )),
-        ..provisioning::Config::default()
-    })
-    .await
-    .unwrap();
-    let direct_url = serve(|l| prov.serve(l, std::future::pending(), Duration::from_secs(1))).await;
-    let mut config = gateway::Config {
-        database: DatabaseConfig::new(format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("g.db").display()
-        )),
-        ..gateway::Config::default()
+            dir.path().join(file).display()
+        ))
     };
+    let mut prov_config = default_config::<ProvisioningService>();
+    prov_config.common.server.listen_addr = ([127, 0, 0, 1], 0).into();
+    prov_config.common.database = sqlite("p.db");
+    let prov = spawn::<ProvisioningService>(&prov_config).await.unwrap();
+    let direct_url = prov.endpoint();
+    let mut config = default_config::<GatewayService>();
+    config.common.server.listen_addr = ([127, 0, 0, 1], 0).into();
+    config.common.database = sqlite("g.db");
     config
         .backends
         .insert("provisioning".into(), direct_url.clone());
@@ -136,8 +128,8 @@ async fn main() {
         requests: 1_000_000,
         period: Duration::from_secs(1),
     };
-    let gw = gateway::App::build(&config).await.unwrap();
-    let gateway_url = serve(|l| gw.serve(l, std::future::pending(), Duration::from_secs(1))).await;
+    let gw = spawn::<GatewayService>(&config).await.unwrap();
+    let gateway_url = gw.endpoint();
 
     let direct = Channel::from_shared(direct_url)
         .unwrap()

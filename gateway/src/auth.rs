@@ -244,7 +244,7 @@ impl Tokens {
             .await?
             .map(|r| token_from(&r))
             .transpose()?
-            .ok_or_else(|| Error::NotFound(format!("token {id}")))
+            .ok_or_else(|| Error::not_found("token", id))
     }
 
     /// Revokes a token; revoking a revoked one changes nothing. The last

@@ -2,23 +2,18 @@
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
-use cg_runtime::{
-    config::{DatabaseConfig, ServerConfig, Validate},
-    telemetry::TelemetryConfig,
-};
+use cg_runtime::{config::CommonConfig, kit::ServiceConfig};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{Budget, Tier};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Config {
+    /// Listen address, telemetry, and the database holding tokens and
+    /// admin-changed limits.
     #[serde(flatten)]
-    pub server: ServerConfig,
-    /// Tokens and admin-changed limits.
-    pub database: DatabaseConfig,
-    pub telemetry: TelemetryConfig,
+    pub common: CommonConfig,
     /// Where each backend listens, by the service it runs: `provisioning`,
     /// `jobs`, `diagnosis`, `monitoring`, `scaler`. Calls to
     /// `clustergenie.<name>.v1.*` go there.
@@ -100,17 +95,15 @@ impl LimitsConfig {
 
 pub const SERVICES: [&str; 5] = ["provisioning", "jobs", "diagnosis", "monitoring", "scaler"];
 
-impl Default for Config {
-    fn default() -> Self {
+impl ServiceConfig for Config {
+    fn defaults(name: &str, port: u16) -> Self {
         let backends = SERVICES
             .iter()
-            .zip(50051..)
+            .zip([50051, 50053, 50052, 50054, 50055])
             .map(|(name, port)| ((*name).to_string(), format!("http://127.0.0.1:{port}")))
             .collect();
         Self {
-            server: ServerConfig::with_port(8080),
-            database: DatabaseConfig::new("sqlite://data/gateway.db"),
-            telemetry: TelemetryConfig::default(),
+            common: CommonConfig::new(name, port),
             backends,
             web_root: PathBuf::from("web/dist"),
             request_timeout: Duration::from_secs(30),
@@ -119,13 +112,16 @@ impl Default for Config {
             cors_origins: vec!["*".into()],
         }
     }
-}
 
-impl Validate for Config {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonConfig {
+        &mut self.common
+    }
+
     fn validate(&self) -> Result<(), String> {
-        self.server.validate()?;
-        self.database.validate()?;
-        self.telemetry.validate()?;
         for (name, url) in &self.backends {
             if !SERVICES.contains(&name.as_str()) {
                 return Err(format!(

@@ -14,20 +14,15 @@ pub mod edge;
 pub mod error;
 pub mod limits;
 
-use std::{
-    collections::HashMap, convert::Infallible, future::Future, net::SocketAddr, sync::Arc,
-    time::Duration,
-};
+use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
 
-use axum::serve::ListenerExt as _;
-use cg_runtime::db;
+use cg_runtime::kit::{Routes, Service, ServiceContext};
 use clustergenie_proto::gateway::v1 as pb;
 use http::{HeaderName, Method, Request};
 use prost::Message as _;
 use secrecy::ExposeSecret as _;
-use tokio_util::sync::CancellationToken;
 use tonic::{body::Body, service::RoutesBuilder, transport::Endpoint};
-use tonic_health::{ServingStatus, server::HealthReporter};
+use tonic_health::server::HealthReporter;
 use tower::{Layer as _, ServiceExt as _};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
@@ -114,21 +109,28 @@ fn is_grpc<B>(req: &Request<B>) -> bool {
         .is_some_and(|ct| ct.starts_with("application/grpc"))
 }
 
-pub struct App {
+/// The gateway process.
+pub struct GatewayService {
     router: axum::Router,
     health: HealthReporter,
     pub tokens: Tokens,
     pub limiter: Limiter,
-    /// A generated admin token, when this start created one: print it once.
+    /// A generated admin token, when this start created one: printed once.
     pub bootstrap_secret: Option<String>,
-    background: CancellationToken,
-    workers: tokio::task::JoinSet<()>,
 }
 
-impl App {
-    pub async fn build(config: &Config) -> Result<Self, cg_runtime::Error> {
+impl Service for GatewayService {
+    const NAME: &'static str = "gateway";
+    const DEFAULT_PORT: u16 = 8080;
+    type Config = Config;
+
+    fn migrations() -> Option<&'static sqlx::migrate::Migrator> {
+        Some(&MIGRATOR)
+    }
+
+    async fn build(config: &Config, ctx: &mut ServiceContext) -> Result<Self, cg_runtime::Error> {
         let cfg = |e: String| cg_runtime::Error::Config(e);
-        let db = db::connect(&config.database, &MIGRATOR).await?;
+        let db = ctx.db()?.clone();
         let tokens = Tokens::new(&db);
         let configured = config
             .auth
@@ -141,6 +143,10 @@ impl App {
             .await
             .map_err(|e| cfg(format!("token store: {e}")))?
             .map(|s| s.expose().to_string());
+        if let Some(secret) = &bootstrap_secret {
+            // Printed once, on the start that created it; only its hash is kept.
+            println!("admin token (shown once): {secret}");
+        }
         let limiter = Limiter::new(&config.limits, db.pool.clone()).map_err(cfg)?;
         limiter
             .refresh()
@@ -148,11 +154,9 @@ impl App {
             .map_err(|e| cfg(format!("rate limits: {e}")))?;
         tracing::info!(shared = limiter.shared(), "rate limits ready");
 
-        let background = CancellationToken::new();
-        let mut workers = tokio::task::JoinSet::new();
         {
-            let (limiter, stop) = (limiter.clone(), background.clone());
-            workers.spawn(async move {
+            let (limiter, stop) = (limiter.clone(), ctx.stop_token());
+            ctx.spawn(async move {
                 loop {
                     tokio::select! {
                         () = stop.cancelled() => return,
@@ -177,19 +181,7 @@ impl App {
         }
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        let public = public_services();
-        let reflection = || {
-            let mut b = tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(clustergenie_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .with_service_name("grpc.health.v1.Health")
-                .with_service_name("grpc.reflection.v1.ServerReflection")
-                .with_service_name("grpc.reflection.v1alpha.ServerReflection");
-            for name in &public {
-                b = b.with_service_name(name.clone());
-            }
-            b
-        };
+        let (reflection_v1, reflection_v1alpha) = cg_runtime::grpc::reflection(&public_services())?;
         let mut local = RoutesBuilder::default();
         local
             .add_service(pb::token_service_server::TokenServiceServer::new(TokenApi(
@@ -199,17 +191,8 @@ impl App {
                 LimitApi(limiter.clone()),
             ))
             .add_service(health_service)
-            .add_service(
-                reflection()
-                    .build_v1()
-                    .map_err(|e| cfg(format!("reflection: {e}")))?,
-            )
-            .add_service(
-                reflection()
-                    .build_v1alpha()
-                    .map_err(|e| cfg(format!("reflection: {e}")))?,
-            );
-        health.set_service_status("", ServingStatus::Serving).await;
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
 
         let gateway = Gateway {
             tokens: tokens.clone(),
@@ -251,50 +234,13 @@ impl App {
             tokens,
             limiter,
             bootstrap_secret,
-            background,
-            workers,
         })
     }
 
-    /// Serves until `shutdown`, then lets open calls finish for `grace`.
-    pub async fn serve(
-        mut self,
-        listener: tokio::net::TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-        grace: Duration,
-    ) -> Result<(), cg_runtime::Error> {
-        let addr = listener.local_addr()?;
-        let listener = listener.tap_io(|tcp| {
-            // Small gRPC frames must not wait for the peer's delayed ACK.
-            let _ = tcp.set_nodelay(true);
-        });
-        let stop = CancellationToken::new();
-        let draining = stop.clone();
-        let server = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { draining.cancelled().await });
-        let server = std::future::IntoFuture::into_future(server);
-        tokio::pin!(server);
-        let result = tokio::select! {
-            res = &mut server => res.map_err(cg_runtime::Error::from),
-            () = shutdown => {
-                tracing::info!(%addr, grace_ms = grace.as_millis() as u64, "draining in-flight calls");
-                self.health.set_service_status("", ServingStatus::NotServing).await;
-                stop.cancel();
-                match tokio::time::timeout(grace, &mut server).await {
-                    Ok(res) => res.map_err(cg_runtime::Error::from),
-                    Err(_) => {
-                        tracing::warn!(%addr, "grace period over; closing open streams");
-                        Ok(())
-                    }
-                }
-            }
-        };
-        self.background.cancel();
-        while self.workers.join_next().await.is_some() {}
-        result
+    fn routes(&self) -> Routes {
+        Routes::Http {
+            router: self.router.clone(),
+            health: self.health.clone(),
+        }
     }
 }

@@ -16,7 +16,7 @@ CREATE TABLE jobs (
     cancel_requested BIGINT NOT NULL,
     -- clustergenie.jobs.v1.JobResult, protobuf-encoded.
     result BLOB NOT NULL,
-    source VARCHAR(16) NOT NULL,
+    source VARCHAR(32) NOT NULL,
     origin_id VARCHAR(64) NOT NULL,
     requested_by VARCHAR(255) NOT NULL,
     trace_id VARCHAR(32) NOT NULL,
@@ -30,15 +30,3 @@ CREATE TABLE jobs (
 CREATE UNIQUE INDEX jobs_request_id ON jobs (request_id);
 CREATE INDEX jobs_cluster ON jobs (cluster_id, id);
 CREATE INDEX jobs_status ON jobs (status, id);
-
-CREATE TABLE outbox (
-    id VARCHAR(36) NOT NULL PRIMARY KEY,
-    topic VARCHAR(249) NOT NULL,
-    event_key VARCHAR(255) NOT NULL,
-    event_type VARCHAR(255) NOT NULL,
-    payload BLOB NOT NULL,
-    traceparent VARCHAR(64) NOT NULL,
-    created_at BIGINT NOT NULL,
-    sent_at BIGINT
-);
-CREATE INDEX outbox_unsent ON outbox (sent_at, id);

@@ -1,25 +1,33 @@
-//! The diagnosis service. Its contract (`clustergenie.diagnosis.v1`) is served
-//! with health and reflection; every RPC answers UNIMPLEMENTED until its issue
-//! lands.
+//! The diagnosis service. Its contract (`clustergenie.diagnosis.v1`) is
+//! served with health and reflection; every RPC answers UNIMPLEMENTED until
+//! its issue lands.
 
-use cg_runtime::grpc::ServiceRoutes;
+use cg_runtime::{
+    Error,
+    config::CommonConfig,
+    grpc::ServiceRoutes,
+    kit::{Routes, Service, ServiceContext},
+};
 use clustergenie_proto::diagnosis::v1 as pb;
-use tonic::service::Routes;
-use tonic_health::server::HealthReporter;
 
-pub const DEFAULT_PORT: u16 = 50052;
+/// The diagnosis process.
+#[derive(Debug, Clone, Copy)]
+pub struct DiagnosisService;
 
-/// Routes for the service, with health and reflection.
-pub async fn routes() -> Result<(Routes, HealthReporter), cg_runtime::Error> {
-    ServiceRoutes::new()
-        .serve(pb::diagnosis_service_server::DiagnosisServiceServer::new(
-            NotYet,
+impl Service for DiagnosisService {
+    const NAME: &'static str = "diagnosis";
+    const DEFAULT_PORT: u16 = 50052;
+    type Config = CommonConfig;
+
+    async fn build(_: &CommonConfig, _: &mut ServiceContext) -> Result<Self, Error> {
+        Ok(Self)
+    }
+
+    fn routes(&self) -> Routes {
+        Routes::Grpc(ServiceRoutes::new().serve(
+            pb::diagnosis_service_server::DiagnosisServiceServer::new(*self),
         ))
-        .build()
-        .await
+    }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct NotYet;
-
-impl pb::diagnosis_service_server::DiagnosisService for NotYet {}
+impl pb::diagnosis_service_server::DiagnosisService for DiagnosisService {}

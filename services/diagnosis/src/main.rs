@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    Ok(cg_runtime::basic::run("diagnosis", diagnosis::DEFAULT_PORT, diagnosis::routes).await?)
+fn main() -> std::process::ExitCode {
+    cg_runtime::kit::main::<diagnosis::DiagnosisService>()
 }

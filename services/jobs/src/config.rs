@@ -2,48 +2,38 @@
 
 use std::time::Duration;
 
-use cg_runtime::{
-    config::{DatabaseConfig, ServerConfig, Validate},
-    kafka::KafkaConfig,
-    telemetry::TelemetryConfig,
-};
+use cg_runtime::{config::CommonConfig, kit::ServiceConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Config {
+    /// Listen address, telemetry, database and broker. Without a broker
+    /// jobs are recorded (their requests wait in the outbox) but nothing
+    /// runs them.
     #[serde(flatten)]
-    pub server: ServerConfig,
-    pub database: DatabaseConfig,
-    pub telemetry: TelemetryConfig,
-    /// Without a broker jobs are recorded (and their requests kept in the
-    /// outbox) but nothing runs them.
-    pub kafka: Option<KafkaConfig>,
+    pub common: CommonConfig,
     /// How long an executor may spend on one attempt.
     #[serde(with = "humantime_serde")]
     pub attempt_timeout: Duration,
 }
 
-impl Default for Config {
-    fn default() -> Self {
+impl ServiceConfig for Config {
+    fn defaults(name: &str, port: u16) -> Self {
         Self {
-            server: ServerConfig::with_port(crate::DEFAULT_PORT),
-            database: DatabaseConfig::new("sqlite://data/jobs.db"),
-            telemetry: TelemetryConfig::default(),
-            kafka: None,
+            common: CommonConfig::new(name, port),
             attempt_timeout: Duration::from_secs(600),
         }
     }
-}
 
-impl Validate for Config {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonConfig {
+        &mut self.common
+    }
+
     fn validate(&self) -> Result<(), String> {
-        self.server.validate()?;
-        self.database.validate()?;
-        self.telemetry.validate()?;
-        if let Some(k) = &self.kafka {
-            k.validate()?;
-        }
         if self.attempt_timeout.is_zero() {
             return Err("attempt_timeout must be positive".into());
         }

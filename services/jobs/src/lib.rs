@@ -1,108 +1,78 @@
 //! The jobs service: jobs and their state machine. A job's request leaves
 //! through the outbox to `cg.jobs.requested`; executors report on
 //! `cg.jobs.progress`, which advances the state machine here.
+//!
+//! Layout (the template every service follows): `domain` (plain types,
+//! parsed once), `repo` (a repository trait and its SQL implementation),
+//! `service` (the domain service), `wire` (the protobuf forms), `grpc`
+//! (the thin adapter), and [`JobsService`] (the kit's declarations).
 
 pub mod config;
 pub mod domain;
-pub mod error;
 pub mod grpc;
 pub mod repo;
 pub mod service;
-
-use std::time::Duration;
+pub mod wire;
 
 use cg_runtime::{
-    db,
+    Error,
     grpc::ServiceRoutes,
-    kafka::{self, Producer, topics},
-    outbox::{Relay, RelayConfig},
+    kit::{Routes, Service, ServiceContext},
+    topic::topics,
 };
 use clustergenie_proto::jobs::v1 as pb;
-use tokio::task::JoinSet;
-use tonic::service::Routes;
-use tonic_health::server::HealthReporter;
 
 pub use crate::config::Config;
-use crate::{repo::JobRepository, service::Jobs};
+use crate::repo::SqlJobs;
 
 pub const DEFAULT_PORT: u16 = 50053;
-const CONSUMER_GROUP: &str = "jobs";
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../database/migrations/jobs");
 
-pub struct App {
+/// The jobs domain service on SQL storage.
+pub type Jobs = service::Jobs<SqlJobs>;
+
+/// The jobs process.
+pub struct JobsService {
     pub jobs: Jobs,
-    pub routes: Routes,
-    pub health: HealthReporter,
-    workers: JoinSet<()>,
 }
 
-impl App {
-    pub async fn build(config: &Config) -> Result<Self, cg_runtime::Error> {
-        let db = db::connect(&config.database, &MIGRATOR).await?;
-        let jobs = Jobs::new(JobRepository::new(&db), config.attempt_timeout);
-        let mut workers = JoinSet::new();
-        match &config.kafka {
-            Some(k) => {
-                kafka::ensure_topics(k, &[topics::JOBS_REQUESTED, topics::JOBS_PROGRESS]).await?;
-                let relay = Relay::new(db.pool.clone(), Producer::new(k)?, RelayConfig::default());
-                workers.spawn(relay.run(jobs.stop_token()));
-                let (k, consumer_jobs) = (k.clone(), jobs.clone());
-                workers.spawn(async move {
-                    let stop = consumer_jobs.stop_token();
-                    let handler = consumer_jobs.clone();
-                    if let Err(e) = kafka::consume(
-                        &k,
-                        CONSUMER_GROUP,
-                        &[topics::JOBS_PROGRESS],
-                        stop,
-                        move |e| {
-                            let jobs = handler.clone();
-                            async move { jobs.handle_progress(e).await }
-                        },
-                    )
-                    .await
-                    {
-                        tracing::error!(error = %e, "progress consumer stopped");
-                    }
-                });
-            }
-            None => tracing::warn!("no kafka configured: jobs are recorded but not executed"),
-        }
-        let (routes, health) = ServiceRoutes::new()
-            .serve(pb::job_service_server::JobServiceServer::new(grpc::Api(
-                jobs.clone(),
-            )))
-            .build()
-            .await?;
-        Ok(Self {
-            jobs,
-            routes,
-            health,
-            workers,
-        })
+impl Service for JobsService {
+    const NAME: &'static str = "jobs";
+    const DEFAULT_PORT: u16 = DEFAULT_PORT;
+    type Config = Config;
+
+    fn migrations() -> Option<&'static sqlx::migrate::Migrator> {
+        Some(&MIGRATOR)
     }
 
-    pub async fn serve(
-        mut self,
-        listener: tokio::net::TcpListener,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-        grace: Duration,
-    ) -> Result<(), cg_runtime::Error> {
-        let stopping = self.jobs.clone();
-        let result = cg_runtime::grpc::serve(
-            listener,
-            self.routes,
-            self.health,
-            async move {
-                shutdown.await;
-                stopping.begin_shutdown();
-            },
-            grace,
+    fn topics() -> Vec<&'static str> {
+        vec![topics::JOBS_REQUESTED.name, topics::JOBS_PROGRESS.name]
+    }
+
+    async fn build(config: &Config, ctx: &mut ServiceContext) -> Result<Self, Error> {
+        let jobs = Jobs::new(
+            SqlJobs::new(ctx.db()?),
+            config.attempt_timeout,
+            ctx.stop_token(),
+        );
+        let handler = jobs.clone();
+        ctx.consume("jobs", &[topics::JOBS_PROGRESS.name], move |e| {
+            let jobs = handler.clone();
+            async move { jobs.handle_progress(e).await }
+        });
+        Ok(Self { jobs })
+    }
+
+    fn routes(&self) -> Routes {
+        Routes::Grpc(
+            ServiceRoutes::new().serve(pb::job_service_server::JobServiceServer::new(grpc::Api(
+                self.jobs.clone(),
+            ))),
         )
-        .await;
+    }
+
+    fn stopping(&self) {
         self.jobs.begin_shutdown();
-        while self.workers.join_next().await.is_some() {}
-        result
     }
 }

@@ -1,156 +1,137 @@
 //! The jobs domain service: creation (idempotent by `request_id`), the state
 //! machine driven by executors' progress reports, cancel, retry and watch.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use cg_runtime::{
+    ApiError,
     idempotency::fingerprint,
-    kafka::{Failure, topics},
+    kafka::{Event, Failure},
     new_id,
+    outbox::NewEvent,
+    page::{PageOf, PageRequest},
     time::{now_millis, timestamp},
+    topic::{JobRequest, topics},
+    types::Id,
     watch::{Changes, watch},
 };
 use clustergenie_proto::{events::v1 as ev, jobs::v1 as pb};
-use prost::Message as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    domain::{Job, Status, kind_of},
-    error::{Error, Result},
-    repo::{Announce, Filter, Inserted, JobRepository, Transition},
+    domain::{Filter, Job, NewJob, Outcome, Status},
+    repo::{Inserted, JobRepository, Result, Transition},
+    wire,
 };
-
-pub const JOB_REQUESTED: &str = "clustergenie.events.v1.JobRequested";
-pub const JOB_CANCEL_REQUESTED: &str = "clustergenie.events.v1.JobCancelRequested";
-pub const JOB_PROGRESS: &str = "clustergenie.events.v1.JobProgress";
 
 const WATCH_POLL: Duration = Duration::from_secs(1);
 
-/// A validated CreateJob.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub cluster_id: String,
-    pub action: pb::JobAction,
-    pub request_id: Option<String>,
-    pub source: pb::JobSource,
-    pub origin_id: String,
-    pub max_attempts: i32,
-    pub requested_by: String,
-}
-
-#[derive(Clone)]
-pub struct Jobs {
-    repo: JobRepository,
+/// The jobs domain service over a repository `R`.
+pub struct Jobs<R> {
+    repo: Arc<R>,
     changes: Changes,
     stop: CancellationToken,
     /// How long an executor may spend on one attempt.
     attempt_timeout: Duration,
 }
 
-impl Jobs {
-    pub fn new(repo: JobRepository, attempt_timeout: Duration) -> Self {
+impl<R> Clone for Jobs<R> {
+    fn clone(&self) -> Self {
         Self {
-            repo,
+            repo: self.repo.clone(),
+            changes: self.changes.clone(),
+            stop: self.stop.clone(),
+            attempt_timeout: self.attempt_timeout,
+        }
+    }
+}
+
+impl<R: JobRepository> Jobs<R> {
+    /// `stop` ends watch streams (the service kit cancels it at shutdown).
+    pub fn new(repo: R, attempt_timeout: Duration, stop: CancellationToken) -> Self {
+        Self {
+            repo: Arc::new(repo),
             changes: Changes::default(),
-            stop: CancellationToken::new(),
+            stop,
             attempt_timeout,
         }
     }
 
-    pub fn repo(&self) -> &JobRepository {
+    pub fn repo(&self) -> &R {
         &self.repo
-    }
-
-    pub fn stop_token(&self) -> CancellationToken {
-        self.stop.clone()
     }
 
     pub fn begin_shutdown(&self) {
         self.stop.cancel();
     }
 
-    fn requested(&self, job: &Job, attempt: i32, now: i64) -> Announce {
+    fn requested(&self, job: &Job, attempt: u32, now: i64) -> NewEvent {
         let deadline = now + i64::try_from(self.attempt_timeout.as_millis()).unwrap_or(i64::MAX);
-        Announce {
-            topic: topics::JOBS_REQUESTED,
-            key: job.cluster_id.clone(),
-            event_type: JOB_REQUESTED,
-            payload: ev::JobRequested {
-                job_id: job.id.clone(),
-                cluster_id: job.cluster_id.clone(),
-                kind: job.kind as i32,
-                action: Some(job.action.clone()),
-                attempt,
-                deadline: Some(timestamp(deadline)),
-                requested_by: job.requested_by.clone(),
-            }
-            .encode_to_vec(),
-        }
+        let message = JobRequest::Run(ev::JobRequested {
+            job_id: job.id.clone(),
+            cluster_id: job.cluster_id.clone(),
+            kind: pb::JobKind::from(job.kind()) as i32,
+            action: Some(pb::JobAction::from(&job.action)),
+            attempt: i32::try_from(attempt).unwrap_or(i32::MAX),
+            deadline: Some(timestamp(deadline)),
+            requested_by: job.requested_by.clone(),
+        });
+        topics::JOBS_REQUESTED.event(&job.cluster_id, &message)
     }
 
-    fn cancel_requested(job: &Job, by: &str) -> Announce {
-        Announce {
-            topic: topics::JOBS_REQUESTED,
-            key: job.cluster_id.clone(),
-            event_type: JOB_CANCEL_REQUESTED,
-            payload: ev::JobCancelRequested {
-                job_id: job.id.clone(),
-                cluster_id: job.cluster_id.clone(),
-                attempt: job.attempt,
-                requested_by: by.to_string(),
-                time: Some(timestamp(now_millis())),
-            }
-            .encode_to_vec(),
-        }
+    fn cancel_requested(job: &Job, by: &str) -> NewEvent {
+        let message = JobRequest::Cancel(ev::JobCancelRequested {
+            job_id: job.id.clone(),
+            cluster_id: job.cluster_id.clone(),
+            attempt: i32::try_from(job.attempt).unwrap_or(i32::MAX),
+            requested_by: by.to_string(),
+            time: Some(timestamp(now_millis())),
+        });
+        topics::JOBS_REQUESTED.event(&job.cluster_id, &message)
     }
 
     #[tracing::instrument(skip_all, fields(cluster_id = %new.cluster_id))]
     pub async fn create(&self, new: NewJob) -> Result<Job> {
-        let action = new.action.action.as_ref().ok_or_else(|| {
-            Error::InvalidArgument(vec![cg_runtime::FieldViolation::new(
-                "action",
-                "must be set",
-            )])
-        })?;
         let now = now_millis();
         let job = Job {
             id: new_id(),
-            cluster_id: new.cluster_id.clone(),
-            kind: kind_of(action),
+            cluster_id: new.cluster_id.to_string(),
             action: new.action.clone(),
             status: Status::Queued,
             progress: 0,
             message: "queued".into(),
             attempt: 1,
-            max_attempts: new.max_attempts,
+            max_attempts: new.max_attempts.get(),
             error: String::new(),
             cancel_requested: false,
-            result: pb::JobResult::default(),
+            outcome: Outcome::default(),
             source: new.source,
             origin_id: new.origin_id.clone(),
             requested_by: new.requested_by.clone(),
             trace_id: current_trace_id(),
-            request_id: new.request_id.clone(),
+            request_id: new.request_id.as_ref().map(ToString::to_string),
             created_at: now,
             started_at: None,
             finished_at: None,
             updated_at: now,
         };
+        // The same body as the contract names it: cluster, action, source,
+        // origin and max_attempts.
         let fp = fingerprint(&[
-            &new.cluster_id,
-            &hex(&new.action.encode_to_vec()),
-            new.source.as_str_name(),
+            new.cluster_id.as_str(),
+            &hex(&wire::encode_action(&new.action)),
+            new.source.as_str(),
             &new.origin_id,
-            &new.max_attempts.to_string(),
+            &new.max_attempts.get().to_string(),
         ]);
         match self
             .repo
-            .insert(&job, &fp, &self.requested(&job, 1, now))
+            .insert(&job, &fp, self.requested(&job, 1, now))
             .await?
         {
             Inserted::New => {
-                tracing::info!(job_id = %job.id, kind = job.kind.as_str_name(), "job queued");
+                tracing::info!(job_id = %job.id, kind = job.kind().as_str(), "job queued");
                 self.changes.notify(&job.id);
                 Ok(job)
             }
@@ -158,23 +139,19 @@ impl Jobs {
         }
     }
 
-    pub async fn get(&self, id: &str) -> Result<Job> {
-        self.repo.get(id).await
+    pub async fn get(&self, id: &Id) -> Result<Job> {
+        self.repo.get(id.as_str()).await
     }
 
-    pub async fn list(
-        &self,
-        filter: &Filter,
-        size: u32,
-        before: Option<&str>,
-    ) -> Result<(Vec<Job>, Option<String>)> {
-        self.repo.list(filter, size, before).await
+    pub async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<PageOf<Job>> {
+        self.repo.list(filter, page).await
     }
 
     /// A queued job is cancelled at once; a running one is asked to stop
     /// and becomes `cancelled` when its executor confirms.
     #[tracing::instrument(skip_all, fields(job_id = %id))]
-    pub async fn cancel(&self, id: &str, by: &str) -> Result<Job> {
+    pub async fn cancel(&self, id: &Id, by: &str) -> Result<Job> {
+        let id = id.as_str();
         let job = self.repo.get(id).await?;
         let now = now_millis();
         let done = match job.status {
@@ -184,12 +161,12 @@ impl Jobs {
                 t.cancel_requested = Some(true);
                 t.message = Some(format!("cancelled by {by}"));
                 self.repo
-                    .transition(id, &t, Some(&Self::cancel_requested(&job, by)))
+                    .transition(id, &t, Some(Self::cancel_requested(&job, by)))
                     .await?
             }
             Status::Running => false,
             s => {
-                return Err(Error::FailedPrecondition(format!(
+                return Err(ApiError::FailedPrecondition(format!(
                     "job is already {}",
                     s.as_str()
                 )));
@@ -203,12 +180,12 @@ impl Jobs {
             t.message = Some(format!("cancellation requested by {by}"));
             let asked = self
                 .repo
-                .transition(id, &t, Some(&Self::cancel_requested(&job, by)))
+                .transition(id, &t, Some(Self::cancel_requested(&job, by)))
                 .await?;
             if !asked {
                 let now = self.repo.get(id).await?;
                 if now.status.is_terminal() {
-                    return Err(Error::FailedPrecondition(format!(
+                    return Err(ApiError::FailedPrecondition(format!(
                         "job is already {}",
                         now.status.as_str()
                     )));
@@ -221,10 +198,11 @@ impl Jobs {
 
     /// Re-queues a failed or cancelled job as its next attempt.
     #[tracing::instrument(skip_all, fields(job_id = %id))]
-    pub async fn retry(&self, id: &str) -> Result<Job> {
+    pub async fn retry(&self, id: &Id) -> Result<Job> {
+        let id = id.as_str();
         let job = self.repo.get(id).await?;
         if !matches!(job.status, Status::Failed | Status::Cancelled) {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(ApiError::FailedPrecondition(format!(
                 "only failed or cancelled jobs can be retried; this one is {}",
                 job.status.as_str()
             )));
@@ -238,8 +216,8 @@ impl Jobs {
         t.cancel_requested = Some(false);
         t.message = Some("queued for retry".into());
         let event = self.requested(&job, job.attempt + 1, now);
-        if !self.repo.transition(id, &t, Some(&event)).await? {
-            return Err(Error::FailedPrecondition(
+        if !self.repo.transition(id, &t, Some(event)).await? {
+            return Err(ApiError::FailedPrecondition(
                 "the job changed meanwhile; retry again".into(),
             ));
         }
@@ -253,20 +231,21 @@ impl Jobs {
     pub async fn apply_progress(&self, p: &ev::JobProgress) -> Result<bool> {
         let job = match self.repo.get(&p.job_id).await {
             Ok(j) => j,
-            Err(Error::NotFound(_)) => return Ok(false),
+            Err(ApiError::NotFound { .. }) => return Ok(false),
             Err(e) => return Err(e),
         };
-        if p.attempt != job.attempt {
+        if u32::try_from(p.attempt).ok() != Some(job.attempt) {
             return Ok(false);
         }
         let now = now_millis();
-        let percent = p.percent.clamp(0, 100);
+        let percent = p.percent.clamp(0, 100).unsigned_abs();
+        let outcome = p.result.clone().map(Outcome::from);
         let (t, event) = match ev::JobProgressStatus::try_from(p.status) {
             Ok(ev::JobProgressStatus::Running) => {
                 let mut t = Transition::to(Status::Running, now);
                 t.progress = Some(percent);
                 t.message = Some(p.message.clone());
-                t.result = p.result.clone();
+                t.outcome = outcome.clone();
                 (t, None)
             }
             Ok(ev::JobProgressStatus::Succeeded) => {
@@ -277,7 +256,7 @@ impl Jobs {
                 } else {
                     p.message.clone()
                 });
-                t.result = p.result.clone();
+                t.outcome = outcome.clone();
                 (t, None)
             }
             Ok(ev::JobProgressStatus::Failed)
@@ -294,20 +273,20 @@ impl Jobs {
                 let mut t = Transition::to(Status::Failed, now);
                 t.error = Some(p.error.clone());
                 t.message = Some(format!("failed after {} attempt(s)", job.attempt));
-                t.result = p.result.clone();
+                t.outcome = outcome.clone();
                 (t, None)
             }
             Ok(ev::JobProgressStatus::Cancelled) => {
                 let mut t = Transition::to(Status::Cancelled, now);
                 t.message = Some("cancelled".into());
-                t.result = p.result.clone();
+                t.outcome = outcome.clone();
                 (t, None)
             }
             _ => return Ok(false),
         };
         let mut t = t;
         t.attempt = Some(job.attempt);
-        let applied = self.repo.transition(&job.id, &t, event.as_ref()).await?;
+        let applied = self.repo.transition(&job.id, &t, event).await?;
         if applied {
             metrics::counter!("cg_job_transitions_total", "to" => t.to.as_str()).increment(1);
             self.changes.notify(&job.id);
@@ -316,8 +295,8 @@ impl Jobs {
     }
 
     /// The Kafka handler for `cg.jobs.progress`.
-    pub async fn handle_progress(&self, event: cg_runtime::kafka::Event) -> Result<(), Failure> {
-        let progress: ev::JobProgress = event.decode(JOB_PROGRESS)?;
+    pub async fn handle_progress(&self, event: Event) -> Result<(), Failure> {
+        let progress = topics::JOBS_PROGRESS.decode(&event)?;
         self.apply_progress(&progress)
             .await
             .map(|_| ())
@@ -325,14 +304,14 @@ impl Jobs {
     }
 
     /// The job now, then each change until it finishes.
-    pub fn watch(&self, id: String) -> ReceiverStream<Result<Job>> {
+    pub fn watch(&self, id: &Id) -> ReceiverStream<Result<Job>> {
         let repo = self.repo.clone();
         watch(
-            id,
+            id.to_string(),
             &self.changes,
             self.stop.clone(),
             WATCH_POLL,
-            Error::ShuttingDown,
+            ApiError::ShuttingDown,
             move |id| {
                 let repo = repo.clone();
                 async move {

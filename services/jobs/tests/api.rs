@@ -1,54 +1,35 @@
 //! Jobs' contract and state machine on MariaDB and SQLite.
 
-use std::time::Duration;
-
-use cg_runtime::config::DatabaseConfig;
-use cg_testkit::{Backend, TestDb, on_both_backends};
+use cg_runtime::kit::Running;
+use cg_testkit::{Backend, TestDb, config_for, on_both_backends};
 use clustergenie_proto::{events::v1 as ev, jobs::v1 as pb};
 use futures::StreamExt as _;
-use jobs::{App, Config};
-use tokio_util::sync::CancellationToken;
+use jobs::JobsService;
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt as _;
 
 type Client = pb::job_service_client::JobServiceClient<Channel>;
 
-struct Running {
+/// Jobs started on `db` (no broker: requests wait in the outbox) and a
+/// client of it.
+struct Started {
     client: Client,
-    jobs: jobs::service::Jobs,
-    stop: CancellationToken,
-    handle: tokio::task::JoinHandle<Result<(), cg_runtime::Error>>,
+    server: Running<JobsService>,
 }
 
-async fn start(db: &TestDb) -> Running {
-    let config = Config {
-        database: DatabaseConfig::new(db.url.clone()),
-        ..Config::default()
-    };
-    let app = App::build(&config).await.unwrap();
-    let jobs = app.jobs.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    let handle = tokio::spawn(app.serve(
-        listener,
-        async move { token.cancelled().await },
-        Duration::from_secs(5),
-    ));
-    let client = Client::connect(format!("http://{addr}")).await.unwrap();
-    Running {
-        client,
-        jobs,
-        stop,
-        handle,
+async fn start(db: &TestDb) -> Started {
+    let server = cg_testkit::start::<JobsService>(&config_for::<JobsService>(Some(db), None)).await;
+    let client = Client::connect(server.endpoint()).await.unwrap();
+    Started { client, server }
+}
+
+impl Started {
+    fn jobs(&self) -> &jobs::Jobs {
+        &self.server.service().jobs
     }
-}
 
-impl Running {
     async fn stop(self) {
-        self.stop.cancel();
-        self.handle.await.unwrap().unwrap();
+        self.server.stop().await.expect("jobs stops cleanly");
     }
 }
 
@@ -115,12 +96,11 @@ async fn a_job_is_created_queued_and_announced(backend: Backend) {
     let pending: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND event_type = 'clustergenie.events.v1.JobRequested'",
     )
-    .fetch_one(s.jobs.repo().pool())
+    .fetch_one(&db.pool().await)
     .await
     .unwrap();
     assert_eq!(pending, 1);
     s.stop().await;
-    db.drop_db().await;
 }
 
 async fn bad_requests_name_their_fields(backend: Backend) {
@@ -181,7 +161,6 @@ async fn bad_requests_name_their_fields(backend: Backend) {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     s.stop().await;
-    db.drop_db().await;
 }
 
 async fn a_request_id_makes_one_job(backend: Backend) {
@@ -204,7 +183,6 @@ async fn a_request_id_makes_one_job(backend: Backend) {
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
     s.stop().await;
-    db.drop_db().await;
 }
 
 async fn progress_drives_the_state_machine_and_late_reports_are_ignored(backend: Backend) {
@@ -212,13 +190,13 @@ async fn progress_drives_the_state_machine_and_late_reports_are_ignored(backend:
     let mut s = start(&db).await;
     let job = new_job(&mut s.client, scale_to(3)).await;
     assert!(
-        s.jobs
+        s.jobs()
             .apply_progress(&progress(&job, ev::JobProgressStatus::Running, 40))
             .await
             .unwrap()
     );
     // Progress never goes backwards.
-    s.jobs
+    s.jobs()
         .apply_progress(&progress(&job, ev::JobProgressStatus::Running, 20))
         .await
         .unwrap();
@@ -227,20 +205,20 @@ async fn progress_drives_the_state_machine_and_late_reports_are_ignored(backend:
     assert_eq!(running.progress, 40);
     assert!(running.start_time.is_some());
     assert!(
-        s.jobs
+        s.jobs()
             .apply_progress(&progress(&job, ev::JobProgressStatus::Succeeded, 100))
             .await
             .unwrap()
     );
     // A finished job ignores whatever arrives late.
     assert!(
-        !s.jobs
+        !s.jobs()
             .apply_progress(&progress(&job, ev::JobProgressStatus::Failed, 0))
             .await
             .unwrap()
     );
     assert!(
-        !s.jobs
+        !s.jobs()
             .apply_progress(&progress(&job, ev::JobProgressStatus::Running, 50))
             .await
             .unwrap()
@@ -250,7 +228,6 @@ async fn progress_drives_the_state_machine_and_late_reports_are_ignored(backend:
     assert_eq!(done.progress, 100);
     assert!(done.finish_time.is_some());
     s.stop().await;
-    db.drop_db().await;
 }
 
 async fn a_failed_attempt_is_retried_until_attempts_run_out(backend: Backend) {
@@ -269,20 +246,20 @@ async fn a_failed_attempt_is_retried_until_attempts_run_out(backend: Backend) {
         .unwrap();
     let mut failed = progress(&job, ev::JobProgressStatus::Failed, 0);
     failed.error = "region full".into();
-    s.jobs.apply_progress(&failed).await.unwrap();
+    s.jobs().apply_progress(&failed).await.unwrap();
     let again = get(&mut s.client, &job.id).await;
     assert_eq!(again.status, pb::JobStatus::Queued as i32);
     assert_eq!(again.attempts, 2);
     // A report for the old attempt changes nothing.
     assert!(
-        !s.jobs
+        !s.jobs()
             .apply_progress(&progress(&job, ev::JobProgressStatus::Succeeded, 100))
             .await
             .unwrap()
     );
     let mut failed_again = progress(&again, ev::JobProgressStatus::Failed, 0);
     failed_again.error = "still full".into();
-    s.jobs.apply_progress(&failed_again).await.unwrap();
+    s.jobs().apply_progress(&failed_again).await.unwrap();
     let done = get(&mut s.client, &job.id).await;
     assert_eq!(done.status, pb::JobStatus::Failed as i32);
     assert_eq!(done.error, "still full");
@@ -299,7 +276,6 @@ async fn a_failed_attempt_is_retried_until_attempts_run_out(backend: Backend) {
     assert_eq!(retried.attempts, 3);
     assert_eq!(retried.error, "");
     s.stop().await;
-    db.drop_db().await;
 }
 
 async fn cancelling_follows_the_state_machine(backend: Backend) {
@@ -328,7 +304,7 @@ async fn cancelling_follows_the_state_machine(backend: Backend) {
     assert_eq!(err.code(), Code::FailedPrecondition);
     // Running: asked to stop; cancelled when the executor confirms.
     let running = new_job(&mut s.client, scale_to(4)).await;
-    s.jobs
+    s.jobs()
         .apply_progress(&progress(&running, ev::JobProgressStatus::Running, 10))
         .await
         .unwrap();
@@ -344,7 +320,7 @@ async fn cancelling_follows_the_state_machine(backend: Backend) {
         .unwrap();
     assert_eq!(asked.status, pb::JobStatus::Running as i32);
     assert!(asked.cancel_requested);
-    s.jobs
+    s.jobs()
         .apply_progress(&progress(&running, ev::JobProgressStatus::Cancelled, 10))
         .await
         .unwrap();
@@ -354,7 +330,7 @@ async fn cancelling_follows_the_state_machine(backend: Backend) {
     );
     // A succeeded job cannot be retried.
     let ok = new_job(&mut s.client, scale_to(2)).await;
-    s.jobs
+    s.jobs()
         .apply_progress(&progress(&ok, ev::JobProgressStatus::Succeeded, 100))
         .await
         .unwrap();
@@ -365,7 +341,6 @@ async fn cancelling_follows_the_state_machine(backend: Backend) {
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     s.stop().await;
-    db.drop_db().await;
 }
 
 async fn jobs_list_newest_first_with_filters_and_pages(backend: Backend) {
@@ -419,7 +394,6 @@ async fn jobs_list_newest_first_with_filters_and_pages(backend: Backend) {
     made.reverse();
     assert_eq!(seen, made, "newest first, each once");
     s.stop().await;
-    db.drop_db().await;
 }
 
 async fn watching_a_job_streams_each_change_until_it_ends(backend: Backend) {
@@ -435,7 +409,7 @@ async fn watching_a_job_streams_each_change_until_it_ends(backend: Backend) {
     let first = stream.message().await.unwrap().unwrap().job.unwrap();
     assert_eq!(first.status, pb::JobStatus::Queued as i32);
     for pct in [30, 60] {
-        s.jobs
+        s.jobs()
             .apply_progress(&progress(&job, ev::JobProgressStatus::Running, pct))
             .await
             .unwrap();
@@ -445,7 +419,7 @@ async fn watching_a_job_streams_each_change_until_it_ends(backend: Backend) {
             (pb::JobStatus::Running as i32, pct)
         );
     }
-    s.jobs
+    s.jobs()
         .apply_progress(&progress(&job, ev::JobProgressStatus::Succeeded, 100))
         .await
         .unwrap();
@@ -455,7 +429,6 @@ async fn watching_a_job_streams_each_change_until_it_ends(backend: Backend) {
         Some(pb::JobStatus::Succeeded as i32)
     );
     s.stop().await;
-    db.drop_db().await;
 }
 
 on_both_backends!(

@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use cg_runtime::{
-    config::DatabaseConfig,
-    kafka::{self, KafkaConfig, Outgoing, Producer, topics},
+    kafka::{self, KafkaConfig, Outgoing, Producer},
+    topic::{JobRequest, topics},
 };
-use cg_testkit::{Backend, Broker, Storage, Tap, TestDb};
+use cg_testkit::{Backend, Broker, Storage, Tap, TestDb, config_for};
 use clustergenie_proto::{events::v1 as ev, jobs::v1 as pb};
+use jobs::JobsService;
 use prost::Message as _;
-use tokio_util::sync::CancellationToken;
 
 const CLUSTER: &str = "0190b6a8-7d2c-7f3e-8a4b-1c2d3e4f5a6b";
 
@@ -27,28 +27,10 @@ async fn first_event(config: &KafkaConfig, topic: &str) -> kafka::Event {
 async fn a_job_travels_through_kafka_from_request_to_success() {
     let db = TestDb::new(Backend::MySql).await;
     let broker = Broker::start(Storage::Memory);
-    let kafka_config = KafkaConfig {
-        brokers: broker.bootstrap(),
-        partitions: 2,
-        retry_base: Duration::from_millis(10),
-        ..KafkaConfig::default()
-    };
-    let config = jobs::Config {
-        database: DatabaseConfig::new(db.url.clone()),
-        kafka: Some(kafka_config.clone()),
-        ..jobs::Config::default()
-    };
-    let app = jobs::App::build(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    let server = tokio::spawn(app.serve(
-        listener,
-        async move { token.cancelled().await },
-        Duration::from_secs(5),
-    ));
-    let mut client = pb::job_service_client::JobServiceClient::connect(format!("http://{addr}"))
+    let config = config_for::<JobsService>(Some(&db), Some(&broker));
+    let kafka_config = config.common.kafka.clone().unwrap();
+    let server = cg_testkit::start::<JobsService>(&config).await;
+    let mut client = pb::job_service_client::JobServiceClient::connect(server.endpoint())
         .await
         .unwrap();
 
@@ -61,11 +43,11 @@ async fn a_job_travels_through_kafka_from_request_to_success() {
         .unwrap();
 
     // The outbox relay delivers the request, keyed by cluster.
-    let requested = first_event(&kafka_config, topics::JOBS_REQUESTED).await;
+    let requested = first_event(&kafka_config, topics::JOBS_REQUESTED.name).await;
     assert_eq!(requested.key.as_deref(), Some(CLUSTER));
-    let request: ev::JobRequested = requested
-        .decode("clustergenie.events.v1.JobRequested")
-        .unwrap();
+    let JobRequest::Run(request) = topics::JOBS_REQUESTED.decode(&requested).unwrap() else {
+        panic!("a job request to run");
+    };
     assert_eq!(request.job_id, job.id);
     assert_eq!(request.attempt, 1);
     assert!(request.deadline.is_some());
@@ -98,7 +80,7 @@ async fn a_job_travels_through_kafka_from_request_to_success() {
         async move {
             producer
                 .send(Outgoing {
-                    topic: topics::JOBS_PROGRESS,
+                    topic: topics::JOBS_PROGRESS.name,
                     key: CLUSTER,
                     event_id: id,
                     event_type: "clustergenie.events.v1.JobProgress",
@@ -131,10 +113,8 @@ async fn a_job_travels_through_kafka_from_request_to_success() {
         "{statuses:?}"
     );
 
-    let dead = first_event(&kafka_config, &kafka::dlq(topics::JOBS_PROGRESS)).await;
+    let dead = first_event(&kafka_config, &kafka::dlq(topics::JOBS_PROGRESS.name)).await;
     assert_eq!(dead.event_id(), Some("junk"));
 
-    stop.cancel();
-    server.await.unwrap().unwrap();
-    db.drop_db().await;
+    server.stop().await.expect("jobs stops cleanly");
 }

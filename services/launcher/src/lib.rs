@@ -2,28 +2,65 @@
 //! a data directory, so one command runs the mesh with nothing installed
 //! beyond Rust (and Node for the dashboard).
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
 
-use cg_runtime::config::DatabaseConfig;
-use tokio::{net::TcpListener, task::JoinSet};
-use tokio_util::sync::CancellationToken;
+use cg_runtime::{
+    config::DatabaseConfig,
+    kafka::KafkaConfig,
+    kit::{Group, Service, ServiceConfig as _, default_config},
+};
+use diagnosis::DiagnosisService;
+use gateway::GatewayService;
+use jobs::JobsService;
+use monitoring::MonitoringService;
+use provisioning::ProvisioningService;
+use scaler::ScalerService;
 
+/// Where the mesh's services keep their state.
+#[derive(Clone)]
+pub enum Storage {
+    /// SQLite files under the data directory (the embedded default).
+    Sqlite,
+    /// A database URL per service name (tests on MariaDB).
+    Urls(Arc<dyn Fn(&str) -> String + Send + Sync>),
+}
+
+/// The broker the mesh's events go through.
 #[derive(Debug, Clone)]
+pub enum Broker {
+    /// None: jobs are recorded but never executed.
+    None,
+    /// Start this tansu binary as the mesh's broker (memory storage).
+    Tansu(PathBuf),
+    /// One running already.
+    External(cg_runtime::kafka::KafkaConfig),
+}
+
+#[derive(Clone)]
 pub struct Options {
     pub data_dir: PathBuf,
+    /// Where the gateway listens; the backends and the broker always
+    /// listen on loopback (the gateway is the only way in).
     pub host: std::net::IpAddr,
     /// Provisioning listens here and the others on the next ports; 0 picks
     /// free ports.
     pub base_port: u16,
     pub grace: Duration,
     pub cloud: provisioning::cloud::CloudConfig,
-    /// A tansu binary: started as the mesh's Kafka-protocol broker (memory
-    /// storage). Without one, jobs are recorded but never executed.
-    pub broker: Option<PathBuf>,
+    pub executor: provisioning::executor::ExecutorConfig,
+    pub storage: Storage,
+    pub broker: Broker,
     /// The gateway's port (0: any free port).
     pub gateway_port: u16,
     /// The built dashboard the gateway serves.
     pub web_root: PathBuf,
+    /// The admin token; `None` keeps one in the data directory.
+    pub admin_token: Option<String>,
 }
 
 /// The embedded mesh's admin token, kept in the data directory (readable by
@@ -52,12 +89,9 @@ struct EmbeddedBroker {
     addr: SocketAddr,
 }
 
-async fn start_broker(
-    tansu: &std::path::Path,
-    host: std::net::IpAddr,
-) -> anyhow::Result<EmbeddedBroker> {
+async fn start_broker(tansu: &std::path::Path) -> anyhow::Result<EmbeddedBroker> {
     let addr = {
-        let probe = std::net::TcpListener::bind(SocketAddr::new(host, 0))?;
+        let probe = std::net::TcpListener::bind(SocketAddr::new(LOOPBACK, 0))?;
         probe.local_addr()?
     };
     let url = format!("tcp://{addr}");
@@ -92,182 +126,162 @@ pub struct Listening {
     pub addr: SocketAddr,
 }
 
+impl Mesh {
+    /// Where service `name` listens.
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        self.services
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("the mesh runs no {name}"))
+            .addr
+    }
+
+    /// `http://addr` of service `name`.
+    pub fn endpoint(&self, name: &str) -> String {
+        format!("http://{}", self.addr(name))
+    }
+}
+
 pub struct Mesh {
     pub services: Vec<Listening>,
     /// The one public endpoint: dashboard, gRPC-web and gRPC.
     pub gateway: SocketAddr,
     pub admin_token: String,
-    /// The embedded broker's address, when one runs.
-    pub broker: Option<SocketAddr>,
+    /// The broker, when the mesh has one.
+    pub kafka: Option<KafkaConfig>,
     broker_process: Option<EmbeddedBroker>,
-    stop: CancellationToken,
-    tasks: JoinSet<(&'static str, Result<(), cg_runtime::Error>)>,
+    group: Group,
 }
 
-async fn bind(host: std::net::IpAddr, base: u16, offset: u16) -> std::io::Result<TcpListener> {
-    let port = if base == 0 { 0 } else { base + offset };
-    TcpListener::bind(SocketAddr::new(host, port)).await
-}
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
-impl Mesh {
-    pub async fn start(opts: Options) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&opts.data_dir)?;
-        let stop = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let mut services = Vec::new();
-        let broker = match &opts.broker {
-            Some(tansu) => Some(start_broker(tansu, opts.host).await?),
-            None => None,
-        };
-        let kafka = broker.as_ref().map(|b| cg_runtime::kafka::KafkaConfig {
-            brokers: b.addr.to_string(),
-            partitions: 3,
-            ..cg_runtime::kafka::KafkaConfig::default()
-        });
-
-        let db_url = format!(
-            "sqlite://{}?mode=rwc",
-            opts.data_dir.join("provisioning.db").display()
-        );
-        let config = provisioning::Config {
-            database: DatabaseConfig::new(db_url),
-            cloud: opts.cloud.clone(),
-            kafka: kafka.clone(),
-            ..provisioning::Config::default()
-        };
-        let listener = bind(opts.host, opts.base_port, 0).await?;
-        services.push(Listening {
-            name: "provisioning",
-            addr: listener.local_addr()?,
-        });
-        let app = provisioning::App::build(&config).await?;
-        let token = stop.clone();
-        let grace = opts.grace;
-        tasks.spawn(async move {
-            let r = app.serve(listener, token.cancelled_owned(), grace).await;
-            ("provisioning", r)
-        });
-
-        type RoutesFn = fn() -> std::pin::Pin<
-            Box<
-                dyn std::future::Future<
-                        Output = Result<
-                            (tonic::service::Routes, tonic_health::server::HealthReporter),
-                            cg_runtime::Error,
-                        >,
-                    > + Send,
-            >,
-        >;
-        let jobs_listener = bind(opts.host, opts.base_port, 2).await?;
-        let jobs_config = jobs::Config {
-            database: DatabaseConfig::new(format!(
+impl Options {
+    /// The database service `service` keeps its state in.
+    pub fn database_of(&self, service: &str) -> DatabaseConfig {
+        DatabaseConfig::new(match &self.storage {
+            Storage::Sqlite => format!(
                 "sqlite://{}?mode=rwc",
-                opts.data_dir.join("jobs.db").display()
-            )),
-            kafka: kafka.clone(),
-            ..jobs::Config::default()
-        };
-        let jobs_app = jobs::App::build(&jobs_config).await?;
-        let token = stop.clone();
-        let jobs_addr = jobs_listener.local_addr()?;
-        tasks.spawn(async move {
-            let r = jobs_app
-                .serve(jobs_listener, token.cancelled_owned(), grace)
-                .await;
-            ("jobs", r)
-        });
-
-        let others: [(&'static str, u16, RoutesFn); 3] = [
-            ("diagnosis", 1, || Box::pin(diagnosis::routes())),
-            ("monitoring", 3, || Box::pin(monitoring::routes())),
-            ("scaler", 4, || Box::pin(scaler::routes())),
-        ];
-        for (name, offset, routes) in others {
-            let listener = bind(opts.host, opts.base_port, offset).await?;
-            services.push(Listening {
-                name,
-                addr: listener.local_addr()?,
-            });
-            let (routes, health) = routes().await?;
-            let token = stop.clone();
-            tasks.spawn(async move {
-                let r = cg_runtime::grpc::serve(
-                    listener,
-                    routes,
-                    health,
-                    token.cancelled_owned(),
-                    grace,
-                )
-                .await;
-                (name, r)
-            });
-        }
-        // In port order: provisioning, diagnosis, jobs, monitoring, scaler.
-        services.insert(
-            2,
-            Listening {
-                name: "jobs",
-                addr: jobs_addr,
-            },
-        );
-
-        let admin_token = admin_token(&opts.data_dir)?;
-        let gateway_config = gateway::Config {
-            database: DatabaseConfig::new(format!(
-                "sqlite://{}?mode=rwc",
-                opts.data_dir.join("gateway.db").display()
-            )),
-            backends: services
-                .iter()
-                .map(|s| (s.name.to_string(), format!("http://{}", s.addr)))
-                .collect(),
-            web_root: opts.web_root.clone(),
-            auth: gateway::config::AuthConfig {
-                bootstrap_token: Some(admin_token.clone().into()),
-            },
-            ..gateway::Config::default()
-        };
-        let gateway_listener =
-            TcpListener::bind(SocketAddr::new(opts.host, opts.gateway_port)).await?;
-        let gateway_addr = gateway_listener.local_addr()?;
-        let gateway_app = gateway::App::build(&gateway_config).await?;
-        let token = stop.clone();
-        tasks.spawn(async move {
-            let r = gateway_app
-                .serve(gateway_listener, token.cancelled_owned(), grace)
-                .await;
-            ("gateway", r)
-        });
-        Ok(Self {
-            gateway: gateway_addr,
-            admin_token,
-            services,
-            broker: broker.as_ref().map(|b| b.addr),
-            broker_process: broker,
-            stop,
-            tasks,
+                self.data_dir.join(format!("{service}.db")).display()
+            ),
+            Storage::Urls(url) => url(service),
         })
     }
 
-    /// Stops every service and waits for each to drain.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        self.stop.cancel();
-        let mut failed = Vec::new();
-        while let Some(joined) = self.tasks.join_next().await {
-            match joined {
-                Ok((_, Ok(()))) => {}
-                Ok((name, Err(e))) => failed.push(format!("{name}: {e}")),
-                Err(e) => failed.push(format!("task: {e}")),
+    /// Provisioning as this mesh runs it (tests start more replicas of it).
+    pub fn provisioning(&self, kafka: Option<&KafkaConfig>) -> provisioning::Config {
+        let mut config = self.config::<ProvisioningService>(0, kafka);
+        config.cloud = self.cloud.clone();
+        config.executor = self.executor.clone();
+        config
+    }
+
+    /// `S`'s defaults placed in this mesh: its port (`offset` from the
+    /// base), its database, the broker, the grace period.
+    fn config<S: Service>(&self, offset: u16, kafka: Option<&KafkaConfig>) -> S::Config {
+        let mut config = default_config::<S>();
+        let common = config.common_mut();
+        let port = if self.base_port == 0 {
+            0
+        } else {
+            self.base_port + offset
+        };
+        common.server.listen_addr = SocketAddr::new(LOOPBACK, port);
+        common.server.shutdown_grace = self.grace;
+        common.database = self.database_of(S::NAME);
+        common.kafka = kafka.cloned();
+        config
+    }
+}
+
+impl Mesh {
+    /// Starts the broker (when asked), the five services and the gateway in
+    /// front of them; on any failure, what started is stopped again.
+    pub async fn start(opts: Options) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&opts.data_dir)?;
+        let (broker_process, kafka) = match &opts.broker {
+            Broker::None => (None, None),
+            Broker::Tansu(tansu) => {
+                let b = start_broker(tansu).await?;
+                let kafka = KafkaConfig {
+                    brokers: b.addr.to_string(),
+                    partitions: 3,
+                    ..KafkaConfig::default()
+                };
+                (Some(b), Some(kafka))
+            }
+            Broker::External(k) => (None, Some(k.clone())),
+        };
+        let mut group = Group::default();
+        match Self::start_services(&opts, kafka.as_ref(), &mut group).await {
+            Ok((gateway, admin_token)) => {
+                let services = group
+                    .listening()
+                    .into_iter()
+                    .filter(|(name, _)| *name != GatewayService::NAME)
+                    .map(|(name, addr)| Listening { name, addr })
+                    .collect();
+                Ok(Self {
+                    services,
+                    gateway,
+                    admin_token,
+                    kafka,
+                    broker_process,
+                    group,
+                })
+            }
+            Err(e) => {
+                let _ = group.shutdown().await;
+                Err(e)
             }
         }
+    }
+
+    async fn start_services(
+        opts: &Options,
+        kafka: Option<&KafkaConfig>,
+        group: &mut Group,
+    ) -> anyhow::Result<(SocketAddr, String)> {
+        group
+            .start::<ProvisioningService>(&opts.provisioning(kafka))
+            .await?;
+        group
+            .start::<DiagnosisService>(&opts.config::<DiagnosisService>(1, kafka))
+            .await?;
+        group
+            .start::<JobsService>(&opts.config::<JobsService>(2, kafka))
+            .await?;
+        group
+            .start::<MonitoringService>(&opts.config::<MonitoringService>(3, kafka))
+            .await?;
+        group
+            .start::<ScalerService>(&opts.config::<ScalerService>(4, kafka))
+            .await?;
+
+        let admin_token = match &opts.admin_token {
+            Some(token) => token.clone(),
+            None => admin_token(&opts.data_dir)?,
+        };
+        let mut gateway = opts.config::<GatewayService>(0, None);
+        gateway.common.server.listen_addr = SocketAddr::new(opts.host, opts.gateway_port);
+        gateway.backends = group
+            .listening()
+            .iter()
+            .map(|(name, addr)| ((*name).to_string(), format!("http://{addr}")))
+            .collect();
+        gateway.web_root = opts.web_root.clone();
+        gateway.auth.bootstrap_token = Some(admin_token.clone().into());
+        let addr = group.start::<GatewayService>(&gateway).await?;
+        Ok((addr, admin_token))
+    }
+
+    /// Stops every service (gateway first) and waits for each to drain,
+    /// then the broker.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        let stopped = self.group.shutdown().await;
         // Services first, so nothing is left writing to the broker.
         if let Some(mut broker) = self.broker_process.take() {
             let _ = broker.child.kill().await;
         }
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            anyhow::bail!("services failed: {}", failed.join("; "))
-        }
+        Ok(stopped?)
     }
 }

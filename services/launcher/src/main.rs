@@ -9,7 +9,8 @@ struct Cli {
     /// Where the SQLite databases live.
     #[arg(long, env = "CLUSTERGENIE_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
-    /// Address to listen on.
+    /// Address the gateway listens on (the backends and the broker always
+    /// listen on loopback: the gateway is the only way in).
     #[arg(long, env = "CLUSTERGENIE_HOST", default_value = "127.0.0.1")]
     host: std::net::IpAddr,
     /// Provisioning's port; the other services take the next four (0: any free ports).
@@ -41,9 +42,15 @@ async fn main() -> anyhow::Result<()> {
         base_port: cli.base_port,
         grace: Duration::from_secs(10),
         cloud: provisioning::cloud::CloudConfig::default(),
-        broker: cli.tansu.clone(),
+        executor: provisioning::executor::ExecutorConfig::default(),
+        storage: clustergenie::Storage::Sqlite,
+        broker: match &cli.tansu {
+            Some(tansu) => clustergenie::Broker::Tansu(tansu.clone()),
+            None => clustergenie::Broker::None,
+        },
         gateway_port: cli.gateway_port,
         web_root: cli.web_root.clone(),
+        admin_token: None,
     })
     .await?;
     println!();
@@ -54,8 +61,11 @@ async fn main() -> anyhow::Result<()> {
     for s in &mesh.services {
         println!("  {:<13} grpc://{}", s.name, s.addr);
     }
-    match mesh.broker {
-        Some(addr) => println!("  {:<13} kafka://{addr} (tansu, in memory)", "broker"),
+    match &mesh.kafka {
+        Some(k) => println!(
+            "  {:<13} kafka://{} (tansu, in memory)",
+            "broker", k.brokers
+        ),
         None => println!("  no broker (set TANSU): jobs are recorded but not executed"),
     }
     println!(

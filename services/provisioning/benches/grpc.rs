@@ -16,9 +16,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use cg_testkit::{Backend, TestDb, provisioning::Clients};
 use clap::Parser;
 use clustergenie_proto::provisioning::v1 as pb;
-use common::{Backend, Clients, Server, TestDb, config};
+use common::{Server, config};
 use hdrhistogram::Histogram;
 use provisioning::{catalog::REGIONS, cloud::CloudConfig};
 
@@ -98,8 +99,8 @@ async fn run_backend(backend: Backend, label: &'static str, args: &Args) -> Vec<
         region_capacity: provisioning::cloud::MAX_REGION_CAPACITY,
         ..common::fast_cloud()
     };
-    let server = Server::start(&config(&db, cloud)).await;
-    let mut clients = server.clients().await;
+    let server = common::start(&config(&db, cloud)).await;
+    let mut clients = Clients::connect(server.endpoint()).await;
     // One cluster per region: creates spread as a real fleet's would, and no
     // single cluster row serialises them all.
     let mut clusters = Vec::new();
@@ -154,8 +155,8 @@ async fn run_backend(backend: Backend, label: &'static str, args: &Args) -> Vec<
             }
         }
     }
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
+    drop(db);
     rows
 }
 
@@ -173,8 +174,8 @@ async fn measure(
     let mut tasks = Vec::new();
     let deadline = Instant::now() + duration;
     for worker in 0..concurrency {
-        let mut c: Clients = server.clients().await;
-        let svc = server.app_service.clone();
+        let mut c: Clients = Clients::connect(server.endpoint()).await;
+        let svc = server.service().service.clone();
         let clusters = clusters.clone();
         let created = created.clone();
         let seq = seq.clone();

@@ -1,51 +1,43 @@
 //! Provisioning's configuration (defaults ← file ← `CLUSTERGENIE_*` env).
 
-use cg_runtime::{
-    config::{DatabaseConfig, ServerConfig, Validate},
-    telemetry::TelemetryConfig,
-};
+use cg_runtime::{config::CommonConfig, kit::ServiceConfig};
 use serde::{Deserialize, Serialize};
-
-use cg_runtime::kafka::KafkaConfig;
 
 use crate::{cloud::CloudConfig, executor::ExecutorConfig, fleet::FleetConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Config {
+    /// Listen address, telemetry, database and broker; without a broker no
+    /// jobs are executed and no events are published.
     #[serde(flatten)]
-    pub server: ServerConfig,
-    pub database: DatabaseConfig,
-    pub telemetry: TelemetryConfig,
+    pub common: CommonConfig,
+    #[serde(default)]
     pub cloud: CloudConfig,
-    /// The broker jobs arrive from; without one no jobs are executed.
-    pub kafka: Option<KafkaConfig>,
+    #[serde(default)]
     pub executor: ExecutorConfig,
+    #[serde(default)]
     pub fleet: FleetConfig,
 }
 
-impl Default for Config {
-    fn default() -> Self {
+impl ServiceConfig for Config {
+    fn defaults(name: &str, port: u16) -> Self {
         Self {
-            server: ServerConfig::with_port(50051),
-            database: DatabaseConfig::new("sqlite://data/provisioning.db"),
-            telemetry: TelemetryConfig::default(),
+            common: CommonConfig::new(name, port),
             cloud: CloudConfig::default(),
-            kafka: None,
             executor: ExecutorConfig::default(),
             fleet: FleetConfig::default(),
         }
     }
-}
 
-impl Validate for Config {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut CommonConfig {
+        &mut self.common
+    }
+
     fn validate(&self) -> Result<(), String> {
-        self.server.validate()?;
-        self.database.validate()?;
-        self.telemetry.validate()?;
-        if let Some(k) = &self.kafka {
-            k.validate()?;
-        }
         self.executor.validate()?;
         self.fleet.validate()?;
         self.cloud.validate()

@@ -1,79 +1,11 @@
 //! Domain types, parsed at the boundary: a value of these types is valid.
 
-use std::fmt;
-
 use crate::catalog::{self, Image, Region, Size};
 
-/// A DNS label: 1–63 of `[a-z0-9-]`, not starting or ending with `-`.
-fn dns_label(raw: &str) -> Result<String, String> {
-    if raw.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if raw.len() > 63 {
-        return Err("must be at most 63 characters".into());
-    }
-    if !raw
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err("may contain only lowercase letters, digits and '-'".into());
-    }
-    if raw.starts_with('-') || raw.ends_with('-') {
-        return Err("must not start or end with '-'".into());
-    }
-    Ok(raw.to_string())
-}
+cg_runtime::label_newtype!(ClusterName);
+cg_runtime::label_newtype!(DropletName);
 
-macro_rules! label_newtype {
-    ($name:ident) => {
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn parse(raw: &str) -> Result<Self, String> {
-                dns_label(raw).map(Self)
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-label_newtype!(ClusterName);
-label_newtype!(DropletName);
-
-/// A resource id: a UUID in its canonical text form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Id(String);
-
-impl Id {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() {
-            return Err("must not be empty".into());
-        }
-        uuid::Uuid::try_parse(raw)
-            .map(|u| Self(u.hyphenated().to_string()))
-            .map_err(|_| "must be a UUID".into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Id {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use cg_runtime::types::Id;
 
 /// Tags: at most 32, each 1–64 of `[a-z0-9:_-]`, deduplicated and sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -434,33 +366,6 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn empty_name_is_rejected() {
-        assert!(ClusterName::parse("").is_err());
-    }
-
-    #[test]
-    fn uppercase_name_is_rejected() {
-        assert!(DropletName::parse("Web-1").is_err());
-    }
-
-    #[test]
-    fn name_with_leading_dash_is_rejected() {
-        assert!(ClusterName::parse("-web").is_err());
-    }
-
-    #[test]
-    fn name_of_64_chars_is_rejected_and_63_accepted() {
-        assert!(ClusterName::parse(&"a".repeat(64)).is_err());
-        assert!(ClusterName::parse(&"a".repeat(63)).is_ok());
-    }
-
-    #[test]
-    fn ids_must_be_uuids() {
-        assert!(Id::parse("not-a-uuid").is_err());
-        assert!(Id::parse("0190b6a8-7d2c-7f3e-8a4b-1c2d3e4f5a6b").is_ok());
-    }
 
     #[test]
     fn tags_are_deduplicated_and_stored_comma_wrapped() {

@@ -1,103 +1,39 @@
-//! Provisioning's errors and the one table mapping them to gRPC codes.
+//! Provisioning's failures are the runtime's shared [`ApiError`] (one code
+//! table for the whole mesh); what is specific to provisioning is built
+//! here.
 
-use cg_runtime::{FieldViolation, error};
-use tonic::Status;
+use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("invalid request")]
-    InvalidArgument(Vec<FieldViolation>),
-    #[error("{kind} {id} not found")]
-    NotFound { kind: &'static str, id: String },
-    #[error("{0}")]
-    AlreadyExists(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
-    #[error("region {region} is full ({capacity} droplets)")]
-    CapacityExhausted { region: String, capacity: u32 },
-    #[error("request_id {0:?} was already used with a different request")]
-    IdempotencyMismatch(String),
-    #[error("too much contention, retry")]
-    Contention,
-    #[error("the service is shutting down")]
-    ShuttingDown,
-    #[error("storage: {0}")]
-    Storage(#[from] sqlx::Error),
-}
+pub use cg_runtime::ApiError as Error;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl Error {
-    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
-        Self::InvalidArgument(vec![FieldViolation::new(field, description)])
-    }
+/// How long a client should wait before asking a full region again.
+const FULL_REGION_RETRY: Duration = Duration::from_secs(30);
 
-    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound {
-            kind,
-            id: id.into(),
-        }
-    }
-}
-
-impl From<Error> for Status {
-    fn from(err: Error) -> Self {
-        match err {
-            Error::InvalidArgument(v) => error::invalid_argument(&v),
-            e @ Error::NotFound { .. } => Status::not_found(e.to_string()),
-            e @ (Error::AlreadyExists(_) | Error::IdempotencyMismatch(_)) => {
-                Status::already_exists(e.to_string())
-            }
-            Error::FailedPrecondition(m) => Status::failed_precondition(m),
-            e @ Error::CapacityExhausted { .. } => {
-                error::resource_exhausted(e.to_string(), Some(std::time::Duration::from_secs(30)))
-            }
-            e @ Error::Contention => Status::aborted(e.to_string()),
-            e @ Error::ShuttingDown => Status::unavailable(e.to_string()),
-            Error::Storage(e) => error::storage(&e),
-        }
+/// The region has no address slot left for another droplet.
+pub fn capacity_exhausted(region: &str, capacity: u32) -> Error {
+    Error::ResourceExhausted {
+        message: format!("region {region} is full ({capacity} droplets)"),
+        retry_after: Some(FULL_REGION_RETRY),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use tonic::Code;
+    use tonic::{Code, Status};
+    use tonic_types::StatusExt as _;
 
     use super::*;
 
     #[test]
-    fn every_error_maps_to_its_grpc_code() {
-        let cases = [
-            (Error::invalid("name", "bad"), Code::InvalidArgument),
-            (Error::not_found("droplet", "x"), Code::NotFound),
-            (Error::AlreadyExists("taken".into()), Code::AlreadyExists),
-            (Error::IdempotencyMismatch("k".into()), Code::AlreadyExists),
-            (
-                Error::FailedPrecondition("locked".into()),
-                Code::FailedPrecondition,
-            ),
-            (
-                Error::CapacityExhausted {
-                    region: "nyc1".into(),
-                    capacity: 1,
-                },
-                Code::ResourceExhausted,
-            ),
-            (Error::Contention, Code::Aborted),
-            (Error::ShuttingDown, Code::Unavailable),
-            (Error::Storage(sqlx::Error::PoolTimedOut), Code::Unavailable),
-            (Error::Storage(sqlx::Error::RowNotFound), Code::Internal),
-        ];
-        for (err, code) in cases {
-            assert_eq!(Status::from(err).code(), code);
-        }
-    }
-
-    #[test]
-    fn storage_errors_do_not_leak_details() {
-        let status = Status::from(Error::Storage(sqlx::Error::Protocol(
-            "select secret".into(),
-        )));
-        assert!(!status.message().contains("secret"));
+    fn a_full_region_is_resource_exhausted_with_a_retry_delay() {
+        let status = Status::from(capacity_exhausted("nyc1", 3));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert!(status.message().contains("nyc1"));
+        assert_eq!(
+            status.get_error_details().retry_info().unwrap().retry_delay,
+            Some(FULL_REGION_RETRY)
+        );
     }
 }

@@ -3,23 +3,19 @@
 
 use cg_runtime::time::timestamp;
 use clustergenie_proto::{events::v1 as ev, provisioning::v1 as pb};
-use prost::Message as _;
 
 pub use ev::DropletEventKind as Kind;
 
 use crate::domain::{Action, Droplet, DropletStatus, Fault};
 
-pub const DROPLET_EVENT: &str = "clustergenie.events.v1.DropletEvent";
-pub const METRIC_SAMPLES: &str = "clustergenie.events.v1.MetricSamples";
-
-/// The encoded `DropletEvent`.
+/// The `DropletEvent` announcing a change.
 pub fn droplet_event(
     kind: Kind,
     droplet: Droplet,
     action: Option<Action>,
     fault: Option<Fault>,
     now: i64,
-) -> Vec<u8> {
+) -> ev::DropletEvent {
     ev::DropletEvent {
         kind: kind as i32,
         droplet: Some(pb::Droplet::from(droplet)),
@@ -27,7 +23,6 @@ pub fn droplet_event(
         fault: fault.map(pb::Fault::from),
         time: Some(timestamp(now)),
     }
-    .encode_to_vec()
 }
 
 /// The event a status change announces, if it is one.

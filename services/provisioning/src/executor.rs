@@ -17,9 +17,12 @@ use std::{
 
 use cg_runtime::{
     db::is_unique_violation,
-    kafka::{Event, Failure, topics},
+    kafka::{Event, Failure},
     outbox::{self, NewEvent},
+    page::PageRequest,
     time::{now_millis, timestamp},
+    topic::{JobRequest, topics},
+    types::RequestId,
     watch::changed,
 };
 use clustergenie_proto::{events::v1 as ev, jobs::v1 as jobs};
@@ -32,13 +35,10 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Service, catalog,
     domain::{ActionStatus, DropletName, DropletStatus, Id, Tags},
-    repo::{DropletFilter, PageRequest},
+    repo::DropletFilter,
     service::{ActionRequest, CreateAction, CreateDroplet},
 };
 
-pub const JOB_REQUESTED: &str = "clustergenie.events.v1.JobRequested";
-pub const JOB_CANCEL_REQUESTED: &str = "clustergenie.events.v1.JobCancelRequested";
-const JOB_PROGRESS: &str = "clustergenie.events.v1.JobProgress";
 /// Latencies kept per kind for the percentiles GetExecutorStats answers.
 const LATENCY_WINDOW: usize = 1024;
 /// How long a step waits for a change notice before reading again anyway
@@ -221,9 +221,8 @@ impl Executor {
     /// The Kafka handler for `cg.jobs.requested`.
     pub async fn handle(&self, event: Event) -> Result<(), Failure> {
         let retryable = |e: sqlx::Error| Failure::Retryable(e.to_string());
-        match event.event_type() {
-            Some(JOB_REQUESTED) => {
-                let req: ev::JobRequested = event.decode(JOB_REQUESTED)?;
+        match topics::JOBS_REQUESTED.decode(&event)? {
+            JobRequest::Run(req) => {
                 let Some(action) = req.action.clone() else {
                     return Err(Failure::Permanent("JobRequested without an action".into()));
                 };
@@ -268,8 +267,7 @@ impl Executor {
                 }
                 Ok(())
             }
-            Some(JOB_CANCEL_REQUESTED) => {
-                let req: ev::JobCancelRequested = event.decode(JOB_CANCEL_REQUESTED)?;
+            JobRequest::Cancel(req) => {
                 sqlx::query(
                     "UPDATE executions SET cancel_requested = 1 WHERE job_id = ? AND attempt = ?",
                 )
@@ -293,9 +291,6 @@ impl Executor {
                 }
                 Ok(())
             }
-            other => Err(Failure::Permanent(format!(
-                "unexpected event type {other:?}"
-            ))),
         }
     }
 
@@ -454,8 +449,8 @@ impl Reporter {
         message: &str,
         error: &str,
         result: &jobs::JobResult,
-    ) -> Vec<u8> {
-        ev::JobProgress {
+    ) -> NewEvent {
+        let progress = ev::JobProgress {
             job_id: self.job_id.clone(),
             cluster_id: self.cluster_id.clone(),
             attempt: i32::try_from(self.attempt).unwrap_or(i32::MAX),
@@ -465,8 +460,8 @@ impl Reporter {
             error: error.to_string(),
             result: Some(result.clone()),
             time: Some(timestamp(now_millis())),
-        }
-        .encode_to_vec()
+        };
+        topics::JOBS_PROGRESS.event(&self.cluster_id, &progress)
     }
 
     async fn progress(
@@ -478,12 +473,7 @@ impl Reporter {
         let mut conn = self.pool.acquire().await?;
         outbox::enqueue(
             &mut conn,
-            NewEvent {
-                topic: topics::JOBS_PROGRESS,
-                key: &self.cluster_id,
-                event_type: JOB_PROGRESS,
-                payload: self.event(ev::JobProgressStatus::Running, percent, message, "", result),
-            },
+            self.event(ev::JobProgressStatus::Running, percent, message, "", result),
         )
         .await?;
         outbox::wake();
@@ -492,7 +482,7 @@ impl Reporter {
 
     /// The final report and the execution's end, in one transaction.
     async fn finish(&self, end: End) -> Result<(), sqlx::Error> {
-        let payload = match &end {
+        let event = match &end {
             End::Succeeded(r) => self.event(ev::JobProgressStatus::Succeeded, 100, "done", "", r),
             End::Failed(e, r) => self.event(ev::JobProgressStatus::Failed, 0, "failed", e, r),
             End::Cancelled(r) => {
@@ -506,16 +496,7 @@ impl Reporter {
             .bind(self.attempt)
             .execute(&mut *tx)
             .await?;
-        outbox::enqueue(
-            &mut tx,
-            NewEvent {
-                topic: topics::JOBS_PROGRESS,
-                key: &self.cluster_id,
-                event_type: JOB_PROGRESS,
-                payload,
-            },
-        )
-        .await?;
+        outbox::enqueue(&mut tx, event).await?;
         tx.commit().await?;
         outbox::wake();
         Ok(())
@@ -647,7 +628,7 @@ impl Steps {
                 image: catalog::image_by_slug(image)
                     .ok_or_else(|| format!("unknown image {image:?}"))?,
                 tags: Tags::default(),
-                request_id: Some(format!("job:{}:{step}", self.job_id)),
+                request_id: Some(RequestId::derived(format!("job:{}:{step}", self.job_id))),
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -662,7 +643,7 @@ impl Steps {
             .create_action(CreateAction {
                 droplet_id: parse_id(droplet_id)?,
                 action,
-                request_id: Some(format!("job:{}:{step}", self.job_id)),
+                request_id: Some(RequestId::derived(format!("job:{}:{step}", self.job_id))),
             })
             .await
             .map_err(|e| e.to_string())?;

@@ -7,19 +7,17 @@
 use std::time::Duration;
 
 use cg_runtime::{
-    kafka::{Outgoing, Producer, topics},
+    kafka::{Outgoing, Producer},
     new_id,
     time::now_millis,
+    topic::topics,
 };
 use clustergenie_proto::events::v1 as ev;
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    cloud::CloudProvider, events::METRIC_SAMPLES, load, repo::ProvisioningRepository,
-    service::Provisioner,
-};
+use crate::{cloud::CloudProvider, load, repo::ProvisioningRepository, service::Provisioner};
 
 const LEASE: &str = "fleet-sampler";
 
@@ -108,13 +106,14 @@ async fn publish<R: ProvisioningRepository>(
             (cluster, new_id(), payload, n)
         })
         .collect();
+    let event_type = <ev::MetricSamples as prost::Name>::full_name();
     let records: Vec<Outgoing<'_>> = encoded
         .iter()
         .map(|(cluster, id, payload, _)| Outgoing {
-            topic: topics::METRICS_SAMPLES,
+            topic: topics::METRICS_SAMPLES.name,
             key: cluster,
             event_id: id,
-            event_type: METRIC_SAMPLES,
+            event_type: &event_type,
             payload,
             traceparent: None,
         })

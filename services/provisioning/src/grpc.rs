@@ -3,9 +3,9 @@
 //! the error table in `error.rs` answers failures.
 
 use cg_runtime::{
-    page,
     time::{opt_timestamp, timestamp},
-    validate::{self, Violations},
+    types::RequestId,
+    validate::Violations,
 };
 use clustergenie_proto::provisioning::v1 as pb;
 use futures::StreamExt as _;
@@ -58,19 +58,7 @@ fn page_request(
     token: &str,
     filter: &str,
 ) -> Option<PageRequest> {
-    let size = v.check(
-        "page_size",
-        validate::page_size(page_size, DEFAULT_PAGE, MAX_PAGE),
-    );
-    let after = v.check("page_token", page::decode(token, filter));
-    Some(PageRequest {
-        size: size?,
-        after: after?.map(|t| t.after),
-    })
-}
-
-fn next_token(next_after: Option<String>, filter: &str) -> String {
-    next_after.map_or_else(String::new, |after| page::encode(&after, filter))
+    PageRequest::parse(v, page_size, token, filter, (DEFAULT_PAGE, MAX_PAGE))
 }
 
 fn optional_tag(v: &mut Violations, raw: &str) -> Option<String> {
@@ -99,7 +87,7 @@ impl TryFrom<pb::CreateClusterRequest> for CreateCluster {
         let region = v.check("region", domain::parse_region(&r.region));
         let description = v.check("description", Description::parse(&r.description));
         let tags = v.check("tags", Tags::parse(&r.tags));
-        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        let request_id = v.check("request_id", RequestId::parse(&r.request_id));
         finish(v)?;
         Ok(Self {
             name: name.unwrap(),
@@ -121,7 +109,7 @@ impl TryFrom<pb::CreateDropletRequest> for CreateDroplet {
         let size = v.check("size", domain::parse_size(&r.size));
         let image = v.check("image", domain::parse_image(&r.image));
         let tags = v.check("tags", Tags::parse(&r.tags));
-        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        let request_id = v.check("request_id", RequestId::parse(&r.request_id));
         finish(v)?;
         Ok(Self {
             cluster_id: cluster_id.unwrap(),
@@ -159,7 +147,7 @@ impl TryFrom<pb::CreateDropletActionRequest> for CreateAction {
         use pb::create_droplet_action_request::Params;
         let mut v = Violations::new();
         let droplet_id = parse_id(&mut v, "droplet_id", &r.droplet_id);
-        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        let request_id = v.check("request_id", RequestId::parse(&r.request_id));
         let kind = v.check("type", action_type(r.r#type));
         let action = match (kind, r.params) {
             (Some(ActionType::Resize), Some(Params::Resize(p))) => v
@@ -410,8 +398,8 @@ impl<R: ProvisioningRepository, C: CloudProvider> pb::cluster_service_server::Cl
         finish(v)?;
         let page = self.0.list_clusters(&filter, &page.unwrap()).await?;
         Ok(Response::new(pb::ListClustersResponse {
+            next_page_token: page.next_token(&key),
             clusters: page.items.into_iter().map(Into::into).collect(),
-            next_page_token: next_token(page.next_after, &key),
         }))
     }
 
@@ -529,8 +517,8 @@ impl<R: ProvisioningRepository, C: CloudProvider> pb::droplet_service_server::Dr
         finish(v)?;
         let page = self.0.list_droplets(&filter, &page.unwrap()).await?;
         Ok(Response::new(pb::ListDropletsResponse {
+            next_page_token: page.next_token(&key),
             droplets: page.items.into_iter().map(Into::into).collect(),
-            next_page_token: next_token(page.next_after, &key),
         }))
     }
 
@@ -613,8 +601,8 @@ impl<R: ProvisioningRepository, C: CloudProvider>
             .list_actions(&droplet_id.unwrap(), status, &page.unwrap())
             .await?;
         Ok(Response::new(pb::ListDropletActionsResponse {
+            next_page_token: page.next_token(&key),
             actions: page.items.into_iter().map(Into::into).collect(),
-            next_page_token: next_token(page.next_after, &key),
         }))
     }
 
@@ -734,7 +722,7 @@ impl TryFrom<pb::InjectFaultRequest> for InjectFault {
         let droplet_id = parse_id(&mut v, "droplet_id", &r.droplet_id);
         let kind = v.check("kind", fault_kind(r.kind));
         let duration = v.check("duration", fault_duration(r.duration));
-        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        let request_id = v.check("request_id", RequestId::parse(&r.request_id));
         finish(v)?;
         Ok(Self {
             droplet_id: droplet_id.unwrap(),
@@ -784,8 +772,8 @@ impl<R: ProvisioningRepository, C: CloudProvider> pb::fault_service_server::Faul
         finish(v)?;
         let page = self.0.list_faults(&filter, &page.unwrap()).await?;
         Ok(Response::new(pb::ListFaultsResponse {
+            next_page_token: page.next_token(&key),
             faults: page.items.into_iter().map(Into::into).collect(),
-            next_page_token: next_token(page.next_after, &key),
         }))
     }
 

@@ -17,10 +17,13 @@ pub mod service;
 
 use std::time::Duration;
 
-use cg_runtime::{db, grpc::ServiceRoutes};
+use cg_runtime::{
+    Error,
+    grpc::ServiceRoutes,
+    kit::{Routes, Service as KitService, ServiceContext},
+    topic::topics,
+};
 use clustergenie_proto::provisioning::v1 as pb;
-use tonic::service::Routes;
-use tonic_health::server::HealthReporter;
 
 pub use crate::config::Config;
 use crate::{cloud::SimulatedCloud, grpc::Api, repo::SqlRepository, service::Provisioner};
@@ -28,171 +31,113 @@ use crate::{cloud::SimulatedCloud, grpc::Api, repo::SqlRepository, service::Prov
 pub static MIGRATOR: sqlx::migrate::Migrator =
     sqlx::migrate!("../../database/migrations/provisioning");
 
+/// The provisioning domain service on SQL storage and the simulated cloud.
 pub type Service = Provisioner<SqlRepository, SimulatedCloud>;
 
-/// A provisioning service, migrated and with its pending work resumed,
-/// ready to be served.
-pub struct App {
+/// The provisioning process: the domain service, its job executor (when a
+/// broker is configured) and the fleet's heartbeat.
+pub struct ProvisioningService {
     pub service: Service,
     pub executor: Option<executor::Executor>,
-    pub routes: Routes,
-    pub health: HealthReporter,
-    /// Stops the relay, the consumer and the executor's workers.
-    background: tokio_util::sync::CancellationToken,
-    workers: tokio::task::JoinSet<()>,
+    region_capacity: u32,
 }
 
-/// Kafka wiring: the outbox relay, the executor and its consumer.
-async fn start_executor(
-    config: &Config,
-    kafka: &cg_runtime::kafka::KafkaConfig,
-    db: &db::Db,
-    service: &Service,
-    stop: &tokio_util::sync::CancellationToken,
-    workers: &mut tokio::task::JoinSet<()>,
-) -> Result<executor::Executor, cg_runtime::Error> {
-    use cg_runtime::{
-        kafka::{self, Producer, topics},
-        outbox::{Relay, RelayConfig},
-    };
-    kafka::ensure_topics(
-        kafka,
-        &[
-            topics::JOBS_REQUESTED,
-            topics::JOBS_PROGRESS,
-            topics::DROPLETS_EVENTS,
-            topics::METRICS_SAMPLES,
-        ],
-    )
-    .await?;
-    let relay = Relay::new(
-        db.pool.clone(),
-        Producer::new(kafka)?,
-        RelayConfig::default(),
-    );
-    workers.spawn(relay.run(stop.clone()));
-    let executor = executor::Executor::start(
-        service.clone(),
-        db.pool.clone(),
-        &config.executor,
-        stop.clone(),
-    )
-    .await
-    .map_err(|e| cg_runtime::Error::Config(format!("executor: {e}")))?;
-    let (kafka, handler, stop) = (kafka.clone(), executor.clone(), stop.clone());
-    workers.spawn(async move {
-        let consumed = kafka::consume(
-            &kafka,
-            "provisioning",
-            &[topics::JOBS_REQUESTED],
-            stop,
-            move |e| {
-                let executor = handler.clone();
-                async move { executor.handle(e).await }
-            },
-        )
-        .await;
-        if let Err(e) = consumed {
-            tracing::error!(error = %e, "job consumer stopped");
-        }
-    });
-    Ok(executor)
-}
+impl KitService for ProvisioningService {
+    const NAME: &'static str = "provisioning";
+    const DEFAULT_PORT: u16 = 50051;
+    type Config = Config;
 
-impl App {
-    pub async fn build(config: &Config) -> Result<Self, cg_runtime::Error> {
-        let db = db::connect(&config.database, &MIGRATOR).await?;
-        tracing::info!(backend = ?db.backend, "provisioning database ready");
+    fn migrations() -> Option<&'static sqlx::migrate::Migrator> {
+        Some(&MIGRATOR)
+    }
+
+    fn topics() -> Vec<&'static str> {
+        vec![
+            topics::JOBS_REQUESTED.name,
+            topics::JOBS_PROGRESS.name,
+            topics::DROPLETS_EVENTS.name,
+            topics::METRICS_SAMPLES.name,
+        ]
+    }
+
+    async fn build(config: &Config, ctx: &mut ServiceContext) -> Result<Self, Error> {
+        let db = ctx.db()?.clone();
         let service = Provisioner::new(
-            SqlRepository::new(&db).announcing(config.kafka.is_some()),
+            SqlRepository::new(&db).announcing(ctx.kafka().is_some()),
             SimulatedCloud::new(config.cloud.clone()),
         );
-        service
-            .resume()
-            .await
-            .map_err(|e| cg_runtime::Error::Config(e.to_string()))?;
-        let background = tokio_util::sync::CancellationToken::new();
-        let mut workers = tokio::task::JoinSet::new();
-        let executor = match &config.kafka {
-            Some(kafka) => {
-                Some(start_executor(config, kafka, &db, &service, &background, &mut workers).await?)
+        let failed = |e: &dyn std::fmt::Display| Error::Service {
+            service: Self::NAME,
+            message: e.to_string(),
+        };
+        service.resume().await.map_err(|e| failed(&e))?;
+        let executor = match ctx.kafka() {
+            Some(_) => {
+                let executor = executor::Executor::start(
+                    service.clone(),
+                    db.pool.clone(),
+                    &config.executor,
+                    ctx.stop_token(),
+                )
+                .await
+                .map_err(|e| failed(&format!("executor: {e}")))?;
+                let handler = executor.clone();
+                ctx.consume("provisioning", &[topics::JOBS_REQUESTED.name], move |e| {
+                    let executor = handler.clone();
+                    async move { executor.handle(e).await }
+                });
+                Some(executor)
             }
             None => {
                 tracing::warn!("no kafka configured: jobs are not executed here");
                 None
             }
         };
-        let producer = match &config.kafka {
-            Some(kafka) => Some(cg_runtime::kafka::Producer::new(kafka)?),
-            None => None,
-        };
-        workers.spawn(fleet::run(
+        ctx.spawn(fleet::run(
             service.clone(),
-            producer,
+            ctx.producer()?,
             config.fleet.clone(),
-            background.clone(),
+            ctx.stop_token(),
         ));
-        let api = Api(service.clone());
-        let (routes, health) = ServiceRoutes::new()
-            .serve(pb::cluster_service_server::ClusterServiceServer::new(
-                api.clone(),
-            ))
-            .serve(pb::droplet_service_server::DropletServiceServer::new(
-                api.clone(),
-            ))
-            .serve(pb::droplet_action_service_server::DropletActionServiceServer::new(api.clone()))
-            .serve(pb::catalog_service_server::CatalogServiceServer::new(
-                grpc::CatalogApi {
-                    region_capacity: config.cloud.region_capacity,
-                },
-            ))
-            .serve(pb::fault_service_server::FaultServiceServer::new(
-                api.clone(),
-            ))
-            .serve(pb::executor_service_server::ExecutorServiceServer::new(
-                grpc::ExecutorApi(executor.clone()),
-            ))
-            .build()
-            .await?;
         Ok(Self {
             service,
             executor,
-            routes,
-            health,
-            background,
-            workers,
+            region_capacity: config.cloud.region_capacity,
         })
     }
 
-    /// Serves until `shutdown`, drains calls for `grace`, then stops the
-    /// simulated cloud's timers (their work resumes at the next start).
-    pub async fn serve(
-        mut self,
-        listener: tokio::net::TcpListener,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-        grace: Duration,
-    ) -> Result<(), cg_runtime::Error> {
-        let service = self.service.clone();
-        let stopping = service.clone();
-        let background = self.background.clone();
-        let result = cg_runtime::grpc::serve(
-            listener,
-            self.routes,
-            self.health,
-            async move {
-                shutdown.await;
-                // Streams end now so the drain waits only for unary calls;
-                // no new job is taken.
-                stopping.begin_shutdown();
-                background.cancel();
-            },
-            grace,
+    fn routes(&self) -> Routes {
+        let api = Api(self.service.clone());
+        Routes::Grpc(
+            ServiceRoutes::new()
+                .serve(pb::cluster_service_server::ClusterServiceServer::new(
+                    api.clone(),
+                ))
+                .serve(pb::droplet_service_server::DropletServiceServer::new(
+                    api.clone(),
+                ))
+                .serve(
+                    pb::droplet_action_service_server::DropletActionServiceServer::new(api.clone()),
+                )
+                .serve(pb::catalog_service_server::CatalogServiceServer::new(
+                    grpc::CatalogApi {
+                        region_capacity: self.region_capacity,
+                    },
+                ))
+                .serve(pb::fault_service_server::FaultServiceServer::new(api))
+                .serve(pb::executor_service_server::ExecutorServiceServer::new(
+                    grpc::ExecutorApi(self.executor.clone()),
+                )),
         )
-        .await;
-        service.begin_shutdown();
-        self.background.cancel();
-        while self.workers.join_next().await.is_some() {}
-        service.wait_idle(Duration::from_secs(5)).await;
-        result
+    }
+
+    /// Streams end now so the drain waits only for unary calls; the cloud's
+    /// timers stop (their work resumes at the next start).
+    fn stopping(&self) {
+        self.service.begin_shutdown();
+    }
+
+    async fn stopped(&self) {
+        self.service.wait_idle(Duration::from_secs(5)).await;
     }
 }

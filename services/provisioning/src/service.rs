@@ -4,7 +4,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cg_runtime::{idempotency::fingerprint, new_id, time::now_millis, watch::Changes};
+use cg_runtime::{
+    idempotency::fingerprint, new_id, time::now_millis, types::RequestId, watch::Changes,
+};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -29,7 +31,7 @@ pub struct CreateCluster {
     pub region: &'static Region,
     pub description: Description,
     pub tags: Tags,
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,7 +41,7 @@ pub struct CreateDroplet {
     pub size: &'static Size,
     pub image: &'static Image,
     pub tags: Tags,
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
 }
 
 /// An action with its typed argument.
@@ -66,7 +68,7 @@ impl ActionRequest {
 pub struct CreateAction {
     pub droplet_id: Id,
     pub action: ActionRequest,
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,7 +76,7 @@ pub struct InjectFault {
     pub droplet_id: Id,
     pub kind: FaultKind,
     pub duration: FaultDuration,
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
 }
 
 /// Full-jitter backoff for writes the simulated cloud owes.
@@ -182,7 +184,7 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
     #[tracing::instrument(skip_all, fields(name = %req.name, region = req.region.slug))]
     pub async fn create_cluster(&self, req: CreateCluster) -> Result<Cluster> {
         let idem = req.request_id.as_ref().map(|request_id| Idempotency {
-            request_id: request_id.clone(),
+            request_id: request_id.to_string(),
             fingerprint: fingerprint(&[
                 req.name.as_str(),
                 req.region.slug,
@@ -248,7 +250,7 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
     #[tracing::instrument(skip_all, fields(cluster_id = %req.cluster_id, name = %req.name))]
     pub async fn create_droplet(&self, req: CreateDroplet) -> Result<Droplet> {
         let idem = req.request_id.as_ref().map(|request_id| Idempotency {
-            request_id: request_id.clone(),
+            request_id: request_id.to_string(),
             fingerprint: fingerprint(&[
                 req.cluster_id.as_str(),
                 req.name.as_str(),
@@ -325,7 +327,7 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
     #[tracing::instrument(skip_all, fields(droplet_id = %req.droplet_id, kind = req.kind.as_str()))]
     pub async fn inject_fault(&self, req: InjectFault) -> Result<Fault> {
         let idem = req.request_id.as_ref().map(|request_id| Idempotency {
-            request_id: request_id.clone(),
+            request_id: request_id.to_string(),
             fingerprint: fingerprint(&[
                 req.droplet_id.as_str(),
                 req.kind.as_str(),
@@ -386,7 +388,7 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
             ActionRequest::Plain(_) => String::new(),
         };
         let idem = req.request_id.as_ref().map(|request_id| Idempotency {
-            request_id: request_id.clone(),
+            request_id: request_id.to_string(),
             fingerprint: fingerprint(&[req.droplet_id.as_str(), kind.as_str(), &param]),
         });
         if let Some(id) = self.check_replay("action", idem.as_ref()).await? {

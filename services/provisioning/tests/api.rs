@@ -5,8 +5,10 @@ mod common;
 
 use cg_testkit::on_both_backends;
 
+use cg_testkit::TestDb;
+use cg_testkit::{Backend, provisioning::Clients};
 use clustergenie_proto::provisioning::v1 as pb;
-use common::{Backend, Clients, Server, TestDb, config, fast_cloud};
+use common::{config, fast_cloud};
 use futures::StreamExt as _;
 use tonic::Code;
 use tonic_types::StatusExt as _;
@@ -21,8 +23,8 @@ fn violations(status: &tonic::Status) -> Vec<String> {
 
 async fn bad_input_is_answered_with_field_violations(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, fast_cloud())).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let err = c
         .clusters
         .create_cluster(pb::CreateClusterRequest {
@@ -70,14 +72,13 @@ async fn bad_input_is_answered_with_field_violations(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(violations(&err), ["resize.size"]);
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn missing_things_are_not_found(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, fast_cloud())).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let id = cg_runtime::new_id();
     let codes = [
         c.clusters
@@ -110,14 +111,13 @@ async fn missing_things_are_not_found(backend: Backend) {
             .code(),
     ];
     assert!(codes.iter().all(|c| *c == Code::NotFound), "{codes:?}");
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn a_droplet_lives_from_new_to_archive(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, fast_cloud())).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("life", "lon1").await;
     let d = c.droplet(&cluster.id, "web-1").await;
     assert_eq!(d.status, pb::DropletStatus::New as i32);
@@ -247,14 +247,13 @@ async fn a_droplet_lives_from_new_to_archive(backend: Backend) {
         .unwrap();
     assert_eq!(cluster.droplet_count, 0);
     assert_eq!(cluster.cost.unwrap().monthly_cents, 0);
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn a_reused_request_id_with_another_body_is_refused(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, fast_cloud())).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let req = |name: &str| pb::CreateClusterRequest {
         name: name.into(),
         region: "nyc3".into(),
@@ -276,14 +275,13 @@ async fn a_reused_request_id_with_another_body_is_refused(backend: Backend) {
     assert_eq!(first.cluster.unwrap().id, again.cluster.unwrap().id);
     let err = c.clusters.create_cluster(req("two")).await.unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn a_cluster_with_droplets_is_deleted_only_with_force(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, fast_cloud())).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("doomed", "tor1").await;
     let d = c.droplet(&cluster.id, "a").await;
     let err = c
@@ -314,14 +312,13 @@ async fn a_cluster_with_droplets_is_deleted_only_with_force(backend: Backend) {
         .droplet
         .unwrap();
     assert_eq!(d.status, pb::DropletStatus::Archive as i32);
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn update_cluster_changes_only_the_masked_fields(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, fast_cloud())).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("before", "sgp1").await;
     let updated = c
         .clusters
@@ -357,8 +354,7 @@ async fn update_cluster_changes_only_the_masked_fields(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(violations(&err), ["update_mask"]);
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn watching_an_action_streams_it_to_completion(backend: Backend) {
@@ -367,8 +363,8 @@ async fn watching_an_action_streams_it_to_completion(backend: Backend) {
         action_duration: std::time::Duration::from_millis(500),
         ..fast_cloud()
     };
-    let server = Server::start(&config(&db, cloud)).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, cloud)).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("watch", "nyc1").await;
     let d = c.droplet(&cluster.id, "w").await;
     c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
@@ -399,14 +395,15 @@ async fn watching_an_action_streams_it_to_completion(backend: Backend) {
     assert_eq!(seen.first(), Some(&(pb::ActionStatus::InProgress as i32)));
     assert_eq!(seen.last(), Some(&(pb::ActionStatus::Completed as i32)));
     assert_eq!(seen.len(), 2, "one item per change: {seen:?}");
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn the_catalog_lists_regions_sizes_and_images(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
-    let mut catalog = pb::catalog_service_client::CatalogServiceClient::new(server.channel().await);
+    let server = common::start(&config(&db, fast_cloud())).await;
+    let mut catalog = pb::catalog_service_client::CatalogServiceClient::new(
+        cg_testkit::channel(&server.endpoint()).await,
+    );
     let sizes = catalog
         .list_sizes(pb::ListSizesRequest {
             region: "blr1".into(),
@@ -446,8 +443,7 @@ async fn the_catalog_lists_regions_sizes_and_images(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 fn action(droplet_id: &str, t: pb::ActionType, request_id: &str) -> pb::CreateDropletActionRequest {
@@ -465,8 +461,8 @@ async fn an_action_request_id_replays_and_refuses_another_body(backend: Backend)
         action_duration: std::time::Duration::from_secs(60),
         ..fast_cloud()
     };
-    let server = Server::start(&config(&db, cloud)).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, cloud)).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("idem", "nyc1").await;
     let d = c.droplet(&cluster.id, "a").await;
     c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
@@ -494,8 +490,7 @@ async fn an_action_request_id_replays_and_refuses_another_body(backend: Backend)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn a_full_region_answers_resource_exhausted_with_retry_info(backend: Backend) {
@@ -504,8 +499,8 @@ async fn a_full_region_answers_resource_exhausted_with_retry_info(backend: Backe
         region_capacity: 2,
         ..fast_cloud()
     };
-    let server = Server::start(&config(&db, cloud)).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, cloud)).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("small", "syd1").await;
     c.droplet(&cluster.id, "a").await;
     c.droplet(&cluster.id, "b").await;
@@ -516,8 +511,7 @@ async fn a_full_region_answers_resource_exhausted_with_retry_info(backend: Backe
         .unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted);
     assert!(err.get_error_details().retry_info().is_some(), "{err:?}");
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn a_failing_cloud_errors_the_action_and_unlocks_the_droplet(backend: Backend) {
@@ -526,8 +520,8 @@ async fn a_failing_cloud_errors_the_action_and_unlocks_the_droplet(backend: Back
         failure_rate: 1.0,
         ..fast_cloud()
     };
-    let server = Server::start(&config(&db, cloud)).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, cloud)).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("flaky", "nyc1").await;
     let d = c.droplet(&cluster.id, "a").await;
     c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
@@ -545,14 +539,13 @@ async fn a_failing_cloud_errors_the_action_and_unlocks_the_droplet(backend: Back
     assert!(done.completed_at.is_some());
     // Unchanged and unlocked.
     c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn droplet_pages_cover_the_list_once_and_tokens_keep_their_filter(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, fast_cloud())).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("pages", "nyc1").await;
     let mut made = Vec::new();
     for i in 0..7 {
@@ -592,8 +585,7 @@ async fn droplet_pages_cover_the_list_once_and_tokens_keep_their_filter(backend:
         assert_eq!(violations(&err), ["page_token"]);
     }
     assert_eq!(seen, made);
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn a_forced_delete_during_an_action_errors_the_action(backend: Backend) {
@@ -602,8 +594,8 @@ async fn a_forced_delete_during_an_action_errors_the_action(backend: Backend) {
         action_duration: std::time::Duration::from_millis(300),
         ..fast_cloud()
     };
-    let server = Server::start(&config(&db, cloud)).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, cloud)).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("gone", "ams3").await;
     let d = c.droplet(&cluster.id, "a").await;
     c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
@@ -637,8 +629,7 @@ async fn a_forced_delete_during_an_action_errors_the_action(backend: Backend) {
         d.cluster_name, "gone",
         "the droplet still names its deleted cluster"
     );
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 on_both_backends!(

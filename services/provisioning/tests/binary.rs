@@ -43,18 +43,12 @@ fn the_binary_runs_on_defaults_and_answers_its_own_health_check() {
             .unwrap()
             .success()
     };
-    let mut healthy = false;
-    for _ in 0..100 {
-        if probe() {
-            healthy = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    cg_testkit::eventually_blocking(Duration::from_secs(20), "--health-check to succeed", || {
+        cg_testkit::check(probe(), "not serving yet")
+    });
     let metrics = scrape(metrics_port);
     signal::kill(Pid::from_raw(child.id() as i32), signal::Signal::SIGTERM).unwrap();
     let status = child.wait().unwrap();
-    assert!(healthy, "--health-check never succeeded");
     assert!(
         metrics.contains("cg_up{service=\"provisioning\"} 1"),
         "Prometheus metrics are served: {metrics}"
@@ -69,7 +63,10 @@ fn the_binary_runs_on_defaults_and_answers_its_own_health_check() {
 /// `cg.jobs.requested` shows up in `/metrics`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_exports_its_consumer_lag() {
-    use cg_runtime::kafka::{KafkaConfig, Outgoing, Producer, topics};
+    use cg_runtime::{
+        kafka::{KafkaConfig, Outgoing, Producer},
+        topic::topics,
+    };
     let broker = cg_testkit::Broker::start(cg_testkit::Storage::Memory);
     let dir = tempfile::tempdir().unwrap();
     let free = || {
@@ -100,47 +97,82 @@ async fn the_binary_exports_its_consumer_lag() {
         partitions: 1,
         ..KafkaConfig::default()
     };
-    // The service creates its topics at start; wait for that, then send.
-    let (mut sent, mut lag) = (false, None);
-    for _ in 0..150 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if !sent
-            && cg_runtime::kafka::ensure_topics(&config, &[topics::JOBS_REQUESTED])
+    // The service creates its topics at start; once they are there, send.
+    let requested = topics::JOBS_REQUESTED.name;
+    cg_testkit::eventually(Duration::from_secs(20), "the service's topics", || {
+        let config = config.clone();
+        async move {
+            let exists =
+                tokio::task::spawn_blocking(move || cg_testkit::topic_exists(&config, requested))
+                    .await
+                    .unwrap();
+            cg_testkit::check(exists, "not yet")
+        }
+    })
+    .await;
+    Producer::new(&config)
+        .unwrap()
+        .send(Outgoing {
+            topic: requested,
+            key: "c",
+            event_id: "garbage-1",
+            event_type: "clustergenie.events.v1.JobRequested",
+            payload: b"not protobuf",
+            traceparent: None,
+        })
+        .await
+        .unwrap();
+    let lag = cg_testkit::eventually(
+        Duration::from_secs(20),
+        "the lag in /metrics",
+        || async move {
+            let metrics = tokio::task::spawn_blocking(move || try_scrape(metrics_port))
                 .await
-                .is_ok()
-        {
-            Producer::new(&config)
                 .unwrap()
-                .send(Outgoing {
-                    topic: topics::JOBS_REQUESTED,
-                    key: "c",
-                    event_id: "garbage-1",
-                    event_type: "clustergenie.events.v1.JobRequested",
-                    payload: b"not protobuf",
-                    traceparent: None,
+                .unwrap_or_default();
+            metrics
+                .lines()
+                .find(|l| {
+                    l.starts_with("cg_kafka_consumer_lag{")
+                        && l.contains("cg.jobs.requested\"")
+                        && l.ends_with(" 0")
                 })
-                .await
-                .unwrap();
-            sent = true;
-        }
-        let metrics = tokio::task::spawn_blocking(move || try_scrape(metrics_port))
-            .await
-            .unwrap()
-            .unwrap_or_default();
-        if let Some(line) = metrics
-            .lines()
-            .find(|l| l.starts_with("cg_kafka_consumer_lag{") && l.contains("cg.jobs.requested\""))
-        {
-            lag = Some(line.to_string());
-            break;
-        }
-    }
+                .map(str::to_string)
+                .ok_or(())
+        },
+    )
+    .await;
     signal::kill(Pid::from_raw(child.id() as i32), signal::Signal::SIGTERM).unwrap();
     assert!(child.wait().unwrap().success());
-    let lag = lag.unwrap_or_default();
     assert!(
         lag.contains("group=\"provisioning\"") && lag.ends_with(" 0"),
         "the consumer caught up and says so: {lag:?}"
+    );
+}
+
+#[test]
+fn print_config_shows_the_effective_settings_with_secrets_hidden() {
+    let out = Command::new(env!("CARGO_BIN_EXE_provisioning"))
+        .arg("--print-config")
+        .env(
+            "CLUSTERGENIE_DATABASE__URL",
+            "mysql://cg:hunter2@db:3306/provisioning",
+        )
+        .env("CLUSTERGENIE_CLOUD__BOOT_DELAY", "7s")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(printed.contains("url = \"***\""), "{printed}");
+    assert!(printed.contains("boot_delay = \"7s\""), "{printed}");
+    assert!(
+        printed.contains("listen_addr = \"0.0.0.0:50051\""),
+        "{printed}"
     );
 }
 

@@ -6,8 +6,10 @@ use cg_testkit::on_both_backends;
 
 use std::collections::HashSet;
 
+use cg_testkit::TestDb;
+use cg_testkit::{Backend, provisioning::Clients};
 use clustergenie_proto::provisioning::v1 as pb;
-use common::{Backend, Clients, Server, TestDb, config, fast_cloud};
+use common::{config, fast_cloud};
 use futures::future::join_all;
 use tonic::Code;
 
@@ -18,8 +20,8 @@ async fn fifty_concurrent_actions_on_one_droplet_accept_exactly_one(backend: Bac
         action_duration: std::time::Duration::from_secs(60),
         ..fast_cloud()
     };
-    let server = Server::start(&config(&db, slow_actions)).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, slow_actions)).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("race", "nyc1").await;
     let d = c.droplet(&cluster.id, "target").await;
     c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
@@ -62,14 +64,13 @@ async fn fifty_concurrent_actions_on_one_droplet_accept_exactly_one(backend: Bac
         .into_inner()
         .actions;
     assert_eq!(stored.len(), 1, "exactly one action was recorded");
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn two_hundred_creates_with_distinct_request_ids_make_two_hundred_droplets(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, fast_cloud())).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("fleet", "ams3").await;
     let calls = (0..200).map(|i| {
         let mut droplets = c.droplets.clone();
@@ -119,14 +120,13 @@ async fn two_hundred_creates_with_distinct_request_ids_make_two_hundred_droplets
         .cluster
         .unwrap();
     assert_eq!(got.droplet_count, 200);
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 async fn one_request_id_sent_twenty_times_at_once_makes_one_droplet(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&config(&db, fast_cloud())).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, fast_cloud())).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("once", "sfo3").await;
     let calls = (0..20).map(|_| {
         let mut droplets = c.droplets.clone();
@@ -151,8 +151,7 @@ async fn one_request_id_sent_twenty_times_at_once_makes_one_droplet(backend: Bac
         .into_inner()
         .droplets;
     assert_eq!(listed.len(), 1);
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 on_both_backends!(

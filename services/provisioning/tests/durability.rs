@@ -6,8 +6,10 @@ use cg_testkit::on_both_backends;
 
 use std::time::Duration;
 
+use cg_testkit::TestDb;
+use cg_testkit::{Backend, provisioning::Clients};
 use clustergenie_proto::provisioning::v1 as pb;
-use common::{Backend, Server, TestDb, config, fast_cloud};
+use common::{config, fast_cloud};
 
 async fn data_created_before_a_restart_is_there_after_it(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -16,8 +18,8 @@ async fn data_created_before_a_restart_is_there_after_it(backend: Backend) {
         action_duration: Duration::from_millis(400),
         ..fast_cloud()
     };
-    let server = Server::start(&config(&db, slow.clone())).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, slow.clone())).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let cluster = c.cluster("durable", "fra1").await;
     let a = c.droplet(&cluster.id, "a").await;
     let b = c.droplet(&cluster.id, "b").await;
@@ -39,10 +41,10 @@ async fn data_created_before_a_restart_is_there_after_it(backend: Backend) {
         .into_inner()
         .action
         .unwrap();
-    server.stop().await;
+    server.stop().await.expect("stops cleanly");
 
-    let server = Server::start(&config(&db, slow)).await;
-    let mut c = server.clients().await;
+    let server = common::start(&config(&db, slow)).await;
+    let mut c = Clients::connect(server.endpoint()).await;
     let got = c
         .clusters
         .get_cluster(pb::GetClusterRequest {
@@ -70,8 +72,7 @@ async fn data_created_before_a_restart_is_there_after_it(backend: Backend) {
     let a_after = c.wait_droplet(&a.id, pb::DropletStatus::Active).await;
     assert_eq!(a_after.size, "s-2vcpu-4gb");
     assert!(!a_after.locked);
-    server.stop().await;
-    db.drop_db().await;
+    server.stop().await.expect("stops cleanly");
 }
 
 on_both_backends!(data_created_before_a_restart_is_there_after_it);

@@ -7,12 +7,14 @@ mod common;
 use std::time::Duration;
 
 use cg_runtime::{
-    kafka::{Event, KafkaConfig, topics},
+    kafka::{Event, KafkaConfig},
     time::now_millis,
+    topic::topics,
 };
+use cg_testkit::provisioning::Clients;
 use cg_testkit::{Backend, Broker, Storage, Tap, TestDb};
 use clustergenie_proto::{events::v1 as ev, provisioning::v1 as pb};
-use common::{Clients, Server, config, fast_cloud};
+use common::{Server, config, fast_cloud};
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt as _;
 
@@ -23,10 +25,10 @@ const TICK: Duration = Duration::from_millis(200);
 fn samples(events: &[Event]) -> Vec<ev::MetricSample> {
     events
         .iter()
-        .filter(|e| e.topic == topics::METRICS_SAMPLES)
+        .filter(|e| e.topic == topics::METRICS_SAMPLES.name)
         .flat_map(|e| {
-            let batch: ev::MetricSamples = e
-                .decode("clustergenie.events.v1.MetricSamples")
+            let batch = topics::METRICS_SAMPLES
+                .decode(e)
                 .expect("a MetricSamples batch");
             // Every sample in a batch belongs to the record key's cluster.
             for s in &batch.samples {
@@ -40,11 +42,9 @@ fn samples(events: &[Event]) -> Vec<ev::MetricSample> {
 fn droplet_events(events: &[Event], droplet_id: &str) -> Vec<ev::DropletEvent> {
     events
         .iter()
-        .filter(|e| e.topic == topics::DROPLETS_EVENTS)
+        .filter(|e| e.topic == topics::DROPLETS_EVENTS.name)
         .map(|e| {
-            let event: ev::DropletEvent = e
-                .decode("clustergenie.events.v1.DropletEvent")
-                .expect("a DropletEvent");
+            let event = topics::DROPLETS_EVENTS.decode(e).expect("a DropletEvent");
             assert_eq!(
                 e.key.as_deref(),
                 event.droplet.as_ref().map(|d| d.cluster_id.as_str())
@@ -91,7 +91,7 @@ async fn inject(
 
 struct Fleet {
     server: Server,
-    db: TestDb,
+    _db: TestDb,
     tap: Tap,
     _broker: Broker,
 }
@@ -105,14 +105,17 @@ async fn start() -> Fleet {
     };
     let db = TestDb::new(Backend::MySql).await;
     let mut cfg = config(&db, fast_cloud());
-    cfg.kafka = Some(kafka.clone());
+    cfg.common.kafka = Some(kafka.clone());
     cfg.fleet.sample_interval = TICK;
-    let server = Server::start(&cfg).await;
+    let server = common::start(&cfg).await;
     // The service created the topics; the tap reads them from the start.
-    let tap = Tap::start(&kafka, &[topics::METRICS_SAMPLES, topics::DROPLETS_EVENTS]);
+    let tap = Tap::start(
+        &kafka,
+        &[topics::METRICS_SAMPLES.name, topics::DROPLETS_EVENTS.name],
+    );
     Fleet {
         server,
-        db,
+        _db: db,
         tap,
         _broker: broker,
     }
@@ -121,8 +124,8 @@ async fn start() -> Fleet {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_droplets_report_their_load_and_faults_change_it() {
     let f = start().await;
-    let mut c = f.server.clients().await;
-    let mut faults = Faults::new(f.server.channel().await);
+    let mut c = Clients::connect(f.server.endpoint()).await;
+    let mut faults = Faults::new(cg_testkit::channel(&f.server.endpoint()).await);
     let cluster = c.cluster("web", "nyc1").await;
     // Big droplets: the cluster's demand (at most 2.2 vCPUs) keeps them
     // well below a spike's CPU at any hour, so the spike is unmistakable.
@@ -302,15 +305,14 @@ async fn active_droplets_report_their_load_and_faults_change_it() {
         pb::DropletStatus::Active,
         "the droplet is back up when its crash ends"
     );
-    f.server.stop().await;
-    f.db.drop_db().await;
+    f.server.stop().await.expect("stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_requests_are_validated_idempotent_and_listed() {
     let f = start().await;
-    let mut c = f.server.clients().await;
-    let mut faults = Faults::new(f.server.channel().await);
+    let mut c = Clients::connect(f.server.endpoint()).await;
+    let mut faults = Faults::new(cg_testkit::channel(&f.server.endpoint()).await);
     let cluster = c.cluster("db", "ams3").await;
     let d = c.droplet(&cluster.id, "primary").await;
 
@@ -468,6 +470,5 @@ async fn fault_requests_are_validated_idempotent_and_listed() {
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
-    f.server.stop().await;
-    f.db.drop_db().await;
+    f.server.stop().await.expect("stops cleanly");
 }

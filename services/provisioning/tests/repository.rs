@@ -1,14 +1,11 @@
 //! One repository suite, run against MariaDB and SQLite.
 
-mod common;
-
-use cg_testkit::on_both_backends;
+use cg_testkit::{Backend, TestDb, on_both_backends};
 
 use std::collections::HashSet;
 
 use cg_runtime::db;
 use clustergenie_proto::events::v1 as ev;
-use common::{Backend, TestDb};
 use provisioning::{
     MIGRATOR,
     cloud::{CloudConfig, SimulatedCloud},
@@ -27,19 +24,21 @@ use provisioning::{
 struct Fixture {
     repo: SqlRepository,
     cloud: SimulatedCloud,
-    db: TestDb,
+    _db: TestDb,
 }
 
 async fn fixture(backend: Backend, capacity: u32) -> Fixture {
     let db = TestDb::new(backend).await;
-    let pool = db::connect(&db.config(), &MIGRATOR).await.expect("connect");
+    let pool = db::connect(&db.config(), &db::with_runtime(&MIGRATOR))
+        .await
+        .expect("connect");
     Fixture {
         repo: SqlRepository::new(&pool),
         cloud: SimulatedCloud::new(CloudConfig {
             region_capacity: capacity,
             ..CloudConfig::default()
         }),
-        db,
+        _db: db,
     }
 }
 
@@ -156,7 +155,6 @@ async fn clusters_are_created_read_filtered_and_paginated(backend: Backend) {
         .await
         .unwrap();
     assert!(deleting.items.is_empty());
-    f.db.drop_db().await;
 }
 
 async fn cluster_names_are_unique(backend: Backend) {
@@ -168,7 +166,6 @@ async fn cluster_names_are_unique(backend: Backend) {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::AlreadyExists(_)), "{err:?}");
-    f.db.drop_db().await;
 }
 
 async fn clusters_are_updated_by_patch(backend: Backend) {
@@ -196,7 +193,6 @@ async fn clusters_are_updated_by_patch(backend: Backend) {
         .await
         .unwrap_err();
     assert!(matches!(missing, Error::NotFound { .. }));
-    f.db.drop_db().await;
 }
 
 async fn deleting_a_cluster_with_droplets_needs_force(backend: Backend) {
@@ -218,7 +214,6 @@ async fn deleting_a_cluster_with_droplets_needs_force(backend: Backend) {
     // An empty cluster deletes without force.
     let empty = cluster(&f, "empty").await;
     assert_eq!(f.repo.delete_cluster(&empty, false, NOW).await.unwrap(), 0);
-    f.db.drop_db().await;
 }
 
 async fn droplets_get_distinct_addresses_and_count_towards_cost(backend: Backend) {
@@ -236,7 +231,6 @@ async fn droplets_get_distinct_addresses_and_count_towards_cost(backend: Backend
     assert_eq!(c.droplet_count, 20);
     assert_eq!(c.cost.monthly_cents, 20 * 600);
     assert_eq!(c.cost.hourly_micros, 20 * 8_930);
-    f.db.drop_db().await;
 }
 
 async fn droplet_names_are_unique_per_cluster_among_live_droplets(backend: Backend) {
@@ -253,7 +247,6 @@ async fn droplet_names_are_unique_per_cluster_among_live_droplets(backend: Backe
     assert!(matches!(err, Error::AlreadyExists(_)), "{err:?}");
     f.repo.destroy_droplet(&first, NOW).await.unwrap();
     droplet(&f, &a, "web").await;
-    f.db.drop_db().await;
 }
 
 async fn a_full_region_is_refused_and_destroying_frees_room(backend: Backend) {
@@ -268,11 +261,10 @@ async fn a_full_region_is_refused_and_destroying_frees_room(backend: Backend) {
         .create_droplet(new_droplet(&id, "d3"), &f.cloud, None)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::CapacityExhausted { .. }), "{err:?}");
+    assert!(matches!(err, Error::ResourceExhausted { .. }), "{err:?}");
     f.repo.destroy_droplet(&ids[0], NOW).await.unwrap();
     droplet(&f, &id, "d3").await;
     assert_eq!(f.repo.get_cluster(&id).await.unwrap().droplet_count, 3);
-    f.db.drop_db().await;
 }
 
 async fn a_request_id_replays_or_rejects_a_different_body(backend: Backend) {
@@ -309,7 +301,6 @@ async fn a_request_id_replays_or_rejects_a_different_body(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(remembered.resource_id, first.id());
-    f.db.drop_db().await;
 }
 
 async fn an_action_locks_its_droplet_until_it_finishes(backend: Backend) {
@@ -378,7 +369,6 @@ async fn an_action_locks_its_droplet_until_it_finishes(backend: Backend) {
         .begin_action(action(ActionType::PowerOff), DropletStatus::Active, None)
         .await
         .unwrap();
-    f.db.drop_db().await;
 }
 
 async fn an_action_from_the_wrong_status_is_refused(backend: Backend) {
@@ -402,7 +392,6 @@ async fn an_action_from_the_wrong_status_is_refused(backend: Backend) {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
-    f.db.drop_db().await;
 }
 
 async fn destroy_action_archives_and_uncounts_the_droplet(backend: Backend) {
@@ -456,7 +445,6 @@ async fn destroy_action_archives_and_uncounts_the_droplet(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(all.items.len(), 1);
-    f.db.drop_db().await;
 }
 
 async fn droplets_filter_by_cluster_status_region_and_tag(backend: Backend) {
@@ -520,7 +508,6 @@ async fn droplets_filter_by_cluster_status_region_and_tag(backend: Backend) {
         .await,
         ["t"]
     );
-    f.db.drop_db().await;
 }
 
 async fn actions_list_newest_first(backend: Backend) {
@@ -574,7 +561,6 @@ async fn actions_list_newest_first(backend: Backend) {
     assert_eq!(rest.items.len(), 1);
     assert_eq!(rest.items[0].id, ids[0]);
     assert!(rest.next_after.is_none());
-    f.db.drop_db().await;
 }
 
 async fn a_rename_to_a_name_taken_meanwhile_errors(backend: Backend) {
@@ -610,7 +596,6 @@ async fn a_rename_to_a_name_taken_meanwhile_errors(backend: Backend) {
     let droplet = f.repo.get_droplet(&d).await.unwrap();
     assert_eq!(droplet.name, "a");
     assert_eq!(droplet.locked_by, None);
-    f.db.drop_db().await;
 }
 
 async fn text_outside_latin1_is_stored_alike_on_every_backend(backend: Backend) {
@@ -620,7 +605,6 @@ async fn text_outside_latin1_is_stored_alike_on_every_backend(backend: Backend) 
     let id = f.repo.create_cluster(new, None).await.unwrap();
     let got = f.repo.get_cluster(id.id()).await.unwrap();
     assert_eq!(got.description, "東京 cluster — ünïcode ✓ 🚀");
-    f.db.drop_db().await;
 }
 
 async fn renaming_a_cluster_renames_it_on_its_droplets(backend: Backend) {
@@ -639,7 +623,6 @@ async fn renaming_a_cluster_renames_it_on_its_droplets(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(f.repo.get_droplet(&d).await.unwrap().cluster_name, "new");
-    f.db.drop_db().await;
 }
 
 fn fault(droplet_id: &str, kind: FaultKind, start: i64, end: i64) -> NewFault {
@@ -693,7 +676,6 @@ async fn a_crash_turns_the_droplet_off_until_it_ends(backend: Backend) {
         DropletStatus::Active
     );
     assert!(f.repo.fleet(NOW + 1001).await.unwrap().1.is_empty());
-    f.db.drop_db().await;
 }
 
 async fn one_open_fault_per_kind_and_an_expired_one_frees_its_kind(backend: Backend) {
@@ -720,7 +702,6 @@ async fn one_open_fault_per_kind_and_an_expired_one_frees_its_kind(backend: Back
         .inject_fault(fault(&d, FaultKind::CpuSpike, NOW + 200, NOW + 300), None)
         .await
         .unwrap();
-    f.db.drop_db().await;
 }
 
 async fn faults_need_a_live_droplet(backend: Backend) {
@@ -756,7 +737,6 @@ async fn faults_need_a_live_droplet(backend: Backend) {
         .inject_fault(fault(&booting, FaultKind::CpuSpike, NOW, NOW + 10), None)
         .await
         .unwrap();
-    f.db.drop_db().await;
 }
 
 async fn faults_are_listed_open_or_all_and_cleared_early(backend: Backend) {
@@ -820,7 +800,6 @@ async fn faults_are_listed_open_or_all_and_cleared_early(backend: Backend) {
             .unwrap_err(),
         Error::NotFound { .. }
     ));
-    f.db.drop_db().await;
 }
 
 async fn one_replica_holds_the_lease_until_it_expires(backend: Backend) {
@@ -845,7 +824,6 @@ async fn one_replica_holds_the_lease_until_it_expires(backend: Backend) {
             .unwrap();
         assert_eq!(got, held, "{holder} at +{now}");
     }
-    f.db.drop_db().await;
 }
 
 /// The droplet events in the outbox, oldest first.
@@ -946,7 +924,6 @@ async fn droplet_changes_are_announced_in_the_same_transaction(backend: Backend)
     assert_eq!(mine.into_iter().map(|e| e.0).collect::<Vec<_>>(), expected);
     // Deleting the cluster with force destroyed the quiet droplet too.
     assert_eq!(rest, [(K::Destroyed, quiet)]);
-    f.db.drop_db().await;
 }
 
 on_both_backends!(

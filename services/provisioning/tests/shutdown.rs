@@ -1,15 +1,13 @@
 //! SIGTERM on the real binary: in-flight calls finish, the process exits 0
 //! within its grace period.
 
-mod common;
-
 use std::{
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
+use cg_testkit::{Backend, TestDb, provisioning::Clients};
 use clustergenie_proto::provisioning::v1 as pb;
-use common::{Backend, Clients, TestDb};
 use futures::future::join_all;
 use nix::{sys::signal, unistd::Pid};
 
@@ -39,15 +37,10 @@ async fn sigterm_lets_in_flight_calls_finish_and_exits_zero() {
         .expect("start provisioning");
 
     let endpoint = format!("http://{addr}");
-    let mut ready = false;
-    for _ in 0..200 {
-        if cg_runtime::grpc::probe(addr.parse().unwrap()).await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "provisioning never became healthy");
+    cg_testkit::eventually(Duration::from_secs(20), "provisioning to serve", || {
+        cg_runtime::grpc::probe(addr.parse().unwrap())
+    })
+    .await;
     let channel = tonic::transport::Endpoint::from_shared(endpoint)
         .unwrap()
         .connect()
@@ -89,6 +82,8 @@ async fn sigterm_lets_in_flight_calls_finish_and_exits_zero() {
         async move { client.create_droplet(req).await }
     });
     let in_flight = tokio::spawn(join_all(calls));
+    // The scenario's timing, not a wait for a condition: the signal lands
+    // while the creates spend their 1 s with the cloud.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = Instant::now();
     signal::kill(Pid::from_raw(child.id() as i32), signal::Signal::SIGTERM).unwrap();
@@ -125,5 +120,4 @@ async fn sigterm_lets_in_flight_calls_finish_and_exits_zero() {
             .await
             .is_err()
     );
-    db.drop_db().await;
 }

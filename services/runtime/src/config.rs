@@ -12,7 +12,7 @@ use figment::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::Error;
+use crate::{Error, telemetry::TelemetryConfig};
 
 /// Env prefix for every setting.
 pub const ENV_PREFIX: &str = "CLUSTERGENIE_";
@@ -31,6 +31,16 @@ pub fn load_over<T>(defaults: T, file: Option<&Path>) -> Result<T, Error>
 where
     T: Serialize + DeserializeOwned + Validate,
 {
+    let config: T = load_unchecked(defaults, file)?;
+    config.validate().map_err(Error::Config)?;
+    Ok(config)
+}
+
+/// The layers of [`load_over`] without its check (the caller checks).
+pub fn load_unchecked<T>(defaults: T, file: Option<&Path>) -> Result<T, Error>
+where
+    T: Serialize + DeserializeOwned,
+{
     let mut figment = Figment::from(Serialized::defaults(defaults));
     if let Some(file) = file {
         if !file.exists() {
@@ -41,12 +51,10 @@ where
         }
         figment = figment.merge(Toml::file(file));
     }
-    let config: T = figment
+    figment
         .merge(Env::prefixed(ENV_PREFIX).split("__"))
         .extract()
-        .map_err(|e| Error::Config(e.to_string()))?;
-    config.validate().map_err(Error::Config)?;
-    Ok(config)
+        .map_err(|e| Error::Config(e.to_string()))
 }
 
 /// Checks a loaded configuration; the message names the bad key.
@@ -135,9 +143,62 @@ impl Default for DatabaseConfig {
     }
 }
 
+/// What every service's configuration holds, flattened into it: where it
+/// serves, its telemetry, its database and its broker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommonConfig {
+    #[serde(flatten)]
+    pub server: ServerConfig,
+    pub telemetry: TelemetryConfig,
+    /// Used by services that keep state (created and migrated at start).
+    pub database: DatabaseConfig,
+    /// The broker events go through; without one nothing is published or
+    /// consumed (outbox rows wait for one).
+    pub kafka: Option<crate::kafka::KafkaConfig>,
+}
+
+impl CommonConfig {
+    /// Defaults for `service`: its port, and its SQLite file under `data/`.
+    pub fn new(service: &str, port: u16) -> Self {
+        Self {
+            server: ServerConfig::with_port(port),
+            telemetry: TelemetryConfig::default(),
+            database: DatabaseConfig::new(format!("sqlite://data/{service}.db")),
+            kafka: None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.server.validate()?;
+        self.telemetry.validate()?;
+        self.database.validate()?;
+        if let Some(k) = &self.kafka {
+            k.validate()?;
+        }
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// Set while `--print-config` serialises: secrets print as `***`.
+    static REDACT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `config` as TOML with every secret replaced by `***`.
+pub fn redacted_toml<T: Serialize>(config: &T) -> Result<String, String> {
+    REDACT.with(|r| r.set(true));
+    let out = toml::to_string_pretty(config).map_err(|e| e.to_string());
+    REDACT.with(|r| r.set(false));
+    out
+}
+
 /// Serialising exists to seed figment with a service's defaults, so the
-/// value must survive it; `Debug` (what logs use) stays redacted.
+/// value must survive it (except for `--print-config`); `Debug` (what logs
+/// use) stays redacted.
 fn serialize_secret<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    if REDACT.with(std::cell::Cell::get) {
+        return s.serialize_str("***");
+    }
     s.serialize_str(secret.expose_secret())
 }
 
@@ -148,6 +209,7 @@ pub fn serialize_optional_secret<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     match secret {
+        Some(_) if REDACT.with(std::cell::Cell::get) => s.serialize_some("***"),
         Some(v) => s.serialize_some(v.expose_secret()),
         None => s.serialize_none(),
     }
@@ -222,6 +284,23 @@ mod tests {
     fn secrets_are_redacted_in_debug_output() {
         let c = DatabaseConfig::new("mysql://u:hunter2@h/db");
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn printed_configuration_hides_secrets_but_keeps_the_rest() {
+        let c = Sample {
+            database: DatabaseConfig::new("mysql://u:hunter2@h/db"),
+            name: "visible".into(),
+        };
+        let printed = redacted_toml(&c).unwrap();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("visible"), "{printed}");
+        // Seeding figment still sees the real value.
+        let seeded: Sample = Figment::from(Serialized::defaults(&c)).extract().unwrap();
+        assert_eq!(
+            seeded.database.url.expose_secret(),
+            "mysql://u:hunter2@h/db"
+        );
     }
 
     #[test]

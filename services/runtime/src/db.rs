@@ -14,6 +14,25 @@ use sqlx::{
 
 use crate::{Error, config::DatabaseConfig};
 
+/// The runtime's own tables (the outbox), which every service with a
+/// database gets beside its own (`database/migrations/runtime`, versions
+/// 100000 and up).
+pub static RUNTIME_MIGRATIONS: Migrator = sqlx::migrate!("../../database/migrations/runtime");
+
+/// `own` with the runtime's migrations added, in version order.
+pub fn with_runtime(own: &Migrator) -> Migrator {
+    let mut all: Vec<_> = RUNTIME_MIGRATIONS
+        .iter()
+        .chain(own.iter())
+        .cloned()
+        .collect();
+    all.sort_by_key(|m| m.version);
+    Migrator {
+        migrations: all.into(),
+        ..Migrator::DEFAULT
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     MySql,
@@ -94,7 +113,16 @@ pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<Db,
         .connect_with(options)
         .await
         .map_err(db_err)?;
-    migrator.run(&pool).await?;
+    migrator.run(&pool).await.map_err(|e| match e {
+        // Rewritten or removed migrations: the file predates a baseline.
+        sqlx::migrate::MigrateError::VersionMismatch(_)
+        | sqlx::migrate::MigrateError::VersionMissing(_) => Error::Config(format!(
+            "database {} was created by an incompatible pre-release ({e}); \
+             move it away (embedded mode: the data directory) and start again",
+            redact(url)
+        )),
+        other => Error::Migrate(other),
+    })?;
     Ok(Db { pool, backend })
 }
 
@@ -175,6 +203,28 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// True when waiting can fix it: the database cannot be reached (pool
+/// timeout, connection refused or lost, server shutting down) or gave up on
+/// a transaction that may succeed if run again.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                // Too many connections, server shutdown, gone away, lost.
+                if matches!(mysql.number(), 1040 | 1053 | 2006 | 2013) {
+                    return true;
+                }
+            }
+            is_retryable(err)
+        }
+        _ => false,
+    }
+}
+
 /// True when the database gave up on a transaction that may succeed if run
 /// again: an InnoDB deadlock (1213) or lock wait timeout (1205), or a busy
 /// SQLite file.
@@ -218,6 +268,20 @@ mod tests {
             Some(Path::new("data/p.db"))
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn runtime_migrations_are_added_in_version_order() {
+        let own = Migrator {
+            migrations: std::borrow::Cow::Owned(vec![]),
+            ..Migrator::DEFAULT
+        };
+        let all = with_runtime(&own);
+        assert!(all.iter().any(|m| m.description.contains("outbox")));
+        let versions: Vec<i64> = all.iter().map(|m| m.version).collect();
+        let mut sorted = versions.clone();
+        sorted.sort_unstable();
+        assert_eq!(versions, sorted);
     }
 
     #[test]

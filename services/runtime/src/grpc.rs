@@ -73,24 +73,8 @@ impl ServiceRoutes {
 
     /// Adds reflection and marks every service serving.
     pub async fn build(mut self) -> Result<(Routes, HealthReporter), Error> {
-        let reflection = || {
-            let mut b = tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(clustergenie_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .with_service_name(HEALTH_SERVICE)
-                .with_service_name(REFLECTION_V1)
-                .with_service_name(REFLECTION_V1ALPHA);
-            for name in &self.names {
-                b = b.with_service_name(*name);
-            }
-            b
-        };
-        let v1 = reflection()
-            .build_v1()
-            .map_err(|e| Error::Config(format!("reflection: {e}")))?;
-        let v1alpha = reflection()
-            .build_v1alpha()
-            .map_err(|e| Error::Config(format!("reflection: {e}")))?;
+        let names: Vec<String> = self.names.iter().map(|n| (*n).to_string()).collect();
+        let (v1, v1alpha) = reflection(&names)?;
         self.builder.add_service(v1);
         self.builder.add_service(v1alpha);
         self.health
@@ -103,6 +87,46 @@ impl ServiceRoutes {
         }
         Ok((self.builder.routes(), self.health))
     }
+}
+
+/// Server reflection (v1 and v1alpha) listing `services` beside health and
+/// reflection itself. Both reflection versions' own descriptors are
+/// registered on both, so every listed name describes (grpcurl 1.8 asks
+/// v1alpha about the v1 service too).
+pub fn reflection(
+    services: &[String],
+) -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    Error,
+> {
+    let builder = || {
+        let mut b = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(clustergenie_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+            .with_service_name(HEALTH_SERVICE)
+            .with_service_name(REFLECTION_V1)
+            .with_service_name(REFLECTION_V1ALPHA);
+        for name in services {
+            b = b.with_service_name(name.clone());
+        }
+        b
+    };
+    let err = |e: tonic_reflection::server::Error| Error::Config(format!("reflection: {e}"));
+    Ok((
+        builder().build_v1().map_err(err)?,
+        builder().build_v1alpha().map_err(err)?,
+    ))
 }
 
 struct MetadataExtractor<'a>(&'a http::HeaderMap);

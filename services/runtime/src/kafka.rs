@@ -25,16 +25,6 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::Error;
 
-/// The mesh's topics (see `proto/clustergenie/events/v1/events.proto`).
-pub mod topics {
-    pub const JOBS_REQUESTED: &str = "cg.jobs.requested";
-    pub const JOBS_PROGRESS: &str = "cg.jobs.progress";
-    pub const DROPLETS_EVENTS: &str = "cg.droplets.events";
-    pub const METRICS_SAMPLES: &str = "cg.metrics.samples";
-    pub const HEALTH_RESULTS: &str = "cg.health.results";
-    pub const ACTIVITY: &str = "cg.activity";
-}
-
 /// Record headers every event carries.
 pub const HEADER_EVENT_ID: &str = "ce-id";
 pub const HEADER_EVENT_TYPE: &str = "ce-type";
@@ -121,6 +111,9 @@ pub fn dlq(topic: &str) -> String {
 /// Creates `topics` and their dead-letter topics; ones that exist already
 /// count as created (brokers often disable auto-creation, tansu never does it).
 pub async fn ensure_topics(config: &KafkaConfig, topics: &[&str]) -> Result<(), Error> {
+    if topics.is_empty() {
+        return Ok(());
+    }
     let admin: AdminClient<DefaultClientContext> = config
         .client()
         .create()
@@ -322,21 +315,6 @@ impl Event {
 
     pub fn event_type(&self) -> Option<&str> {
         self.header(HEADER_EVENT_TYPE)
-    }
-
-    /// Decodes the payload as `M` (of type `expected`). A record that is not
-    /// one can never succeed, so it fails permanently (straight to the DLQ).
-    pub fn decode<M: prost::Message + Default>(&self, expected: &str) -> Result<M, Failure> {
-        match self.event_type() {
-            Some(t) if t == expected => {}
-            other => {
-                return Err(Failure::Permanent(format!(
-                    "expected event type {expected}, got {other:?}"
-                )));
-            }
-        }
-        M::decode(self.payload.as_slice())
-            .map_err(|e| Failure::Permanent(format!("cannot decode {expected}: {e}")))
     }
 }
 

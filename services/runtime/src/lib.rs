@@ -1,24 +1,28 @@
-//! The runtime every ClusterGenie service shares: layered configuration,
-//! telemetry, graceful shutdown, the error → gRPC status table, storage
-//! pools with migrations, and the gRPC server plumbing (health, reflection).
+//! The runtime every ClusterGenie service shares: the service kit (one way
+//! to configure, start, serve and drain any service), layered
+//! configuration, telemetry, the error → gRPC status table, storage pools
+//! with migrations, typed topics, the outbox, Kafka plumbing, and the gRPC
+//! server plumbing (health, reflection).
 
-pub mod basic;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod grpc;
 pub mod idempotency;
 pub mod kafka;
+pub mod kit;
 pub mod outbox;
 pub mod page;
 pub mod shutdown;
 pub mod telemetry;
 pub mod telemetry_metrics;
 pub mod time;
+pub mod topic;
+pub mod types;
 pub mod validate;
 pub mod watch;
 
-pub use error::{Error, FieldViolation};
+pub use error::{ApiError, Error, FieldViolation};
 
 /// A new time-ordered identifier (UUIDv7): ids sort by creation time, which
 /// keeps keyset pagination in creation order.

@@ -4,8 +4,9 @@
 //! least once (a crash between publish and mark resends), so consumers
 //! deduplicate by event id.
 //!
-//! Each service's migrations create the `outbox` table (see
-//! `database/migrations/provisioning/0002_outbox.sql`).
+//! The `outbox` table comes with the runtime's migrations
+//! (`database/migrations/runtime`), which the service kit applies to every
+//! service's database.
 
 use std::time::Duration;
 
@@ -30,21 +31,22 @@ pub fn wake() {
     WAKE.send_modify(|n| *n = n.wrapping_add(1));
 }
 
-/// An event to announce once the surrounding transaction commits.
-#[derive(Debug, Clone)]
-pub struct NewEvent<'a> {
-    pub topic: &'a str,
+/// An event to announce once the surrounding transaction commits; made by
+/// [`crate::topic::Topic::event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub topic: &'static str,
     /// The cluster id: ordering is per cluster.
-    pub key: &'a str,
+    pub key: String,
     /// The protobuf full name of the payload.
-    pub event_type: &'a str,
+    pub event_type: String,
     pub payload: Vec<u8>,
 }
 
 /// Records `event` inside the caller's transaction and returns its event id.
 /// The current span's trace context is kept, so the published record
 /// continues the trace that caused it.
-pub async fn enqueue(tx: &mut AnyConnection, event: NewEvent<'_>) -> Result<String, sqlx::Error> {
+pub async fn enqueue(tx: &mut AnyConnection, event: NewEvent) -> Result<String, sqlx::Error> {
     let id = crate::new_id();
     sqlx::query(
         "INSERT INTO outbox (id, topic, event_key, event_type, payload, traceparent, created_at, \

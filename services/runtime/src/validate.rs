@@ -43,20 +43,6 @@ impl Violations {
     }
 }
 
-/// The `request_id` idempotency key: empty (none) or 1–64 printable ASCII chars.
-pub fn request_id(raw: &str) -> Result<Option<String>, &'static str> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    if raw.len() > 64 {
-        return Err("must be at most 64 characters");
-    }
-    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err("must be printable ASCII without spaces");
-    }
-    Ok(Some(raw.to_string()))
-}
-
 /// A page size: 0 means `default`; otherwise 1..=`max`.
 pub fn page_size(raw: i32, default: u32, max: u32) -> Result<u32, String> {
     match raw {
@@ -70,22 +56,6 @@ pub fn page_size(raw: i32, default: u32, max: u32) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn empty_request_id_means_none() {
-        assert_eq!(request_id(""), Ok(None));
-    }
-
-    #[test]
-    fn request_id_longer_than_64_chars_is_rejected() {
-        assert!(request_id(&"a".repeat(65)).is_err());
-        assert!(request_id(&"a".repeat(64)).is_ok());
-    }
-
-    #[test]
-    fn request_id_with_spaces_is_rejected() {
-        assert!(request_id("a b").is_err());
-    }
 
     #[test]
     fn zero_page_size_means_default_and_negative_is_rejected() {

@@ -8,8 +8,11 @@ use std::{
     time::Duration,
 };
 
-use cg_runtime::kafka::{self, Event, Failure, KafkaConfig, Outgoing, Producer};
-use cg_testkit::{Broker, Storage};
+use cg_runtime::{
+    kafka::{self, Event, Failure, KafkaConfig, Outgoing, Producer},
+    topic::topics::JOBS_PROGRESS,
+};
+use cg_testkit::{Broker, Storage, committed_offsets, eventually};
 use clustergenie_proto::events::v1::JobProgress;
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
@@ -81,12 +84,11 @@ where
             .await
         })
     };
-    for _ in 0..300 {
-        if until(seen.lock().unwrap().len()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(15), "the records", || {
+        let n = seen.lock().unwrap().len();
+        std::future::ready(if until(n) { Ok(()) } else { Err(n) })
+    })
+    .await;
     stop.cancel();
     task.await.unwrap().expect("consumer ends cleanly");
     Arc::try_unwrap(seen).unwrap().into_inner().unwrap()
@@ -124,7 +126,7 @@ async fn events_round_trip_with_key_headers_and_payload() {
     assert_eq!(ids, ["e0", "e1", "e2"]);
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.key.as_deref(), Some("c1"));
-        let p: JobProgress = e.decode(PROGRESS).unwrap();
+        let p: JobProgress = JOBS_PROGRESS.decode(e).unwrap();
         assert_eq!(p.percent, i as i32);
     }
 }
@@ -149,7 +151,7 @@ async fn garbage_goes_to_the_dead_letter_topic_and_the_consumer_goes_on() {
         &config,
         "g-work",
         "t.work",
-        |e| e.decode::<JobProgress>(PROGRESS).map(|_| ()),
+        |e| JOBS_PROGRESS.decode(e).map(|_| ()),
         |n| n >= 1,
     )
     .await;
@@ -239,8 +241,19 @@ async fn committed_records_are_not_delivered_again_to_the_group() {
     }
     let first = collect(&config, "g-commit", "t.commit", |_| Ok(()), |n| n >= 3).await;
     assert_eq!(first.len(), 3);
-    // Let the async commits land before the group comes back.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The async commits land before the group comes back.
+    eventually(Duration::from_secs(10), "the commits", || {
+        let committed: i64 = committed_offsets(&config, "g-commit", "t.commit")
+            .iter()
+            .map(|(_, o)| o)
+            .sum();
+        std::future::ready(if committed == 3 {
+            Ok(())
+        } else {
+            Err(committed)
+        })
+    })
+    .await;
     send(&producer, "t.commit", "new", PROGRESS, &progress("j", 9)).await;
     let second = collect(&config, "g-commit", "t.commit", |_| Ok(()), |n| n >= 1).await;
     let ids: Vec<_> = second.iter().map(|e| e.event_id().unwrap()).collect();

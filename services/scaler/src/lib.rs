@@ -1,23 +1,33 @@
 //! The scaler service. Its contract (`clustergenie.scaler.v1`) is served
-//! with health and reflection; every RPC answers UNIMPLEMENTED until its issue
-//! lands.
+//! with health and reflection; every RPC answers UNIMPLEMENTED until its
+//! issue lands.
 
-use cg_runtime::grpc::ServiceRoutes;
+use cg_runtime::{
+    Error,
+    config::CommonConfig,
+    grpc::ServiceRoutes,
+    kit::{Routes, Service, ServiceContext},
+};
 use clustergenie_proto::scaler::v1 as pb;
-use tonic::service::Routes;
-use tonic_health::server::HealthReporter;
 
-pub const DEFAULT_PORT: u16 = 50055;
+/// The scaler process.
+#[derive(Debug, Clone, Copy)]
+pub struct ScalerService;
 
-/// Routes for the service, with health and reflection.
-pub async fn routes() -> Result<(Routes, HealthReporter), cg_runtime::Error> {
-    ServiceRoutes::new()
-        .serve(pb::scaler_service_server::ScalerServiceServer::new(NotYet))
-        .build()
-        .await
+impl Service for ScalerService {
+    const NAME: &'static str = "scaler";
+    const DEFAULT_PORT: u16 = 50055;
+    type Config = CommonConfig;
+
+    async fn build(_: &CommonConfig, _: &mut ServiceContext) -> Result<Self, Error> {
+        Ok(Self)
+    }
+
+    fn routes(&self) -> Routes {
+        Routes::Grpc(
+            ServiceRoutes::new().serve(pb::scaler_service_server::ScalerServiceServer::new(*self)),
+        )
+    }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct NotYet;
-
-impl pb::scaler_service_server::ScalerService for NotYet {}
+impl pb::scaler_service_server::ScalerService for ScalerService {}

@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    Ok(cg_runtime::basic::run("scaler", scaler::DEFAULT_PORT, scaler::routes).await?)
+fn main() -> std::process::ExitCode {
+    cg_runtime::kit::main::<scaler::ScalerService>()
 }

@@ -1,4 +1,5 @@
-//! Fresh databases for tests: one per test, dropped by [`TestDb::drop_db`].
+//! Fresh databases for tests: one per test, dropped with its guard (also
+//! when the test panics).
 
 use cg_runtime::config::DatabaseConfig;
 
@@ -8,7 +9,8 @@ pub enum Backend {
     Sqlite,
 }
 
-/// A fresh database, dropped again by [`TestDb::drop_db`].
+/// A fresh database; dropping it drops the database (MariaDB) or deletes
+/// its file (SQLite).
 pub struct TestDb {
     pub url: String,
     pub backend: Backend,
@@ -54,17 +56,44 @@ impl TestDb {
         DatabaseConfig::new(self.url.clone())
     }
 
-    pub async fn drop_db(self) {
-        if let Some(admin) = &self.admin {
-            use sqlx::Connection as _;
-            sqlx::any::install_default_drivers();
-            let mut conn = sqlx::AnyConnection::connect(admin)
-                .await
-                .expect("mysql admin");
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {}", self.name))
-                .execute(&mut conn)
-                .await
-                .expect("drop test database");
+    /// A pool on this database, for tests that read rows directly.
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(admin) = self.admin.clone() else {
+            return;
+        };
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime (or while it unwinds), where
+        // blocking on async work is not allowed: a thread of its own does it.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                use sqlx::Connection as _;
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<(), String>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("test database {} was not dropped: {e}", self.name);
         }
     }
 }

@@ -3,11 +3,52 @@
 //! (tansu) started on a free port for the test that needs it.
 
 mod db;
+mod eventually;
+pub mod grpcurl;
 pub mod jobs;
+pub mod provisioning;
 mod tap;
 
 pub use db::{Backend, TestDb, mysql_admin_url};
-pub use tap::Tap;
+pub use eventually::{check, eventually, eventually_blocking};
+pub use tap::{Tap, committed_offsets, read_to_end, topic_exists};
+
+use cg_runtime::{
+    kafka::KafkaConfig,
+    kit::{Running, Service, ServiceConfig as _},
+};
+
+/// `S`'s default configuration made for a test: port 0 on loopback, `db`
+/// (if given) as its database, `broker` (if given) as its Kafka, a short
+/// grace period.
+pub fn config_for<S: Service>(db: Option<&TestDb>, broker: Option<&Broker>) -> S::Config {
+    let mut config = cg_runtime::kit::default_config::<S>();
+    let common = config.common_mut();
+    common.server.listen_addr = ([127, 0, 0, 1], 0).into();
+    common.server.shutdown_grace = Duration::from_secs(5);
+    if let Some(db) = db {
+        common.database = db.config();
+    }
+    common.kafka = broker.map(Broker::kafka);
+    config
+}
+
+/// A channel to `endpoint` (`http://host:port`).
+pub async fn channel(endpoint: &str) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        .expect("an endpoint URL")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Starts `S` with `config` in this process, as its binary would.
+pub async fn start<S: Service>(config: &S::Config) -> Running<S> {
+    cg_runtime::telemetry::init_for_tests();
+    cg_runtime::kit::spawn::<S>(config)
+        .await
+        .unwrap_or_else(|e| panic!("{} does not start: {e}", S::NAME))
+}
 
 /// Runs async test bodies `fn(Backend)` once on MariaDB and once on SQLite.
 #[macro_export]
@@ -123,6 +164,17 @@ impl Broker {
     /// `host:port` for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A configuration for this broker with test-friendly timings: two
+    /// partitions per topic, retries that start at 10 ms.
+    pub fn kafka(&self) -> KafkaConfig {
+        KafkaConfig {
+            brokers: self.bootstrap(),
+            partitions: 2,
+            retry_base: Duration::from_millis(10),
+            ..KafkaConfig::default()
+        }
     }
 
     pub fn stop(&mut self) {

@@ -3,7 +3,7 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use cg_runtime::kafka::{self, Event, KafkaConfig};
@@ -56,24 +56,102 @@ impl Tap {
         what: &str,
         done: impl Fn(&[Event]) -> bool,
     ) -> Vec<Event> {
-        let deadline = Instant::now() + within;
-        loop {
+        crate::eventually(within, what, || {
             let events = self.events();
-            if done(&events) {
-                return events;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; saw {} event(s)",
-                events.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let n = events.len();
+            std::future::ready(if done(&events) {
+                Ok(events)
+            } else {
+                Err(format!("{n} event(s)"))
+            })
+        })
+        .await
     }
+}
+
+/// Everything published on `topic` under `key` so far, read to the end:
+/// a marker is published behind it (same key, so same partition and
+/// order), and the records before the marker are returned. Duplicates show
+/// as duplicates; nothing in flight is missed.
+pub async fn read_to_end(config: &KafkaConfig, topic: &str, key: &str) -> Vec<Event> {
+    const MARKER: &str = "cg.test.EndMarker";
+    let marker_id = uuid::Uuid::new_v4().to_string();
+    kafka::Producer::new(config)
+        .expect("a producer")
+        .send(kafka::Outgoing {
+            topic,
+            key,
+            event_id: &marker_id,
+            event_type: MARKER,
+            payload: b"",
+            traceparent: None,
+        })
+        .await
+        .expect("the marker is published");
+    let tap = Tap::start(config, &[topic]);
+    let seen = tap
+        .wait(Duration::from_secs(20), "the end marker", |events| {
+            events
+                .iter()
+                .any(|e| e.event_id() == Some(marker_id.as_str()))
+        })
+        .await;
+    seen.into_iter()
+        .filter(|e| e.key.as_deref() == Some(key))
+        .take_while(|e| e.event_id() != Some(marker_id.as_str()))
+        .collect()
 }
 
 impl Drop for Tap {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// The offsets consumer group `group` has committed on `topic`, by
+/// partition (partitions it never committed are left out).
+pub fn committed_offsets(config: &KafkaConfig, group: &str, topic: &str) -> Vec<(i32, i64)> {
+    use rdkafka::{
+        Offset, TopicPartitionList,
+        consumer::{BaseConsumer, Consumer as _},
+    };
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", group)
+        .create()
+        .expect("a group client");
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .expect("topic metadata");
+    let mut wanted = TopicPartitionList::new();
+    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        wanted.add_partition(topic, p.id());
+    }
+    consumer
+        .committed_offsets(wanted, timeout)
+        .expect("committed offsets")
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// True once `topic` exists with partitions on the broker.
+pub fn topic_exists(config: &KafkaConfig, topic: &str) -> bool {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let client: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .create()
+        .expect("a metadata client");
+    client
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .is_ok_and(|m| {
+            m.topics()
+                .iter()
+                .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        })
 }

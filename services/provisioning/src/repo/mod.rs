@@ -136,19 +136,7 @@ pub enum Outcome {
     Errored(String),
 }
 
-/// Keyset page request: at most `size` rows after the key `after`.
-#[derive(Debug, Clone)]
-pub struct PageRequest {
-    pub size: u32,
-    pub after: Option<String>,
-}
-
-/// One page of rows and the key to continue after, if there are more.
-#[derive(Debug, Clone)]
-pub struct PageOf<T> {
-    pub items: Vec<T>,
-    pub next_after: Option<String>,
-}
+pub use cg_runtime::page::{PageOf, PageRequest};
 
 /// Where the cloud can put a droplet: the sizes a region offers, and its
 /// address slots 0..capacity.

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use cg_runtime::{
     db::{Db, is_retryable, is_unique_violation},
-    kafka::topics,
-    outbox::{self, NewEvent},
+    outbox,
+    topic::topics,
 };
 use rand::Rng as _;
 use sqlx::{Any, AnyPool, Row, Transaction, any::AnyRow};
@@ -137,16 +137,8 @@ impl SqlRepository {
             None => None,
         };
         let key = droplet.cluster_id.clone();
-        outbox::enqueue(
-            tx,
-            NewEvent {
-                topic: topics::DROPLETS_EVENTS,
-                key: &key,
-                event_type: events::DROPLET_EVENT,
-                payload: events::droplet_event(kind, droplet, action, fault.cloned(), now),
-            },
-        )
-        .await?;
+        let event = events::droplet_event(kind, droplet, action, fault.cloned(), now);
+        outbox::enqueue(tx, topics::DROPLETS_EVENTS.event(&key, &event)).await?;
         Ok(())
     }
 
@@ -316,10 +308,7 @@ impl SqlRepository {
                     .collect();
                     let free: Vec<u32> = (0..capacity).filter(|s| !used.contains(s)).collect();
                     if free.is_empty() {
-                        return Err(Error::CapacityExhausted {
-                            region: region.to_string(),
-                            capacity,
-                        });
+                        return Err(crate::error::capacity_exhausted(region, capacity));
                     }
                     let mut rng = rand::rng();
                     candidates = (0..RANDOM_SLOT_TRIES.min(free.len()))

@@ -3,16 +3,17 @@
 //! the outbox row announcing it.
 
 use cg_runtime::{
+    ApiError,
     db::{Db, is_unique_violation},
     outbox::{self, NewEvent},
+    page::{PageOf, PageRequest},
 };
-use clustergenie_proto::jobs::v1 as pb;
-use prost::Message as _;
 use sqlx::{AnyPool, Row, any::AnyRow};
 
+use super::{Inserted, JobRepository, Result, Transition};
 use crate::{
-    domain::{Job, Status},
-    error::{Error, Result},
+    domain::{Filter, Job, Kind, Source, Status},
+    wire,
 };
 
 /// Column widths of `jobs.message` and `jobs.error`: an executor's text is
@@ -32,97 +33,34 @@ const COLUMNS: &str = "id, cluster_id, kind, action, status, progress, message, 
     max_attempts, error, cancel_requested, result, source, origin_id, requested_by, trace_id, \
     request_id, created_at, started_at, finished_at, updated_at";
 
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub cluster_id: Option<String>,
-    pub status: Option<Status>,
-    pub kind: Option<pb::JobKind>,
-    pub source: Option<pb::JobSource>,
-    pub origin_id: Option<String>,
-}
-
-/// A state change, applied only when the job is in one of the states `to`
-/// may be entered from (and, when given, still on `attempt`).
+/// Jobs in a SQL database.
 #[derive(Debug, Clone)]
-pub struct Transition {
-    pub to: Status,
-    pub attempt: Option<i32>,
-    /// Progress only rises (a late report cannot lower it).
-    pub progress: Option<i32>,
-    pub reset_progress: bool,
-    pub message: Option<String>,
-    pub error: Option<String>,
-    pub next_attempt: bool,
-    pub cancel_requested: Option<bool>,
-    pub result: Option<pb::JobResult>,
-    pub now: i64,
-}
-
-impl Transition {
-    pub fn to(to: Status, now: i64) -> Self {
-        Self {
-            to,
-            attempt: None,
-            progress: None,
-            reset_progress: false,
-            message: None,
-            error: None,
-            next_attempt: false,
-            cancel_requested: None,
-            result: None,
-            now,
-        }
-    }
-}
-
-/// An owned outbox event.
-#[derive(Debug, Clone)]
-pub struct Announce {
-    pub topic: &'static str,
-    pub key: String,
-    pub event_type: &'static str,
-    pub payload: Vec<u8>,
-}
-
-pub enum Inserted {
-    New,
-    Replayed(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct JobRepository {
+pub struct SqlJobs {
     pool: AnyPool,
 }
 
-fn kind_column(kind: pb::JobKind) -> &'static str {
-    kind.as_str_name()
-}
-
-fn source_column(source: pb::JobSource) -> &'static str {
-    source.as_str_name()
-}
-
 fn job_from(row: &AnyRow) -> Result<Job> {
-    let decode_err = |what: &str| Error::Storage(sqlx::Error::Decode(what.to_string().into()));
-    let kind: String = row.try_get("kind")?;
+    let bad = |what: String| ApiError::Storage(sqlx::Error::Decode(what.into()));
     let status: String = row.try_get("status")?;
     let source: String = row.try_get("source")?;
     let action: Vec<u8> = row.try_get("action")?;
-    let result: Vec<u8> = row.try_get("result")?;
+    let outcome: Vec<u8> = row.try_get("result")?;
+    let number = |col: &str| -> Result<u32> {
+        Ok(u32::try_from(row.try_get::<i64, _>(col)?).unwrap_or_default())
+    };
     Ok(Job {
         id: row.try_get("id")?,
         cluster_id: row.try_get("cluster_id")?,
-        kind: pb::JobKind::from_str_name(&kind).ok_or_else(|| decode_err("job kind"))?,
-        action: pb::JobAction::decode(action.as_slice()).map_err(|_| decode_err("job action"))?,
-        status: Status::from_column(&status).ok_or_else(|| decode_err("job status"))?,
-        progress: i32::try_from(row.try_get::<i64, _>("progress")?).unwrap_or(0),
+        action: wire::decode_action(&action).map_err(bad)?,
+        status: Status::from_column(&status).ok_or_else(|| bad(format!("job status {status}")))?,
+        progress: number("progress")?,
         message: row.try_get("message")?,
-        attempt: i32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(1),
-        max_attempts: i32::try_from(row.try_get::<i64, _>("max_attempts")?).unwrap_or(1),
+        attempt: number("attempt")?,
+        max_attempts: number("max_attempts")?,
         error: row.try_get("error")?,
         cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
-        result: pb::JobResult::decode(result.as_slice()).map_err(|_| decode_err("job result"))?,
-        source: pb::JobSource::from_str_name(&source).unwrap_or(pb::JobSource::Unspecified),
+        outcome: wire::decode_outcome(&outcome).map_err(bad)?,
+        source: Source::from_column(&source).ok_or_else(|| bad(format!("job source {source}")))?,
         origin_id: row.try_get("origin_id")?,
         requested_by: row.try_get("requested_by")?,
         trace_id: row.try_get("trace_id")?,
@@ -134,34 +72,16 @@ fn job_from(row: &AnyRow) -> Result<Job> {
     })
 }
 
-impl JobRepository {
+impl SqlJobs {
     pub fn new(db: &Db) -> Self {
         Self {
             pool: db.pool.clone(),
         }
     }
+}
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
-    async fn announce(tx: &mut sqlx::AnyConnection, event: &Announce) -> Result<()> {
-        outbox::enqueue(
-            tx,
-            NewEvent {
-                topic: event.topic,
-                key: &event.key,
-                event_type: event.event_type,
-                payload: event.payload.clone(),
-            },
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Inserts a queued job and announces it, or answers the job an earlier
-    /// call with the same `request_id` created.
-    pub async fn insert(&self, job: &Job, fingerprint: &str, event: &Announce) -> Result<Inserted> {
+impl JobRepository for SqlJobs {
+    async fn insert(&self, job: &Job, fingerprint: &str, announce: NewEvent) -> Result<Inserted> {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(&format!(
             "INSERT INTO jobs ({COLUMNS}, fingerprint) VALUES \
@@ -169,8 +89,8 @@ impl JobRepository {
         ))
         .bind(job.id.as_str())
         .bind(job.cluster_id.as_str())
-        .bind(kind_column(job.kind))
-        .bind(job.action.encode_to_vec())
+        .bind(job.kind().as_str())
+        .bind(wire::encode_action(&job.action))
         .bind(job.status.as_str())
         .bind(i64::from(job.progress))
         .bind(job.message.as_str())
@@ -178,8 +98,8 @@ impl JobRepository {
         .bind(i64::from(job.max_attempts))
         .bind(job.error.as_str())
         .bind(i64::from(job.cancel_requested))
-        .bind(job.result.encode_to_vec())
-        .bind(source_column(job.source))
+        .bind(wire::encode_outcome(&job.outcome))
+        .bind(job.source.as_str())
         .bind(job.origin_id.as_str())
         .bind(job.requested_by.as_str())
         .bind(job.trace_id.as_str())
@@ -201,35 +121,29 @@ impl JobRepository {
                 return if earlier == fingerprint {
                     Ok(Inserted::Replayed(row.try_get("id")?))
                 } else {
-                    Err(Error::IdempotencyMismatch(
+                    Err(ApiError::IdempotencyMismatch(
                         job.request_id.clone().unwrap_or_default(),
                     ))
                 };
             }
             Err(e) => return Err(e.into()),
         }
-        Self::announce(&mut tx, event).await?;
+        outbox::enqueue(&mut tx, announce).await?;
         tx.commit().await?;
         outbox::wake();
         Ok(Inserted::New)
     }
 
-    pub async fn get(&self, id: &str) -> Result<Job> {
+    async fn get(&self, id: &str) -> Result<Job> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+            .ok_or_else(|| ApiError::not_found("job", id))?;
         job_from(&row)
     }
 
-    /// Newest first.
-    pub async fn list(
-        &self,
-        filter: &Filter,
-        size: u32,
-        before: Option<&str>,
-    ) -> Result<(Vec<Job>, Option<String>)> {
+    async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<PageOf<Job>> {
         let mut clauses = Vec::new();
         let mut args: Vec<String> = Vec::new();
         let mut and = |c: &'static str, a: String| {
@@ -237,22 +151,22 @@ impl JobRepository {
             args.push(a);
         };
         if let Some(v) = &filter.cluster_id {
-            and("cluster_id = ?", v.clone());
+            and("cluster_id = ?", v.to_string());
         }
         if let Some(v) = filter.status {
             and("status = ?", v.as_str().into());
         }
         if let Some(v) = filter.kind {
-            and("kind = ?", kind_column(v).into());
+            and("kind = ?", Kind::as_str(v).into());
         }
         if let Some(v) = filter.source {
-            and("source = ?", source_column(v).into());
+            and("source = ?", v.as_str().into());
         }
         if let Some(v) = &filter.origin_id {
             and("origin_id = ?", v.clone());
         }
-        if let Some(v) = before {
-            and("id < ?", v.into());
+        if let Some(v) = &page.after {
+            and("id < ?", v.clone());
         }
         let where_ = if clauses.is_empty() {
             String::new()
@@ -261,35 +175,26 @@ impl JobRepository {
         };
         let sql = format!(
             "SELECT {COLUMNS} FROM jobs {where_} ORDER BY id DESC LIMIT {}",
-            size + 1
+            page.size + 1
         );
         let mut q = sqlx::query(&sql);
         for a in &args {
             q = q.bind(a.as_str());
         }
-        let mut jobs = q
+        let jobs = q
             .fetch_all(&self.pool)
             .await?
             .iter()
             .map(job_from)
             .collect::<Result<Vec<_>>>()?;
-        let more = jobs.len() > size as usize;
-        jobs.truncate(size as usize);
-        let next = if more {
-            jobs.last().map(|j| j.id.clone())
-        } else {
-            None
-        };
-        Ok((jobs, next))
+        Ok(PageOf::from_rows(jobs, page.size, |j| j.id.clone()))
     }
 
-    /// Applies `t` (and announces `event`) if the job may make it; false
-    /// when it may not (already finished, another attempt, a race lost).
-    pub async fn transition(
+    async fn transition(
         &self,
         id: &str,
         t: &Transition,
-        event: Option<&Announce>,
+        announce: Option<NewEvent>,
     ) -> Result<bool> {
         let mut sets = vec!["status = ?".to_string(), "updated_at = ?".to_string()];
         // Binding order follows the SQL text: collect (kind, value) pairs.
@@ -322,9 +227,9 @@ impl JobRepository {
             sets.push("cancel_requested = ?".into());
             binds.push(Arg::I(i64::from(c)));
         }
-        if let Some(r) = &t.result {
+        if let Some(o) = &t.outcome {
             sets.push("result = ?".into());
-            binds.push(Arg::B(r.encode_to_vec()));
+            binds.push(Arg::B(wire::encode_outcome(o)));
         }
         match t.to {
             Status::Running => {
@@ -367,11 +272,12 @@ impl JobRepository {
         if changed == 0 {
             return Ok(false);
         }
-        if let Some(event) = event {
-            Self::announce(&mut tx, event).await?;
+        let announced = announce.is_some();
+        if let Some(event) = announce {
+            outbox::enqueue(&mut tx, event).await?;
         }
         tx.commit().await?;
-        if event.is_some() {
+        if announced {
             outbox::wake();
         }
         Ok(true)

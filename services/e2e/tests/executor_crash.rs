@@ -1,19 +1,15 @@
 //! Kill -9 provisioning while a job runs, start it again: the job finishes
 //! exactly once, with no duplicate droplets.
 
-mod common;
-
-use common::flow::wait_job;
-
 use std::{
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-use cg_runtime::{config::DatabaseConfig, kafka::KafkaConfig};
-use cg_testkit::{Backend, Broker, Storage, TestDb};
+use cg_testkit::{Backend, Broker, Storage, TestDb, config_for, eventually};
 use clustergenie_proto::{jobs::v1 as jpb, provisioning::v1 as pb};
-use tokio_util::sync::CancellationToken;
+use e2e::wait_job;
+use jobs::JobsService;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -24,7 +20,8 @@ fn free_port() -> u16 {
 }
 
 fn spawn_provisioning(addr: &str, db: &str, brokers: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_provisioning"))
+    Command::new(env!("CARGO_BIN_EXE_cg-service"))
+        .env("CG_SERVICE", "provisioning")
         .env("CLUSTERGENIE_LISTEN_ADDR", addr)
         .env("CLUSTERGENIE_DATABASE__URL", db)
         .env("CLUSTERGENIE_KAFKA__BROKERS", brokers)
@@ -38,13 +35,10 @@ fn spawn_provisioning(addr: &str, db: &str, brokers: &str) -> Child {
 }
 
 async fn healthy(addr: &str) {
-    for _ in 0..200 {
-        if cg_runtime::grpc::probe(addr.parse().unwrap()).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("provisioning at {addr} never became healthy");
+    eventually(Duration::from_secs(20), "provisioning to serve", || {
+        cg_runtime::grpc::probe(addr.parse().unwrap())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,28 +50,11 @@ async fn a_job_interrupted_by_kill_9_finishes_once_after_a_restart() {
     let mut child = spawn_provisioning(&addr, &prov_db.url, &broker.bootstrap());
     healthy(&addr).await;
 
-    let jobs_app = jobs::App::build(&jobs::Config {
-        database: DatabaseConfig::new(jobs_db.url.clone()),
-        kafka: Some(KafkaConfig {
-            brokers: broker.bootstrap(),
-            partitions: 2,
-            ..KafkaConfig::default()
-        }),
-        ..jobs::Config::default()
-    })
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let jobs_addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    let jobs_server = tokio::spawn(jobs_app.serve(
-        listener,
-        async move { token.cancelled().await },
-        Duration::from_secs(5),
-    ));
+    let jobs_server =
+        cg_testkit::start::<JobsService>(&config_for::<JobsService>(Some(&jobs_db), Some(&broker)))
+            .await;
     let mut jobs_client =
-        jpb::job_service_client::JobServiceClient::connect(format!("http://{jobs_addr}"))
+        jpb::job_service_client::JobServiceClient::connect(jobs_server.endpoint())
             .await
             .unwrap();
 
@@ -143,8 +120,5 @@ async fn a_job_interrupted_by_kill_9_finishes_once_after_a_restart() {
 
     child.kill().unwrap();
     child.wait().unwrap();
-    stop.cancel();
-    jobs_server.await.unwrap().unwrap();
-    prov_db.drop_db().await;
-    jobs_db.drop_db().await;
+    jobs_server.stop().await.expect("jobs stops cleanly");
 }

@@ -1,7 +1,5 @@
 //! The embedded launcher starts every service on SQLite and stops cleanly.
 
-mod common;
-
 use std::time::Duration;
 
 use clustergenie_proto::{
@@ -12,7 +10,7 @@ use tonic::Code;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mesh_starts_serves_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mesh = clustergenie::Mesh::start(common::options(
+    let mesh = clustergenie::Mesh::start(e2e::embedded(
         dir.path(),
         &dir.path().join("web"),
         Duration::from_millis(100),
@@ -68,22 +66,14 @@ async fn the_mesh_starts_serves_and_stops_cleanly() {
         .into_inner()
         .job
         .unwrap();
-    let mut status = 0;
-    for _ in 0..400 {
-        status = jobs
-            .get_job(jobs::GetJobRequest { id: job.id.clone() })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap()
-            .status;
-        if status == jobs::JobStatus::Succeeded as i32 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(status, jobs::JobStatus::Succeeded as i32);
+    e2e::wait_job(
+        &mut jobs,
+        &job.id,
+        Duration::from_secs(20),
+        "the job to succeed on the embedded mesh",
+        |j| j.status == jobs::JobStatus::Succeeded as i32,
+    )
+    .await;
     // Services whose issues have not landed answer UNIMPLEMENTED.
     let mut diagnosis =
         diag::diagnosis_service_client::DiagnosisServiceClient::connect(endpoint("diagnosis"))

@@ -4,16 +4,13 @@
 //! Jobs arrive open-loop at a fixed rate; latency is the job's own
 //! create → finish time as jobs recorded it.
 //!
-//! `just bench-jobs` (or `cargo bench -p provisioning --bench jobs -- --help`).
-
-#[path = "../tests/common/mod.rs"]
-mod common;
+//! `just bench-jobs` (or `cargo bench -p e2e --bench jobs -- --help`).
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use clustergenie_proto::jobs::v1 as jpb;
-use common::flow::Flow;
+use e2e::{Flow, FlowOptions};
 use hdrhistogram::Histogram;
 use provisioning::{cloud::CloudConfig, executor::ExecutorConfig};
 
@@ -50,27 +47,28 @@ async fn main() {
         boot_delay: Duration::ZERO,
         action_duration: Duration::ZERO,
         region_capacity: provisioning::cloud::MAX_REGION_CAPACITY,
-        ..common::fast_cloud()
+        ..e2e::fast_cloud()
     };
-    let flow = Flow::start_with(
-        cg_testkit::Storage::Memory,
-        cg_runtime::kafka::KafkaConfig {
+    let flow = Flow::start_with(FlowOptions {
+        storage: cg_testkit::Storage::Memory,
+        kafka: cg_runtime::kafka::KafkaConfig {
             partitions: args.partitions,
             fetch_wait: Duration::from_millis(args.fetch_wait_ms),
             ..Default::default()
         },
         cloud,
-        ExecutorConfig {
+        executor: ExecutorConfig {
             workers: args.workers,
             queue: 1024,
         },
-    )
+    })
     .await;
-    let mut c = flow.prov.clients().await;
+    let mut c = flow.clients().await;
+    let jobs_client = flow.jobs().await;
     // Warm-up, not measured: the first job waits for both consumer groups
     // to form and the producers to connect.
     let warm = c.cluster("bench-warm-up", "nyc3").await.id;
-    let mut client = flow.jobs_client.clone();
+    let mut client = jobs_client.clone();
     let job = client
         .create_job(cg_testkit::jobs::provision_one(&warm, "w"))
         .await
@@ -78,7 +76,7 @@ async fn main() {
         .into_inner()
         .job
         .unwrap();
-    common::flow::wait_job(
+    e2e::wait_job(
         &mut client,
         &job.id,
         Duration::from_secs(60),
@@ -100,7 +98,7 @@ async fn main() {
         for n in 0..total {
             let due = started + gap.mul_f64(n as f64);
             tokio::time::sleep_until(due.into()).await;
-            let mut client = flow.jobs_client.clone();
+            let mut client = jobs_client.clone();
             let cluster = clusters[n as usize % clusters.len()].clone();
             creates.push(tokio::spawn(async move {
                 client
@@ -129,7 +127,7 @@ async fn main() {
             }
         }
         // Wait for every job of the round to finish.
-        let mut client = flow.jobs_client.clone();
+        let mut client = jobs_client.clone();
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut finished = Vec::new();
         while Instant::now() < deadline {

@@ -1,3 +1,7 @@
+-- The runtime's tables, applied to every service's database by the service
+-- kit (versions 100000+ are the runtime's; a service's own start at 1).
+-- Portable DDL: this file runs unchanged on MySQL/MariaDB and on SQLite.
+
 -- Transactional outbox (see cg_runtime::outbox): a state change and the
 -- event announcing it commit together; the relay publishes unsent rows in
 -- id order and stamps sent_at.

@@ -2,16 +2,16 @@
 //! (tansu): jobs.CreateJob → outbox → cg.jobs.requested → provisioning's
 //! worker pool → droplets → cg.jobs.progress → jobs' state machine → WatchJob.
 
-mod common;
-
 use std::time::Duration;
 
-use cg_runtime::kafka::{self, Outgoing, Producer, topics};
-use clustergenie_proto::{jobs::v1 as jpb, provisioning::v1 as pb};
-use common::{
-    Server, fast_cloud,
-    flow::{Flow, wait_job},
+use cg_runtime::{
+    kafka::{self, Outgoing, Producer},
+    topic::topics,
 };
+use cg_testkit::{Storage, check, eventually, provisioning::Clients};
+use clustergenie_proto::{jobs::v1 as jpb, provisioning::v1 as pb};
+use e2e::{Flow, FlowOptions, all_jobs, channel, fast_cloud, is_terminal, wait_job};
+use provisioning::ProvisioningService;
 
 /// Watches a job to its end; returns the (status, progress) seen.
 async fn run_to_end(
@@ -44,10 +44,10 @@ async fn run_to_end(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
-    let flow = Flow::start(fast_cloud(), Default::default()).await;
-    let (kafka, prov) = (flow.kafka.clone(), &flow.prov);
-    let mut jobs_client = flow.jobs_client.clone();
-    let mut c = prov.clients().await;
+    let flow = Flow::start(fast_cloud()).await;
+    let kafka = flow.kafka.clone();
+    let mut jobs_client = flow.jobs().await;
+    let mut c = flow.clients().await;
     let cluster = c.cluster("scaled", "nyc1").await;
 
     let up = run_to_end(
@@ -70,7 +70,7 @@ async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
         progress.windows(2).all(|w| w[0] <= w[1]),
         "progress only rises: {up:?}"
     );
-    let live = |c: &mut common::Clients| {
+    let live = |c: &mut Clients| {
         let mut droplets = c.droplets.clone();
         let cluster_id = cluster.id.clone();
         async move {
@@ -107,7 +107,8 @@ async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, droplets[0].id, "the newest droplets go first");
 
-    let mut stats = pb::executor_service_client::ExecutorServiceClient::new(prov.channel().await);
+    let mut stats =
+        pb::executor_service_client::ExecutorServiceClient::new(flow.prov_channel().await);
     let s = stats
         .get_executor_stats(pb::GetExecutorStatsRequest {})
         .await
@@ -125,7 +126,7 @@ async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
     Producer::new(&kafka)
         .unwrap()
         .send(Outgoing {
-            topic: topics::JOBS_REQUESTED,
+            topic: topics::JOBS_REQUESTED.name,
             key: &cluster.id,
             event_id: "garbage",
             event_type: "clustergenie.events.v1.JobRequested",
@@ -144,7 +145,7 @@ async fn a_scale_job_flows_through_kafka_to_the_executor_and_back() {
         Some(&(jpb::JobStatus::Succeeded as i32, 100)),
         "{again:?}"
     );
-    let tap = cg_testkit::Tap::start(&kafka, &[&kafka::dlq(topics::JOBS_REQUESTED)]);
+    let tap = cg_testkit::Tap::start(&kafka, &[&kafka::dlq(topics::JOBS_REQUESTED.name)]);
     let dead = tap
         .wait(Duration::from_secs(10), "the dead letter", |e| {
             !e.is_empty()
@@ -163,9 +164,9 @@ async fn cancelling_a_running_resize_leaves_the_droplet_unlocked_and_consistent(
         action_duration: Duration::from_millis(400),
         ..fast_cloud()
     };
-    let flow = Flow::start(cloud, Default::default()).await;
-    let mut jobs_client = flow.jobs_client.clone();
-    let mut c = flow.prov.clients().await;
+    let flow = Flow::start(cloud).await;
+    let mut jobs_client = flow.jobs().await;
+    let mut c = flow.clients().await;
     let cluster = c.cluster("resizing", "ams3").await;
     let d = c.droplet(&cluster.id, "big").await;
     c.wait_droplet(&d.id, pb::DropletStatus::Active).await;
@@ -234,9 +235,13 @@ async fn a_flood_beyond_the_queue_slows_intake_but_loses_nothing() {
         workers: 1,
         queue: 2,
     };
-    let flow = Flow::start(fast_cloud(), executor).await;
-    let mut jobs_client = flow.jobs_client.clone();
-    let mut c = flow.prov.clients().await;
+    let flow = Flow::start_with(FlowOptions {
+        executor,
+        ..FlowOptions::default()
+    })
+    .await;
+    let mut jobs_client = flow.jobs().await;
+    let mut c = flow.clients().await;
     let cluster = c.cluster("flooded", "sfo3").await;
     let mut ids = Vec::new();
     for i in 0..30 {
@@ -252,41 +257,49 @@ async fn a_flood_beyond_the_queue_slows_intake_but_loses_nothing() {
             .unwrap();
         ids.push(created.id);
     }
-    let mut stats =
-        pb::executor_service_client::ExecutorServiceClient::new(flow.prov.channel().await);
-    let mut max_queue = 0;
-    let mut finished = 0;
-    for _ in 0..1200 {
-        let s = stats
-            .get_executor_stats(pb::GetExecutorStatsRequest {})
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(
-            s.queue_length <= 2,
-            "the queue never grows past its capacity"
-        );
-        max_queue = max_queue.max(s.queue_length);
-        let listed = jobs_client
-            .list_jobs(jpb::ListJobsRequest {
-                cluster_id: cluster.id.clone(),
-                status: jpb::JobStatus::Succeeded as i32,
-                page_size: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .jobs;
-        finished = listed.len();
-        if finished == ids.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(finished, ids.len(), "every job succeeded");
+    let stats = pb::executor_service_client::ExecutorServiceClient::new(flow.prov_channel().await);
+    let max_queue = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    eventually(
+        Duration::from_secs(60),
+        "every flooded job to succeed",
+        || {
+            let (mut stats, mut jobs_client, cluster_id, max_queue) = (
+                stats.clone(),
+                jobs_client.clone(),
+                cluster.id.clone(),
+                max_queue.clone(),
+            );
+            async move {
+                let s = stats
+                    .get_executor_stats(pb::GetExecutorStatsRequest {})
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert!(
+                    s.queue_length <= 2,
+                    "the queue never grows past its capacity"
+                );
+                max_queue.fetch_max(s.queue_length, std::sync::atomic::Ordering::Relaxed);
+                let finished = jobs_client
+                    .list_jobs(jpb::ListJobsRequest {
+                        cluster_id,
+                        status: jpb::JobStatus::Succeeded as i32,
+                        page_size: 100,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .jobs
+                    .len();
+                check(finished == 30, finished)
+            }
+        },
+    )
+    .await;
     assert_eq!(
-        max_queue, 2,
+        max_queue.load(std::sync::atomic::Ordering::Relaxed),
+        2,
         "the flood filled the queue: intake had to wait"
     );
     let droplets = c
@@ -306,67 +319,84 @@ async fn a_flood_beyond_the_queue_slows_intake_but_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_split_the_jobs_and_run_each_once() {
-    let flow = Flow::start(fast_cloud(), Default::default()).await;
+    let flow = Flow::start(fast_cloud()).await;
     // A second replica: same database, same consumer group.
-    let second = Server::start(&flow.prov_config).await;
-    // Let the group settle on both members before the burst.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut jobs_client = flow.jobs_client.clone();
-    let mut c = flow.prov.clients().await;
+    let second = cg_testkit::start::<ProvisioningService>(&flow.prov_config()).await;
+    let jobs_client = flow.jobs().await;
+    let mut c = flow.clients().await;
     let mut clusters = Vec::new();
     for i in 0..20 {
         clusters.push(c.cluster(&format!("r{i}"), "fra1").await.id);
     }
-    let creates = (0..200).map(|i| {
-        let mut client = jobs_client.clone();
-        let cluster = clusters[i % clusters.len()].clone();
+    let created = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Jobs for every cluster, `n` at a time: they land on both partitions.
+    let burst = |n: usize| {
+        let (jobs_client, clusters, created) =
+            (jobs_client.clone(), clusters.clone(), created.clone());
         async move {
-            client
-                .create_job(cg_testkit::jobs::provision_one(&cluster, &format!("j{i}")))
-                .await
-                .unwrap()
+            let start = created.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+            let creates = (start..start + n).map(|i| {
+                let mut client = jobs_client.clone();
+                let cluster = clusters[i % clusters.len()].clone();
+                async move {
+                    client
+                        .create_job(cg_testkit::jobs::provision_one(&cluster, &format!("j{i}")))
+                        .await
+                        .unwrap()
+                }
+            });
+            futures::future::join_all(creates).await;
         }
-    });
-    futures::future::join_all(creates).await;
-    let mut succeeded = 0;
-    for _ in 0..1200 {
-        let mut token = String::new();
-        succeeded = 0;
-        loop {
-            let page = jobs_client
-                .list_jobs(jpb::ListJobsRequest {
-                    status: jpb::JobStatus::Succeeded as i32,
-                    page_size: 1000,
-                    page_token: token,
-                    ..Default::default()
+    };
+    let all_succeed = || async {
+        let total = created.load(std::sync::atomic::Ordering::SeqCst);
+        eventually(Duration::from_secs(120), "every job to succeed", || {
+            let mut jobs_client = jobs_client.clone();
+            async move {
+                let n = all_jobs(&mut jobs_client, |j| {
+                    j.status == jpb::JobStatus::Succeeded as i32
                 })
                 .await
-                .unwrap()
-                .into_inner();
-            succeeded += page.jobs.len();
-            if page.next_page_token.is_empty() {
-                break;
+                .len();
+                check(n == total, (n, total))
             }
-            token = page.next_page_token;
-        }
-        if succeeded == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(succeeded, 200, "every job succeeded");
-    let failed_or_retried = jobs_client
-        .list_jobs(jpb::ListJobsRequest {
-            page_size: 1000,
-            ..Default::default()
         })
-        .await
-        .unwrap()
-        .into_inner()
-        .jobs
-        .into_iter()
-        .filter(|j| j.attempts != 1)
-        .count();
+        .await;
+        total
+    };
+    let completed = |endpoint: String| async move {
+        pb::executor_service_client::ExecutorServiceClient::new(channel(&endpoint).await)
+            .get_executor_stats(pb::GetExecutorStatsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .latencies
+            .iter()
+            .map(|l| l.completed)
+            .sum::<i64>()
+    };
+    let (first_at, second_at) = (flow.mesh.endpoint("provisioning"), second.endpoint());
+    // The group settles on both members: rounds of jobs go out until each
+    // replica has run some (no guess at how long a rebalance takes).
+    eventually(
+        Duration::from_secs(60),
+        "both replicas to take work",
+        || {
+            let (burst, all_succeed, completed) = (&burst, &all_succeed, &completed);
+            let (first_at, second_at) = (first_at.clone(), second_at.clone());
+            async move {
+                burst(20).await;
+                all_succeed().await;
+                let (a, b) = (completed(first_at).await, completed(second_at).await);
+                check(a > 0 && b > 0, (a, b))
+            }
+        },
+    )
+    .await;
+    burst(200).await;
+    let total = all_succeed().await;
+    let mut jobs_client = jobs_client.clone();
+    let failed_or_retried = all_jobs(&mut jobs_client, |j| j.attempts != 1).await.len();
     assert_eq!(failed_or_retried, 0, "no job needed a second attempt");
     let droplets = c
         .droplets
@@ -380,36 +410,26 @@ async fn two_replicas_split_the_jobs_and_run_each_once() {
         .unwrap()
         .into_inner()
         .droplets;
-    assert_eq!(droplets.len(), 200, "each job made exactly one droplet");
-    let completed = |channel: tonic::transport::Channel| async move {
-        pb::executor_service_client::ExecutorServiceClient::new(channel)
-            .get_executor_stats(pb::GetExecutorStatsRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .latencies
-            .iter()
-            .map(|l| l.completed)
-            .sum::<i64>()
-    };
-    let a = completed(flow.prov.channel().await).await;
-    let b = completed(second.channel().await).await;
-    assert_eq!(a + b, 200, "each job ran once across the replicas");
-    assert!(a > 0 && b > 0, "both replicas took work: {a} and {b}");
-    second.stop().await;
+    assert_eq!(droplets.len(), total, "each job made exactly one droplet");
+    let (a, b) = (completed(first_at).await, completed(second_at).await);
+    assert_eq!(
+        usize::try_from(a + b).unwrap(),
+        total,
+        "each job ran once across the replicas ({a} + {b})"
+    );
+    second.stop().await.expect("stops cleanly");
     flow.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_mid_burst_loses_no_job_and_runs_none_twice() {
-    let mut flow = Flow::start_on(
-        cg_testkit::Storage::Sqlite,
-        fast_cloud(),
-        Default::default(),
-    )
+    let mut flow = Flow::start_with(FlowOptions {
+        storage: Storage::Sqlite,
+        ..FlowOptions::default()
+    })
     .await;
-    let jobs_client = flow.jobs_client.clone();
-    let mut c = flow.prov.clients().await;
+    let jobs_client = flow.jobs().await;
+    let mut c = flow.clients().await;
     let mut clusters = Vec::new();
     for i in 0..10 {
         clusters.push(c.cluster(&format!("o{i}"), "lon1").await.id);
@@ -431,32 +451,22 @@ async fn a_broker_outage_mid_burst_loses_no_job_and_runs_none_twice() {
     flow.broker.stop();
     // Jobs keep being accepted: their requests wait in the outbox.
     burst(50..100).await;
+    // The outage itself: the broker stays away for 10 s.
     tokio::time::sleep(Duration::from_secs(10)).await;
     flow.broker.restart();
 
-    let mut jobs_client = flow.jobs_client.clone();
-    let mut terminal = Vec::new();
-    for _ in 0..1200 {
-        terminal = jobs_client
-            .list_jobs(jpb::ListJobsRequest {
-                page_size: 1000,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .jobs
-            .into_iter()
-            .filter(|j| {
-                j.status != jpb::JobStatus::Queued as i32
-                    && j.status != jpb::JobStatus::Running as i32
-            })
-            .collect::<Vec<_>>();
-        if terminal.len() == 100 {
-            break;
+    let terminal = eventually(Duration::from_secs(120), "all 100 jobs to end", || {
+        let mut jobs_client = jobs_client.clone();
+        async move {
+            let done = all_jobs(&mut jobs_client, is_terminal).await;
+            if done.len() == 100 {
+                Ok(done)
+            } else {
+                Err(done.len())
+            }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert_eq!(terminal.len(), 100, "every job reached a terminal state");
     let succeeded = terminal
         .iter()

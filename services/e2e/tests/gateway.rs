@@ -2,12 +2,10 @@
 //! tokens and roles, rate limits (in process and shared through Redis),
 //! gRPC-web, CORS and the dashboard's files on the same port.
 
-mod common;
-
 use std::time::Duration;
 
 use clustergenie_proto::{gateway::v1 as gpb, provisioning::v1 as pb};
-use common::{ADMIN, Mesh, bearer, token};
+use e2e::{ADMIN, Flow, bearer, channel, fast_cloud, token};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tonic::Code;
 use tonic_types::StatusExt as _;
@@ -33,10 +31,10 @@ fn budget(requests: u32, secs: u64) -> gateway::limits::Budget {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_carry_roles_and_revoked_tokens_stop_working() {
-    let mesh = Mesh::start().await;
-    let gw = mesh.gateway(&mesh.config()).await;
-    let mut tokens = Tokens::new(gw.channel().await);
-    let mut clusters = Clusters::new(gw.channel().await);
+    let mesh = Flow::start(fast_cloud()).await;
+    let gw = mesh.gateway(&mesh.gateway_config()).await;
+    let mut tokens = Tokens::new(channel(&gw.endpoint()).await);
+    let mut clusters = Clusters::new(channel(&gw.endpoint()).await);
 
     let anonymous = clusters
         .list_clusters(pb::ListClustersRequest::default())
@@ -54,11 +52,11 @@ async fn tokens_carry_roles_and_revoked_tokens_stop_working() {
     // Guessing tokens draws from the anonymous budget like any anonymous call.
     assert_eq!(
         forged.metadata().get("ratelimit-limit").unwrap(),
-        &mesh.config().limits.anonymous.requests.to_string()
+        &mesh.gateway_config().limits.anonymous.requests.to_string()
     );
 
-    let viewer = token(&gw, "dashboard", gpb::Role::Viewer).await;
-    let operator = token(&gw, "ci", gpb::Role::Operator).await;
+    let viewer = token(&gw.endpoint(), "dashboard", gpb::Role::Viewer).await;
+    let operator = token(&gw.endpoint(), "ci", gpb::Role::Operator).await;
     let me = tokens
         .who_am_i(bearer(&viewer, gpb::WhoAmIRequest {}))
         .await
@@ -157,22 +155,29 @@ async fn tokens_carry_roles_and_revoked_tokens_stop_working() {
         .collect();
     fields.sort();
     assert_eq!(fields, ["name", "role"]);
-    gw.stop().await;
+    gw.stop().await.expect("stops cleanly");
     mesh.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_configured_token_the_first_start_generates_one_admin_token() {
-    let mesh = Mesh::start().await;
-    let mut config = mesh.config();
+    let mesh = Flow::start(fast_cloud()).await;
+    // A token store of its own: nothing bootstrapped it yet.
+    let db = cg_testkit::TestDb::new(cg_testkit::Backend::MySql).await;
+    let mut config = mesh.gateway_config();
+    config.common.database = db.config();
     config.auth.bootstrap_token = None;
-    let first = gateway::App::build(&config).await.unwrap();
+    let first = cg_runtime::kit::build::<gateway::GatewayService>(&config)
+        .await
+        .unwrap();
     let secret = first
+        .service()
         .bootstrap_secret
         .clone()
         .expect("a generated admin token");
     assert!(gateway::auth::Secret::parse(&secret).is_ok());
     let admin = first
+        .service()
         .tokens
         .authenticate(&gateway::auth::Secret::parse(&secret).unwrap())
         .await
@@ -181,22 +186,24 @@ async fn without_a_configured_token_the_first_start_generates_one_admin_token() 
     assert_eq!(admin.role, gateway::auth::Role::Admin);
     drop(first);
     // Printed once: the next start (an admin exists) generates nothing.
-    let second = gateway::App::build(&config).await.unwrap();
-    assert_eq!(second.bootstrap_secret, None);
-    assert_eq!(second.tokens.list(false).await.unwrap().len(), 1);
+    let second = cg_runtime::kit::build::<gateway::GatewayService>(&config)
+        .await
+        .unwrap();
+    assert_eq!(second.service().bootstrap_secret, None);
+    assert_eq!(second.service().tokens.list(false).await.unwrap().len(), 1);
     drop(second);
     mesh.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_reports_the_budget_and_excess_is_refused_with_retry_info() {
-    let mesh = Mesh::start().await;
-    let mut config = mesh.config();
+    let mesh = Flow::start(fast_cloud()).await;
+    let mut config = mesh.gateway_config();
     config.limits.default = budget(3, 60);
     config.limits.expensive = budget(1, 60);
     let gw = mesh.gateway(&config).await;
-    let operator = token(&gw, "ci", gpb::Role::Operator).await;
-    let mut clusters = Clusters::new(gw.channel().await);
+    let operator = token(&gw.endpoint(), "ci", gpb::Role::Operator).await;
+    let mut clusters = Clusters::new(channel(&gw.endpoint()).await);
     for left in ["2", "1", "0"] {
         let resp = clusters
             .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
@@ -229,8 +236,9 @@ async fn every_answer_reports_the_budget_and_excess_is_refused_with_retry_info()
     assert!(refused.metadata().get("retry-after").is_some());
 
     // CreateJob draws from the tighter expensive budget of the same token.
-    let mut jobs =
-        clustergenie_proto::jobs::v1::job_service_client::JobServiceClient::new(gw.channel().await);
+    let mut jobs = clustergenie_proto::jobs::v1::job_service_client::JobServiceClient::new(
+        channel(&gw.endpoint()).await,
+    );
     let job = || {
         bearer(
             &operator,
@@ -243,7 +251,7 @@ async fn every_answer_reports_the_budget_and_excess_is_refused_with_retry_info()
     assert_eq!(second.code(), Code::ResourceExhausted);
 
     // An admin raises the default budget; it applies at once.
-    let mut limits = Limits::new(gw.channel().await);
+    let mut limits = Limits::new(channel(&gw.endpoint()).await);
     let updated = limits
         .update_rate_limits(bearer(
             ADMIN,
@@ -282,23 +290,23 @@ async fn every_answer_reports_the_budget_and_excess_is_refused_with_retry_info()
         .await
         .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
-    gw.stop().await;
+    gw.stop().await.expect("stops cleanly");
     mesh.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_sharing_redis_enforce_one_budget() {
-    let mesh = Mesh::start().await;
-    let mut config = mesh.config();
+    let mesh = Flow::start(fast_cloud()).await;
+    let mut config = mesh.gateway_config();
     config.limits.redis_url = Some(secrecy::SecretString::from("redis://127.0.0.1:6379"));
     // A fresh key space per run: Redis outlives the test.
     config.limits.redis_prefix = format!("cg-test:{}", cg_runtime::new_id());
     config.limits.default = budget(4, 60);
     let a = mesh.gateway(&config).await;
     let b = mesh.gateway(&config).await;
-    let operator = token(&a, "shared", gpb::Role::Operator).await;
-    let mut on_a = Clusters::new(a.channel().await);
-    let mut on_b = Clusters::new(b.channel().await);
+    let operator = token(&a.endpoint(), "shared", gpb::Role::Operator).await;
+    let mut on_a = Clusters::new(channel(&a.endpoint()).await);
+    let mut on_b = Clusters::new(channel(&b.endpoint()).await);
     let mut remaining = Vec::new();
     for i in 0..4 {
         let client = if i % 2 == 0 { &mut on_a } else { &mut on_b };
@@ -327,8 +335,8 @@ async fn two_replicas_sharing_redis_enforce_one_budget() {
             .unwrap_err();
         assert_eq!(refused.code(), Code::ResourceExhausted);
     }
-    a.stop().await;
-    b.stop().await;
+    a.stop().await.expect("stops cleanly");
+    b.stop().await.expect("stops cleanly");
     mesh.stop().await;
 }
 
@@ -346,10 +354,10 @@ async fn http1(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_web_cors_and_the_dashboard_share_one_port() {
-    let mesh = Mesh::start().await;
+    let mesh = Flow::start(fast_cloud()).await;
     let web = tempfile::tempdir().unwrap();
     std::fs::write(web.path().join("index.html"), "<title>ClusterGenie</title>").unwrap();
-    let mut config = mesh.config();
+    let mut config = mesh.gateway_config();
     config.web_root = web.path().to_path_buf();
     let gw = mesh.gateway(&config).await;
 
@@ -416,6 +424,6 @@ async fn grpc_web_cors_and_the_dashboard_share_one_port() {
         assert!(page.starts_with("HTTP/1.1 200"), "{page}");
         assert!(page.contains("<title>ClusterGenie</title>"), "{page}");
     }
-    gw.stop().await;
+    gw.stop().await.expect("stops cleanly");
     mesh.stop().await;
 }

@@ -3,25 +3,19 @@
 //! SQLite and a tansu broker. The browser steps live in
 //! `web/e2e/dashboard.e2e.mjs`; screenshots land in `web/e2e/artifacts/`.
 
-mod common;
-
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use clustergenie_proto::gateway::v1 as gw;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_runs_the_story_in_the_dashboard() {
-    let web = repo().join("web");
+    let web = e2e::repo().join("web");
     assert!(
         web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
         "the dashboard is not built: run tests through `just test` (it builds web/)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let mesh = clustergenie::Mesh::start(common::options(
+    let mesh = clustergenie::Mesh::start(e2e::embedded(
         dir.path(),
         &web.join("dist"),
         Duration::from_millis(500),

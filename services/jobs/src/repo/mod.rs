@@ -1,0 +1,93 @@
+//! Storage of jobs. The trait speaks plain domain types; [`SqlJobs`]
+//! implements it on MySQL/MariaDB and SQLite, and one suite
+//! (`tests/repository.rs`) runs against every implementation.
+
+mod sql;
+
+use std::future::Future;
+
+use cg_runtime::{
+    ApiError,
+    outbox::NewEvent,
+    page::{PageOf, PageRequest},
+};
+
+pub use sql::SqlJobs;
+
+use crate::domain::{Filter, Job, Outcome, Status};
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// A state change, applied only when the job is in one of the states `to`
+/// may be entered from (and, when given, still on `attempt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub to: Status,
+    pub attempt: Option<u32>,
+    /// Progress only rises (a late report cannot lower it).
+    pub progress: Option<u32>,
+    pub reset_progress: bool,
+    pub message: Option<String>,
+    pub error: Option<String>,
+    pub next_attempt: bool,
+    pub cancel_requested: Option<bool>,
+    pub outcome: Option<Outcome>,
+    pub now: i64,
+}
+
+impl Transition {
+    pub fn to(to: Status, now: i64) -> Self {
+        Self {
+            to,
+            attempt: None,
+            progress: None,
+            reset_progress: false,
+            message: None,
+            error: None,
+            next_attempt: false,
+            cancel_requested: None,
+            outcome: None,
+            now,
+        }
+    }
+}
+
+/// What an insert did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    /// An earlier job with the same `request_id` and body: its id.
+    Replayed(String),
+}
+
+pub trait JobRepository: Send + Sync + 'static {
+    /// Inserts a queued job and, in the same transaction, the event that
+    /// announces it; or answers the job an earlier insert with the same
+    /// `request_id` made (`IdempotencyMismatch` when its `fingerprint`
+    /// differs).
+    fn insert(
+        &self,
+        job: &Job,
+        fingerprint: &str,
+        announce: NewEvent,
+    ) -> impl Future<Output = Result<Inserted>> + Send;
+
+    fn get(&self, id: &str) -> impl Future<Output = Result<Job>> + Send;
+
+    /// Newest first; a page continues after (below) the id in `page.after`.
+    fn list(
+        &self,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<PageOf<Job>>> + Send;
+
+    /// Applies `t` and, in the same transaction, records `announce`; false
+    /// (and nothing written) when the job may not make it: finished
+    /// already, on another attempt, or a race lost.
+    fn transition(
+        &self,
+        id: &str,
+        t: &Transition,
+        announce: Option<NewEvent>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
