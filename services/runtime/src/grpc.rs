@@ -6,7 +6,7 @@
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use opentelemetry::propagation::Extractor;
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{
     server::NamedService,
@@ -177,82 +177,47 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> Result<(), Error> {
-    let token = CancellationToken::new();
-    let stop = token.clone();
+    let stop = CancellationToken::new();
+    let draining = stop.clone();
     let addr = listener.local_addr()?;
     let server = Server::builder()
         .trace_fn(call_span)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), async move {
-            stop.cancelled().await;
+            draining.cancelled().await;
         });
+    drain(addr, server, stop, &health, shutdown, grace)
+        .await
+        .map_err(Error::from)
+}
+
+/// Runs `server` (which stops accepting once `stop` is cancelled) until
+/// `shutdown`; then reports `NOT_SERVING`, stops it and waits at most
+/// `grace` for the calls still in flight.
+pub async fn drain<E>(
+    addr: SocketAddr,
+    server: impl Future<Output = Result<(), E>>,
+    stop: CancellationToken,
+    health: &HealthReporter,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> Result<(), E> {
     tokio::pin!(server);
     tokio::select! {
-        res = &mut server => return res.map_err(Error::from),
+        res = &mut server => return res,
         () = shutdown => {}
     }
     tracing::info!(%addr, grace_ms = grace.as_millis() as u64, "draining in-flight calls");
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
-    token.cancel();
+    stop.cancel();
     match tokio::time::timeout(grace, server).await {
-        Ok(res) => res.map_err(Error::from),
+        Ok(res) => res,
         Err(_) => {
             tracing::warn!(%addr, "grace period over; abandoning calls still running");
             Ok(())
         }
-    }
-}
-
-/// A server running in the background (tests, the embedded launcher).
-pub struct Running {
-    pub addr: SocketAddr,
-    stop: CancellationToken,
-    handle: JoinHandle<Result<(), Error>>,
-}
-
-impl Running {
-    /// Binds `addr` (port 0 picks a free port) and serves in the background.
-    pub async fn spawn(
-        addr: SocketAddr,
-        routes: Routes,
-        health: HealthReporter,
-        grace: Duration,
-    ) -> Result<Self, Error> {
-        let listener = TcpListener::bind(addr).await?;
-        Self::spawn_on(listener, routes, health, grace)
-    }
-
-    pub fn spawn_on(
-        listener: TcpListener,
-        routes: Routes,
-        health: HealthReporter,
-        grace: Duration,
-    ) -> Result<Self, Error> {
-        let addr = listener.local_addr()?;
-        let stop = CancellationToken::new();
-        let signal = stop.clone();
-        let handle = tokio::spawn(serve(
-            listener,
-            routes,
-            health,
-            async move { signal.cancelled().await },
-            grace,
-        ));
-        Ok(Self { addr, stop, handle })
-    }
-
-    pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops accepting, drains and waits for the server to end.
-    pub async fn shutdown(self) -> Result<(), Error> {
-        self.stop.cancel();
-        self.handle
-            .await
-            .map_err(|e| Error::Config(format!("server task failed: {e}")))?
     }
 }
 

@@ -284,24 +284,16 @@ async fn serve_http(
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move { draining.cancelled().await });
-    let server = std::future::IntoFuture::into_future(server);
-    tokio::pin!(server);
-    tokio::select! {
-        res = &mut server => return res.map_err(Error::from),
-        () = shutdown => {}
-    }
-    tracing::info!(%addr, grace_ms = grace.as_millis() as u64, "draining in-flight calls");
-    health
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
-    stop.cancel();
-    match tokio::time::timeout(grace, &mut server).await {
-        Ok(res) => res.map_err(Error::from),
-        Err(_) => {
-            tracing::warn!(%addr, "grace period over; closing open streams");
-            Ok(())
-        }
-    }
+    crate::grpc::drain(
+        addr,
+        std::future::IntoFuture::into_future(server),
+        stop,
+        &health,
+        shutdown,
+        grace,
+    )
+    .await
+    .map_err(Error::from)
 }
 
 /// A service running in the background (tests, the launcher).

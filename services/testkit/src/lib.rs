@@ -77,7 +77,7 @@ use std::{
     net::{TcpListener, TcpStream},
     path::PathBuf,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// A tansu broker running for one test; stopped when dropped.
@@ -150,15 +150,10 @@ impl Broker {
             .spawn()
             .expect("start tansu");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let port = self.port;
+        eventually_blocking(Duration::from_secs(20), "tansu to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).map(drop)
+        });
     }
 
     /// `host:port` for `bootstrap.servers`.
