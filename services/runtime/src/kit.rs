@@ -351,12 +351,6 @@ impl<S: Service> Running<S> {
             message: format!("server task failed: {e}"),
         })?
     }
-
-    /// Drops the server without draining, as a crash would (nothing of the
-    /// shutdown sequence runs).
-    pub fn abort(self) {
-        self.handle.abort();
-    }
 }
 
 /// Running services of any kind, stopped together (in reverse start order,

@@ -18,17 +18,8 @@ impl Id {
             .map_err(|_| "must be a UUID".into())
     }
 
-    /// A new time-ordered id (UUIDv7): ids sort by creation time.
-    pub fn generate() -> Self {
-        Self(crate::new_id())
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
     }
 }
 
