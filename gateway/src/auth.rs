@@ -164,14 +164,45 @@ impl Tokens {
         }
     }
 
+    /// The token with this secret if a recent lookup found it valid:
+    /// answered without the store, so callers may skip charging for it.
+    pub fn cached(&self, secret: &Secret) -> Option<Token> {
+        let cache = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .get(&secret.hash())
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(t, _)| t.clone())
+    }
+
+    /// Of `ids`, the tokens that are revoked now.
+    pub async fn revoked_among(&self, ids: &[String]) -> Result<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "SELECT id FROM api_tokens WHERE revoked_at IS NOT NULL AND id IN ({placeholders})"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(id.as_str());
+        }
+        Ok(q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
     /// The valid token with this secret, if any.
     pub async fn authenticate(&self, secret: &Secret) -> Result<Option<Token>> {
-        let hash = secret.hash();
-        if let Some((token, at)) = self.cache.read().unwrap().get(&hash)
-            && at.elapsed() < CACHE_TTL
-        {
-            return Ok(Some(token.clone()));
+        if let Some(token) = self.cached(secret) {
+            return Ok(Some(token));
         }
+        let hash = secret.hash();
         let token = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM api_tokens WHERE secret_hash = ? AND revoked_at IS NULL"
         ))
@@ -319,32 +350,6 @@ impl Tokens {
     }
 }
 
-/// What a call needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Health and reflection: anyone.
-    Public,
-    Needs(Role),
-}
-
-/// The access a gRPC path (`/package.Service/Method`) needs: reads are for
-/// viewers, everything else mutates and needs an operator; managing tokens
-/// and limits needs an admin.
-pub fn access(service: &str, method: &str) -> Access {
-    const READS: [&str; 6] = ["Get", "List", "Watch", "Query", "Stream", "WhoAmI"];
-    match service {
-        "grpc.health.v1.Health"
-        | "grpc.reflection.v1.ServerReflection"
-        | "grpc.reflection.v1alpha.ServerReflection" => Access::Public,
-        "clustergenie.gateway.v1.TokenService" if method != "WhoAmI" => Access::Needs(Role::Admin),
-        "clustergenie.gateway.v1.RateLimitService" if method.starts_with("Update") => {
-            Access::Needs(Role::Admin)
-        }
-        _ if READS.iter().any(|r| method.starts_with(r)) => Access::Needs(Role::Viewer),
-        _ => Access::Needs(Role::Operator),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,39 +357,6 @@ mod tests {
     #[test]
     fn roles_nest() {
         assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
-    }
-
-    #[test]
-    fn reads_need_a_viewer_and_writes_an_operator() {
-        let p = "clustergenie.provisioning.v1.DropletService";
-        assert_eq!(access(p, "ListDroplets"), Access::Needs(Role::Viewer));
-        assert_eq!(access(p, "WatchDroplet"), Access::Needs(Role::Viewer));
-        assert_eq!(access(p, "CreateDroplet"), Access::Needs(Role::Operator));
-        assert_eq!(
-            access("clustergenie.diagnosis.v1.DiagnosisService", "Diagnose"),
-            Access::Needs(Role::Operator)
-        );
-    }
-
-    #[test]
-    fn managing_tokens_needs_an_admin_but_anyone_may_ask_who_they_are() {
-        let t = "clustergenie.gateway.v1.TokenService";
-        assert_eq!(access(t, "ListTokens"), Access::Needs(Role::Admin));
-        assert_eq!(access(t, "WhoAmI"), Access::Needs(Role::Viewer));
-        let l = "clustergenie.gateway.v1.RateLimitService";
-        assert_eq!(access(l, "GetRateLimits"), Access::Needs(Role::Viewer));
-        assert_eq!(access(l, "UpdateRateLimits"), Access::Needs(Role::Admin));
-    }
-
-    #[test]
-    fn health_and_reflection_are_public() {
-        assert_eq!(
-            access(
-                "grpc.reflection.v1alpha.ServerReflection",
-                "ServerReflectionInfo"
-            ),
-            Access::Public
-        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Config {
     /// Origins allowed to call from a browser; `*` allows any (tokens are
     /// bearer headers, never cookies).
     pub cors_origins: Vec<String>,
+    /// Caps on server streams (WatchJob, StreamActivity, …) per token.
+    pub streams: crate::streams::StreamsConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -48,6 +50,10 @@ pub struct LimitsConfig {
     pub redis_url: Option<SecretString>,
     /// Prefix of the Redis keys, so several meshes can share one Redis.
     pub redis_prefix: String,
+    /// How long a call's limit check may wait for Redis before this
+    /// replica's own limiter decides instead.
+    #[serde(with = "humantime_serde")]
+    pub redis_timeout: Duration,
     pub default: Budget,
     pub expensive: Budget,
     pub anonymous: Budget,
@@ -58,6 +64,7 @@ impl Default for LimitsConfig {
         Self {
             redis_url: None,
             redis_prefix: "cg:rl".into(),
+            redis_timeout: Duration::from_millis(50),
             default: Budget {
                 requests: 600,
                 period: Duration::from_secs(60),
@@ -110,6 +117,7 @@ impl ServiceConfig for Config {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             cors_origins: vec!["*".into()],
+            streams: crate::streams::StreamsConfig::default(),
         }
     }
 
@@ -135,6 +143,7 @@ impl ServiceConfig for Config {
                 return Err(format!("backends.{name}: {url:?} is not an http(s) URL"));
             }
         }
+        self.streams.validate()?;
         if self.request_timeout.is_zero() || self.request_timeout > Duration::from_secs(600) {
             return Err("request_timeout must be between 1ms and 10m".into());
         }

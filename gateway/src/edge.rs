@@ -1,6 +1,8 @@
 //! What every gRPC call (native or gRPC-web, already translated) goes
-//! through: authentication, the rate limit, the role check, then routing by
-//! service name to the gateway's own services or to the owning backend.
+//! through: the role table (deny by default), authentication, the rate
+//! limit, the role check, the stream cap, then routing by service name to
+//! the gateway's own services or to the owning backend. Backends learn the
+//! caller as `token:<id>` in the principal header, never by name.
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -11,9 +13,11 @@ use tower::ServiceExt as _;
 use tracing::Instrument as _;
 
 use crate::{
-    auth::{self, Access, Token, Tokens},
+    auth::{self, Token, Tokens},
     error::Error,
     limits::{CallerKey, Decision, Limiter, Tier},
+    roles::{self, Access},
+    streams::Streams,
 };
 
 use cg_runtime::grpc::PRINCIPAL_HEADER;
@@ -22,6 +26,7 @@ use cg_runtime::grpc::PRINCIPAL_HEADER;
 pub struct Gateway {
     pub tokens: Tokens,
     pub limiter: Limiter,
+    pub streams: Arc<Streams>,
     /// By service area: `provisioning`, `jobs`, …
     pub backends: Arc<HashMap<String, Channel>>,
     /// The gateway's own services, health and reflection.
@@ -61,57 +66,67 @@ impl Gateway {
         let Some((service, method)) = split(&path) else {
             return status_response(Status::unimplemented("not a gRPC method path"), None);
         };
-        // A bad or unknown token is refused only after the anonymous budget
-        // is charged, so guessing tokens is rate limited like anything else.
+        let rule = roles::rule(service, method);
+        if rule.access == Access::Denied {
+            return status_response(
+                Status::permission_denied(format!("{service}/{method} is not offered here")),
+                None,
+            );
+        }
+        let peer = CallerKey(format!(
+            "peer:{}",
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+        ));
+        // A token not seen lately costs a store lookup: the caller's
+        // anonymous budget is charged first, so guessing tokens (or
+        // flooding the store with them) is rate limited like anything else.
+        let mut anonymous: Option<Decision> = None;
         let (token, rejected) = match auth::bearer(req.headers()) {
             Err(m) => (None, Some(m)),
             Ok(None) => (None, None),
-            Ok(Some(s)) => match self.tokens.authenticate(&s).await {
-                Ok(Some(t)) => (Some(t), None),
-                Ok(None) => (None, Some("unknown or revoked API token")),
-                Err(e) => return status_response(e.into(), None),
+            Ok(Some(s)) => match self.tokens.cached(&s) {
+                Some(t) => (Some(t), None),
+                None => {
+                    let d = self.limiter.check(Tier::Anonymous, &peer).await;
+                    match d {
+                        Ok(d) if !d.allowed => return self.limited(Tier::Anonymous, method, &d),
+                        Ok(d) => anonymous = Some(d),
+                        Err(e) => tracing::warn!(error = %e, "rate-limit check failed"),
+                    }
+                    match self.tokens.authenticate(&s).await {
+                        Ok(Some(t)) => (Some(t), None),
+                        Ok(None) => (None, Some("unknown or revoked API token")),
+                        Err(e) => return status_response(e.into(), anonymous.as_ref()),
+                    }
+                }
             },
         };
         let (tier, key) = match &token {
-            Some(t) => (Tier::of(method), CallerKey(format!("token:{}", t.id))),
-            None => {
-                let peer = req
-                    .extensions()
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
-                (Tier::Anonymous, CallerKey(format!("peer:{peer}")))
-            }
+            Some(t) => (rule.tier, CallerKey(format!("token:{}", t.id))),
+            None => (Tier::Anonymous, CallerKey(peer.0.clone())),
         };
-        let decision = match self.limiter.check(tier, &key).await {
-            Ok(d) => Some(d),
-            Err(e) => {
-                // Availability over enforcement: a broken limit store must
-                // not take the whole API down.
-                tracing::warn!(error = %e, "rate-limit check failed; letting the call through");
-                metrics::counter!("cg_gateway_ratelimit_errors_total").increment(1);
-                None
-            }
+        let decision = match anonymous.filter(|_| token.is_none()) {
+            Some(d) => Some(d),
+            None => match self.limiter.check(tier, &key).await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    // The limiter falls back to its own state when Redis is
+                    // away; this is a bug, and must not take the API down.
+                    tracing::warn!(error = %e, "rate-limit check failed; letting the call through");
+                    metrics::counter!("cg_gateway_ratelimit_errors_total").increment(1);
+                    None
+                }
+            },
         };
-        if let Some(d) = decision.filter(|d| !d.allowed) {
-            metrics::counter!("cg_gateway_ratelimit_rejections_total", "tier" => tier.as_str())
-                .increment(1);
-            tracing::info!(tier = tier.as_str(), method, "rate limited");
-            let status = cg_runtime::error::resource_exhausted(
-                format!(
-                    "rate limit of {} requests per {}s exceeded for {} calls; retry in {}s",
-                    d.limit,
-                    self.limiter.budget(tier).period.as_secs(),
-                    tier.as_str(),
-                    d.retry_after.as_millis().div_ceil(1000).max(1)
-                ),
-                Some(d.retry_after),
-            );
-            return status_response(status, Some(&d));
+        if let Some(d) = decision.as_ref().filter(|d| !d.allowed) {
+            return self.limited(tier, method, d);
         }
         if let Some(m) = rejected {
             return status_response(Status::unauthenticated(m), decision.as_ref());
         }
-        if let Access::Needs(role) = auth::access(service, method) {
+        if let Access::Needs(role) = rule.access {
             let denied = match &token {
                 None => Some(Error::Unauthenticated(
                     "this call needs an API token: `authorization: Bearer <token>`".into(),
@@ -127,12 +142,24 @@ impl Gateway {
                 return status_response(e.into(), decision.as_ref());
             }
         }
+        // Anonymous streams (health watches) are capped per peer address.
+        let stream = if rule.stream {
+            let holder = token
+                .as_ref()
+                .map_or_else(|| peer.0.clone(), |t| t.id.clone());
+            match self.streams.open(&holder) {
+                Ok(guard) => Some(guard),
+                Err(status) => return status_response(status, decision.as_ref()),
+            }
+        } else {
+            None
+        };
         let headers = req.headers_mut();
         headers.remove(http::header::AUTHORIZATION);
         headers.remove(PRINCIPAL_HEADER);
         if let Some(v) = token
             .as_ref()
-            .and_then(|t| HeaderValue::from_str(&t.name).ok())
+            .and_then(|t| HeaderValue::from_str(&format!("token:{}", t.id)).ok())
         {
             headers.insert(PRINCIPAL_HEADER, v);
         }
@@ -145,10 +172,30 @@ impl Gateway {
             req.extensions_mut().insert::<Token>(t);
         }
         let mut resp = self.route(service, req).await;
+        if let Some(guard) = stream {
+            resp = resp.map(|body| self.streams.guard(body, guard));
+        }
         if let Some(d) = &decision {
             d.write_headers(resp.headers_mut());
         }
         resp
+    }
+
+    fn limited(&self, tier: Tier, method: &str, d: &Decision) -> Response<Body> {
+        metrics::counter!("cg_gateway_ratelimit_rejections_total", "tier" => tier.as_str())
+            .increment(1);
+        tracing::info!(tier = tier.as_str(), method, "rate limited");
+        let status = cg_runtime::error::resource_exhausted(
+            format!(
+                "rate limit of {} requests per {}s exceeded for {} calls; retry in {}s",
+                d.limit,
+                self.limiter.budget(tier).period.as_secs(),
+                tier.as_str(),
+                d.retry_after.as_millis().div_ceil(1000).max(1)
+            ),
+            Some(d.retry_after),
+        );
+        status_response(status, Some(d))
     }
 
     async fn route(&self, service: &str, req: Request<Body>) -> Response<Body> {

@@ -13,6 +13,8 @@ pub mod config;
 pub mod edge;
 pub mod error;
 pub mod limits;
+pub mod roles;
+pub mod streams;
 
 use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
 
@@ -194,9 +196,16 @@ impl Service for GatewayService {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
 
+        let streams = streams::Streams::new(config.streams.clone());
+        ctx.spawn(
+            streams
+                .clone()
+                .watch_revocations(tokens.clone(), ctx.stop_token()),
+        );
         let gateway = Gateway {
             tokens: tokens.clone(),
             limiter: limiter.clone(),
+            streams,
             backends: Arc::new(backends),
             local: local.routes().prepare(),
             timeout: config.request_timeout,

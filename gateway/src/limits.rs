@@ -26,7 +26,8 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tier {
     Default,
-    /// Diagnose, CreateJob, ImplementRecommendation: each may start real work.
+    /// Creates, injects, CreateJob, RetryJob, Diagnose, EvaluateNow…: each
+    /// may start real work (see `roles`).
     Expensive,
     /// Callers without a token, keyed by peer address.
     Anonymous,
@@ -45,14 +46,6 @@ impl Tier {
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
-    /// The tier of an authenticated call.
-    pub fn of(method: &str) -> Self {
-        match method {
-            "Diagnose" | "CreateJob" | "ImplementRecommendation" => Self::Expensive,
-            _ => Self::Default,
-        }
     }
 }
 
@@ -172,8 +165,19 @@ enum Store {
         pool: deadpool_redis::Pool,
         prefix: String,
         script: redis::Script,
+        /// How long a check may wait for Redis.
+        timeout: Duration,
+        /// Enforces the budgets in this process while Redis is slow or away
+        /// (per replica, so the whole mesh allows at most replicas × budget).
+        fallback: RwLock<HashMap<Tier, (Budget, Arc<Local>)>>,
+        /// Unix millis until which Redis is not asked (it just failed), so a
+        /// dead Redis costs one timeout per second, not one per call.
+        skip_until: std::sync::atomic::AtomicI64,
     },
 }
+
+/// After a failed Redis check, how long calls use the fallback directly.
+const REDIS_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Budgets per tier (config defaults, overridden by what an admin stored)
 /// and the state that enforces them.
@@ -202,6 +206,9 @@ impl Limiter {
                     pool,
                     prefix: config.redis_prefix.clone(),
                     script: redis::Script::new(GCRA),
+                    timeout: config.redis_timeout,
+                    fallback: RwLock::default(),
+                    skip_until: std::sync::atomic::AtomicI64::new(0),
                 }
             }
             None => Store::Local(RwLock::default()),
@@ -274,14 +281,19 @@ impl Limiter {
     /// Drops the in-process state of callers whose budget is whole again,
     /// so one-off anonymous peers do not pile up (Redis keys expire alone).
     pub fn forget_idle(&self) {
-        if let Store::Local(limiters) = &*self.store {
-            for (_, limiter) in limiters.read().unwrap().values() {
-                limiter.limiter().retain_recent();
-            }
+        let limiters = match &*self.store {
+            Store::Local(limiters) => limiters,
+            Store::Redis { fallback, .. } => fallback,
+        };
+        for (_, limiter) in limiters.read().unwrap().values() {
+            limiter.limiter().retain_recent();
         }
     }
 
-    /// Takes one request from `key`'s budget in `tier`.
+    /// Takes one request from `key`'s budget in `tier`. With Redis, a check
+    /// that does not answer within `limits.redis_timeout` (or fails) is made
+    /// against this process's fallback limiter instead: a slow Redis never
+    /// slows calls, and a dead one never lifts the limit.
     pub async fn check(&self, tier: Tier, key: &CallerKey) -> Result<Decision> {
         let budget = self.budget(tier);
         match &*self.store {
@@ -290,37 +302,76 @@ impl Limiter {
                 pool,
                 prefix,
                 script,
+                timeout,
+                fallback,
+                skip_until,
             } => {
-                let mut conn = pool
-                    .get()
-                    .await
-                    .map_err(|e| Error::Unavailable(format!("rate-limit store: {e}")))?;
-                // The budget is part of the key: a changed budget starts full.
-                let redis_key = format!(
-                    "{prefix}:{}:{}:{}:{}",
-                    tier.as_str(),
-                    budget.requests,
-                    budget.period.as_secs(),
-                    key.0
-                );
-                let interval = u64::try_from(budget.interval().as_millis()).unwrap_or(u64::MAX);
-                let (allowed, remaining, reset, retry): (i64, i64, i64, i64) = script
-                    .key(redis_key)
-                    .arg(interval.max(1))
-                    .arg(budget.requests)
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| Error::Unavailable(format!("rate-limit store: {e}")))?;
-                let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
-                Ok(Decision {
-                    allowed: allowed == 1,
-                    limit: budget.requests,
-                    remaining: u32::try_from(remaining).unwrap_or(0),
-                    reset: ms(reset),
-                    retry_after: ms(retry),
-                })
+                use std::sync::atomic::Ordering;
+                let now = cg_runtime::time::now_millis();
+                if skip_until.load(Ordering::Relaxed) > now {
+                    return Ok(Self::check_local(fallback, tier, budget, key));
+                }
+                let shared = tokio::time::timeout(
+                    *timeout,
+                    Self::check_redis(pool, prefix, script, tier, budget, key),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::Unavailable(format!(
+                        "rate-limit store: no answer within {}ms",
+                        timeout.as_millis()
+                    )))
+                });
+                match shared {
+                    Ok(d) => Ok(d),
+                    Err(e) => {
+                        let backoff = i64::try_from(REDIS_BACKOFF.as_millis()).unwrap_or(1000);
+                        skip_until.store(now + backoff, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "rate-limit store unavailable; enforcing limits in this process");
+                        metrics::counter!("cg_gateway_ratelimit_errors_total").increment(1);
+                        Ok(Self::check_local(fallback, tier, budget, key))
+                    }
+                }
             }
         }
+    }
+
+    async fn check_redis(
+        pool: &deadpool_redis::Pool,
+        prefix: &str,
+        script: &redis::Script,
+        tier: Tier,
+        budget: Budget,
+        key: &CallerKey,
+    ) -> Result<Decision> {
+        let mut conn = pool
+            .get()
+            .await
+            .map_err(|e| Error::Unavailable(format!("rate-limit store: {e}")))?;
+        // The budget is part of the key: a changed budget starts full.
+        let redis_key = format!(
+            "{prefix}:{}:{}:{}:{}",
+            tier.as_str(),
+            budget.requests,
+            budget.period.as_secs(),
+            key.0
+        );
+        let interval = u64::try_from(budget.interval().as_millis()).unwrap_or(u64::MAX);
+        let (allowed, remaining, reset, retry): (i64, i64, i64, i64) = script
+            .key(redis_key)
+            .arg(interval.max(1))
+            .arg(budget.requests)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| Error::Unavailable(format!("rate-limit store: {e}")))?;
+        let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
+        Ok(Decision {
+            allowed: allowed == 1,
+            limit: budget.requests,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            reset: ms(reset),
+            retry_after: ms(retry),
+        })
     }
 
     fn check_local(
@@ -379,13 +430,6 @@ mod tests {
             requests,
             period: Duration::from_secs(secs),
         }
-    }
-
-    #[test]
-    fn expensive_methods_have_their_own_tier() {
-        assert_eq!(Tier::of("CreateJob"), Tier::Expensive);
-        assert_eq!(Tier::of("Diagnose"), Tier::Expensive);
-        assert_eq!(Tier::of("ListJobs"), Tier::Default);
     }
 
     #[test]

@@ -30,6 +30,10 @@ struct Args {
     /// How long a consumer's fetch may wait, in ms (tansu holds it that long).
     #[arg(long, default_value_t = 20)]
     fetch_wait_ms: u64,
+    /// Records per produce batch (`kafka.batch_records`; 1 is what tansu
+    /// needs for consumers that resume mid-batch to miss nothing).
+    #[arg(long, default_value_t = 1)]
+    batch_records: u32,
     /// Accepted for `cargo bench` compatibility.
     #[arg(long, hide = true)]
     bench: bool,
@@ -54,12 +58,14 @@ async fn main() {
         kafka: cg_runtime::kafka::KafkaConfig {
             partitions: args.partitions,
             fetch_wait: Duration::from_millis(args.fetch_wait_ms),
+            batch_records: args.batch_records,
             ..Default::default()
         },
         cloud,
         executor: ExecutorConfig {
             workers: args.workers,
             queue: 1024,
+            ..ExecutorConfig::default()
         },
     })
     .await;

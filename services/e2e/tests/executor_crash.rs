@@ -28,6 +28,8 @@ fn spawn_provisioning(addr: &str, db: &str, brokers: &str) -> Child {
         .env("CLUSTERGENIE_KAFKA__PARTITIONS", "2")
         // Slow boots keep the job running long enough to be interrupted.
         .env("CLUSTERGENIE_CLOUD__BOOT_DELAY", "1500ms")
+        // A dead replica's attempts are taken over once their lease expires.
+        .env("CLUSTERGENIE_EXECUTOR__LEASE", "2s")
         .env("CLUSTERGENIE_TELEMETRY__LOG_FILTER", "warn")
         .stdout(Stdio::null())
         .spawn()

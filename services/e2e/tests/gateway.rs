@@ -427,3 +427,185 @@ async fn grpc_web_cors_and_the_dashboard_share_one_port() {
     gw.stop().await.expect("stops cleanly");
     mesh.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_capped_per_token_and_a_revoked_tokens_watch_ends() {
+    use clustergenie_proto::jobs::v1 as jpb;
+    // Droplets that never finish booting keep the job, and its watches, open.
+    let mut cloud = fast_cloud();
+    cloud.boot_delay = Duration::from_secs(600);
+    let mesh = Flow::start(cloud).await;
+    let mut config = mesh.gateway_config();
+    config.streams.max_per_token = 2;
+    config.streams.revocation_check = Duration::from_millis(200);
+    let gw = mesh.gateway(&config).await;
+    let operator = token(&gw.endpoint(), "watcher", gpb::Role::Operator).await;
+    let mut clusters = Clusters::new(channel(&gw.endpoint()).await);
+    let cluster = clusters
+        .create_cluster(bearer(&operator, create("watched")))
+        .await
+        .unwrap()
+        .into_inner()
+        .cluster
+        .unwrap();
+    let jobs = jpb::job_service_client::JobServiceClient::new(channel(&gw.endpoint()).await);
+    let job = jobs
+        .clone()
+        .create_job(bearer(
+            &operator,
+            cg_testkit::jobs::provision_one(&cluster.id, "slow"),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert!(
+        job.requested_by.starts_with("token:"),
+        "backends see the token id, not its name: {}",
+        job.requested_by
+    );
+    let watch = || {
+        let mut jobs = jobs.clone();
+        let req = bearer(&operator, jpb::WatchJobRequest { id: job.id.clone() });
+        async move { jobs.watch_job(req).await }
+    };
+    let mut first = watch().await.expect("first stream").into_inner();
+    let mut second = watch().await.expect("second stream").into_inner();
+    assert!(first.message().await.unwrap().is_some());
+    assert!(second.message().await.unwrap().is_some());
+    let over = watch().await.unwrap_err();
+    assert_eq!(over.code(), Code::ResourceExhausted, "{over:?}");
+
+    // Closing one frees its place.
+    drop(second);
+    let mut third = eventually_ok(watch).await;
+    assert!(third.message().await.unwrap().is_some());
+
+    // Revoking the token ends its open streams.
+    let mut tokens = Tokens::new(channel(&gw.endpoint()).await);
+    let id = tokens
+        .list_tokens(bearer(ADMIN, gpb::ListTokensRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .into_iter()
+        .find(|t| t.name == "watcher")
+        .unwrap()
+        .id;
+    tokens
+        .revoke_token(bearer(ADMIN, gpb::RevokeTokenRequest { id }))
+        .await
+        .unwrap();
+    for stream in [&mut first, &mut third] {
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match stream.message().await {
+                    Ok(Some(_)) => continue,
+                    other => return other,
+                }
+            }
+        })
+        .await
+        .expect("the stream ends after the revocation");
+        let status = ended.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+    gw.stop().await.expect("stops cleanly");
+    mesh.stop().await;
+}
+
+/// Retries `call` until it succeeds (a closed stream is released as its
+/// connection notices).
+async fn eventually_ok<T, F, Fut>(mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    for _ in 0..50 {
+        if let Ok(r) = call().await {
+            return r.into_inner();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the call never succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_injection_needs_an_admin() {
+    let mesh = Flow::start(fast_cloud()).await;
+    let gw = mesh.gateway(&mesh.gateway_config()).await;
+    let operator = token(&gw.endpoint(), "ops", gpb::Role::Operator).await;
+    let mut faults =
+        pb::fault_service_client::FaultServiceClient::new(channel(&gw.endpoint()).await);
+    let denied = faults
+        .inject_fault(bearer(&operator, pb::InjectFaultRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let as_admin = faults
+        .inject_fault(bearer(ADMIN, pb::InjectFaultRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        as_admin.code(),
+        Code::InvalidArgument,
+        "an admin reaches provisioning, which checks the request"
+    );
+    gw.stop().await.expect("stops cleanly");
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_redis_neither_slows_calls_nor_lifts_the_limit() {
+    let mesh = Flow::start(fast_cloud()).await;
+    let proxy = cg_testkit::Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let mut config = mesh.gateway_config();
+    config.limits.redis_url = Some(secrecy::SecretString::from(format!(
+        "redis://{}",
+        proxy.addr
+    )));
+    config.limits.redis_prefix = format!("cg-test:{}", cg_runtime::new_id());
+    config.limits.redis_timeout = Duration::from_millis(50);
+    config.limits.default = budget(5, 60);
+    let gw = mesh.gateway(&config).await;
+    let operator = token(&gw.endpoint(), "patient", gpb::Role::Operator).await;
+    let mut clusters = Clusters::new(channel(&gw.endpoint()).await);
+    clusters
+        .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
+        .await
+        .expect("Redis answers while it is healthy");
+
+    // Redis accepts connections and never answers.
+    proxy.stall();
+    let mut slowest = Duration::ZERO;
+    let mut allowed = 0;
+    let mut refused = 0;
+    for _ in 0..8 {
+        let started = std::time::Instant::now();
+        match clusters
+            .list_clusters(bearer(&operator, pb::ListClustersRequest::default()))
+            .await
+        {
+            Ok(_) => allowed += 1,
+            Err(e) => {
+                assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+                refused += 1;
+            }
+        }
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a stalled Redis held a call for {slowest:?}"
+    );
+    assert_eq!(
+        (allowed, refused),
+        (5, 3),
+        "this replica's own limiter keeps the budget of 5"
+    );
+    proxy.heal();
+    gw.stop().await.expect("stops cleanly");
+    mesh.stop().await;
+}

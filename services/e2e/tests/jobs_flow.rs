@@ -234,6 +234,7 @@ async fn a_flood_beyond_the_queue_slows_intake_but_loses_nothing() {
     let executor = provisioning::executor::ExecutorConfig {
         workers: 1,
         queue: 2,
+        ..Default::default()
     };
     let flow = Flow::start_with(FlowOptions {
         executor,

@@ -276,6 +276,12 @@ pub struct Job {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub updated_at: i64,
+    /// When the current attempt must have ended (its executor stops it
+    /// then); the reconciler fails it if it is still unfinished a margin
+    /// later.
+    pub deadline: Option<i64>,
+    /// A retry waiting out its backoff: the next attempt is requested then.
+    pub retry_at: Option<i64>,
 }
 
 impl Job {

@@ -55,7 +55,23 @@ impl Service for JobsService {
             SqlJobs::new(ctx.db()?),
             config.attempt_timeout,
             ctx.stop_token(),
-        );
+        )
+        .with_retry_backoff(config.retry_base, config.retry_cap);
+        {
+            let (jobs, stop) = (jobs.clone(), ctx.stop_token());
+            let (every, margin) = (config.reconcile_interval, config.reconcile_margin);
+            ctx.spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(every) => {}
+                    }
+                    if let Err(e) = jobs.reconcile(margin).await {
+                        tracing::warn!(error = %e, "job reconciler round failed");
+                    }
+                }
+            });
+        }
         let handler = jobs.clone();
         ctx.consume("jobs", &[topics::JOBS_PROGRESS.name], move |e| {
             let jobs = handler.clone();

@@ -34,6 +34,9 @@ pub struct Jobs<R> {
     stop: CancellationToken,
     /// How long an executor may spend on one attempt.
     attempt_timeout: Duration,
+    /// Automatic retries wait a full-jitter backoff from `base` up to `cap`.
+    retry_base: Duration,
+    retry_cap: Duration,
 }
 
 impl<R> Clone for Jobs<R> {
@@ -43,6 +46,8 @@ impl<R> Clone for Jobs<R> {
             changes: self.changes.clone(),
             stop: self.stop.clone(),
             attempt_timeout: self.attempt_timeout,
+            retry_base: self.retry_base,
+            retry_cap: self.retry_cap,
         }
     }
 }
@@ -55,7 +60,22 @@ impl<R: JobRepository> Jobs<R> {
             changes: Changes::default(),
             stop,
             attempt_timeout,
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(60),
         }
+    }
+
+    /// Automatic retries wait a full-jitter backoff from `base`, doubling
+    /// per attempt, up to `cap`.
+    #[must_use]
+    pub fn with_retry_backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.retry_base = base;
+        self.retry_cap = cap;
+        self
+    }
+
+    fn deadline(&self, now: i64) -> i64 {
+        now + i64::try_from(self.attempt_timeout.as_millis()).unwrap_or(i64::MAX)
     }
 
     pub fn repo(&self) -> &R {
@@ -67,7 +87,7 @@ impl<R: JobRepository> Jobs<R> {
     }
 
     fn requested(&self, job: &Job, attempt: u32, now: i64) -> NewEvent {
-        let deadline = now + i64::try_from(self.attempt_timeout.as_millis()).unwrap_or(i64::MAX);
+        let deadline = self.deadline(now);
         let message = JobRequest::Run(ev::JobRequested {
             job_id: job.id.clone(),
             cluster_id: job.cluster_id.clone(),
@@ -115,6 +135,8 @@ impl<R: JobRepository> Jobs<R> {
             started_at: None,
             finished_at: None,
             updated_at: now,
+            deadline: Some(self.deadline(now)),
+            retry_at: None,
         };
         // The same body as the contract names it: cluster, action, source,
         // origin and max_attempts.
@@ -215,6 +237,8 @@ impl<R: JobRepository> Jobs<R> {
         t.error = Some(String::new());
         t.cancel_requested = Some(false);
         t.message = Some("queued for retry".into());
+        t.deadline = Some(Some(self.deadline(now)));
+        t.retry_at = Some(None);
         let event = self.requested(&job, job.attempt + 1, now);
         if !self.repo.transition(id, &t, Some(event)).await? {
             return Err(ApiError::FailedPrecondition(
@@ -262,12 +286,22 @@ impl<R: JobRepository> Jobs<R> {
             Ok(ev::JobProgressStatus::Failed)
                 if job.attempt < job.max_attempts && !job.cancel_requested =>
             {
+                // The next attempt waits out a backoff; the reconciler
+                // requests it when due.
+                let wait = cg_runtime::time::backoff(self.retry_base, self.retry_cap, job.attempt);
+                let at = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
                 let mut t = Transition::to(Status::Queued, now);
                 t.next_attempt = true;
                 t.reset_progress = true;
                 t.error = Some(p.error.clone());
-                t.message = Some(format!("attempt {} failed; retrying", job.attempt));
-                (t, Some(self.requested(&job, job.attempt + 1, now)))
+                t.message = Some(format!(
+                    "attempt {} failed; retrying in {:.1}s",
+                    job.attempt,
+                    wait.as_secs_f64()
+                ));
+                t.retry_at = Some(Some(at));
+                t.deadline = Some(None);
+                (t, None)
             }
             Ok(ev::JobProgressStatus::Failed) => {
                 let mut t = Transition::to(Status::Failed, now);
@@ -294,13 +328,55 @@ impl<R: JobRepository> Jobs<R> {
         Ok(applied)
     }
 
+    /// One round of the reconciler: requests retries whose backoff is over,
+    /// and fails attempts still unfinished `margin` after their deadline
+    /// (their report was lost, or their request never reached an executor),
+    /// which retries them per `max_attempts`. Returns how many jobs moved.
+    pub async fn reconcile(&self, margin: Duration) -> Result<usize> {
+        let now = now_millis();
+        let mut moved = 0;
+        for job in self.repo.due_retries(now, 256).await? {
+            let mut t = Transition::to(Status::Queued, now);
+            t.attempt = Some(job.attempt);
+            t.only_waiting_retry = true;
+            t.retry_at = Some(None);
+            t.deadline = Some(Some(self.deadline(now)));
+            t.message = Some(format!("attempt {} requested", job.attempt));
+            let event = self.requested(&job, job.attempt, now);
+            if self.repo.transition(&job.id, &t, Some(event)).await? {
+                self.changes.notify(&job.id);
+                moved += 1;
+            }
+        }
+        let cutoff = now - i64::try_from(margin.as_millis()).unwrap_or(i64::MAX);
+        for job in self.repo.overdue(cutoff, 256).await? {
+            tracing::warn!(job_id = %job.id, attempt = job.attempt, status = job.status.as_str(), "attempt passed its deadline without a report; failing it");
+            metrics::counter!("cg_jobs_reconciled_total").increment(1);
+            let report = ev::JobProgress {
+                job_id: job.id.clone(),
+                cluster_id: job.cluster_id.clone(),
+                attempt: i32::try_from(job.attempt).unwrap_or(i32::MAX),
+                status: ev::JobProgressStatus::Failed as i32,
+                error: format!(
+                    "attempt {} passed its deadline without a report from an executor",
+                    job.attempt
+                ),
+                ..Default::default()
+            };
+            if self.apply_progress(&report).await? {
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
     /// The Kafka handler for `cg.jobs.progress`.
     pub async fn handle_progress(&self, event: Event) -> Result<(), Failure> {
         let progress = topics::JOBS_PROGRESS.decode(&event)?;
         self.apply_progress(&progress)
             .await
             .map(|_| ())
-            .map_err(|e| Failure::Retryable(e.to_string()))
+            .map_err(Failure::from)
     }
 
     /// The job now, then each change until it finishes.

@@ -431,7 +431,101 @@ async fn watching_a_job_streams_each_change_until_it_ends(backend: Backend) {
     s.stop().await;
 }
 
+async fn requested_attempts(db: &TestDb) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE topic = 'cg.jobs.requested'")
+        .fetch_one(&db.pool().await)
+        .await
+        .unwrap()
+}
+
+async fn the_reconciler_requests_retries_after_their_backoff_and_fails_silent_attempts(
+    backend: Backend,
+) {
+    use std::time::Duration;
+    let db = TestDb::new(backend).await;
+    let mut config = config_for::<JobsService>(Some(&db), None);
+    // Rounds are run by hand below.
+    config.reconcile_interval = Duration::from_secs(3600);
+    config.retry_base = Duration::from_millis(300);
+    config.retry_cap = Duration::from_millis(300);
+    config.attempt_timeout = Duration::from_millis(400);
+    let server = cg_testkit::start::<JobsService>(&config).await;
+    let mut client = Client::connect(server.endpoint()).await.unwrap();
+    let jobs = &server.service().jobs;
+    let job = client
+        .create_job(pb::CreateJobRequest {
+            max_attempts: 3,
+            ..create(scale_to(2), "")
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert_eq!(requested_attempts(&db).await, 1);
+
+    // Attempt 1 fails: attempt 2 waits out its backoff before it is requested.
+    let mut failed = progress(&job, ev::JobProgressStatus::Failed, 0);
+    failed.error = "region full".into();
+    assert!(jobs.apply_progress(&failed).await.unwrap());
+    let waiting = get(&mut client, &job.id).await;
+    assert_eq!(
+        (waiting.status, waiting.attempts),
+        (pb::JobStatus::Queued as i32, 2)
+    );
+    assert!(
+        waiting.message.contains("retrying in"),
+        "{}",
+        waiting.message
+    );
+    assert_eq!(
+        requested_attempts(&db).await,
+        1,
+        "not requested before the backoff"
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(jobs.reconcile(Duration::ZERO).await.unwrap(), 1);
+    assert_eq!(
+        requested_attempts(&db).await,
+        2,
+        "requested once the backoff is over"
+    );
+    assert_eq!(
+        jobs.reconcile(Duration::ZERO).await.unwrap(),
+        0,
+        "a requested retry is not requested again"
+    );
+
+    // Attempt 2 is never reported on: past its deadline it is failed and
+    // retried like any failed attempt.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(jobs.reconcile(Duration::ZERO).await.unwrap(), 1);
+    let retried = get(&mut client, &job.id).await;
+    assert_eq!(
+        (retried.status, retried.attempts),
+        (pb::JobStatus::Queued as i32, 3)
+    );
+    assert!(retried.error.contains("deadline"), "{}", retried.error);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(jobs.reconcile(Duration::ZERO).await.unwrap(), 1);
+    assert_eq!(requested_attempts(&db).await, 3);
+
+    // The last attempt goes silent too: the job fails for good.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(jobs.reconcile(Duration::ZERO).await.unwrap(), 1);
+    let done = get(&mut client, &job.id).await;
+    assert_eq!(done.status, pb::JobStatus::Failed as i32);
+    assert!(done.error.contains("deadline"), "{}", done.error);
+    assert_eq!(
+        jobs.reconcile(Duration::ZERO).await.unwrap(),
+        0,
+        "nothing left to do"
+    );
+    server.stop().await.unwrap();
+}
+
 on_both_backends!(
+    the_reconciler_requests_retries_after_their_backoff_and_fails_silent_attempts,
     a_job_is_created_queued_and_announced,
     bad_requests_name_their_fields,
     a_request_id_makes_one_job,

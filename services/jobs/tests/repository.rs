@@ -63,6 +63,8 @@ fn job(cluster: &str, action: Action, request_id: Option<&str>) -> Job {
         started_at: None,
         finished_at: None,
         updated_at: now,
+        deadline: Some(now + 60_000),
+        retry_at: None,
     }
 }
 

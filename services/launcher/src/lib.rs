@@ -35,7 +35,8 @@ pub enum Storage {
 pub enum Broker {
     /// None: jobs are recorded but never executed.
     None,
-    /// Start this tansu binary as the mesh's broker (memory storage).
+    /// Start this tansu binary as the mesh's broker (SQLite storage under
+    /// the data directory).
     Tansu(PathBuf),
     /// One running already.
     External(cg_runtime::kafka::KafkaConfig),
@@ -89,34 +90,77 @@ struct EmbeddedBroker {
     addr: SocketAddr,
 }
 
-async fn start_broker(tansu: &std::path::Path) -> anyhow::Result<EmbeddedBroker> {
-    let addr = {
-        let probe = std::net::TcpListener::bind(SocketAddr::new(LOOPBACK, 0))?;
-        probe.local_addr()?
+/// Starts tansu with its log in `data_dir/broker.db` (SQLite), so a
+/// restart keeps every record and committed offset, on the port it had
+/// last time when that is free (clients of the old one reconnect).
+///
+/// The broker must die with the launcher, also on `kill -9`, where no drop
+/// runs: on Linux it is started through `setpriv --pdeathsig KILL`, which
+/// asks the kernel to kill it when its parent (this process) dies.
+async fn start_broker(
+    tansu: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<EmbeddedBroker> {
+    let port_file = data_dir.join("broker.port");
+    let previous = std::fs::read_to_string(&port_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        .and_then(|p| std::net::TcpListener::bind(SocketAddr::new(LOOPBACK, p)).ok());
+    let addr = match previous {
+        Some(probe) => probe.local_addr()?,
+        None => std::net::TcpListener::bind(SocketAddr::new(LOOPBACK, 0))?.local_addr()?,
     };
+    std::fs::write(&port_file, addr.port().to_string())?;
     let url = format!("tcp://{addr}");
-    let child = tokio::process::Command::new(tansu)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            "memory://tansu/",
-        ])
+    // tansu takes the SQLite path relative to its working directory.
+    let args = [
+        "broker",
+        "--listener-url",
+        &url,
+        "--advertised-listener-url",
+        &url,
+        "--storage-engine",
+        "sqlite://broker.db",
+    ];
+    let mut command = match parent_death_wrapper() {
+        Some(setpriv) => {
+            let mut c = tokio::process::Command::new(setpriv);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(tansu).args(args);
+            c
+        }
+        None => {
+            tracing::warn!("setpriv not found: the broker may outlive a killed launcher");
+            let mut c = tokio::process::Command::new(tansu);
+            c.args(args);
+            c
+        }
+    };
+    let child = command
+        .current_dir(std::fs::canonicalize(data_dir)?)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", tansu.display()))?;
-    for _ in 0..200 {
+    for _ in 0..400 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
             return Ok(EmbeddedBroker { child, addr });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     anyhow::bail!("the broker did not listen on {addr}")
+}
+
+/// util-linux's `setpriv`, which sets the parent-death signal and then
+/// execs the broker (so the broker is the child the launcher waits on).
+fn parent_death_wrapper() -> Option<std::path::PathBuf> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    ["/usr/bin/setpriv", "/bin/setpriv"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
 }
 
 /// A service started by the launcher.
@@ -201,7 +245,7 @@ impl Mesh {
         let (broker_process, kafka) = match &opts.broker {
             Broker::None => (None, None),
             Broker::Tansu(tansu) => {
-                let b = start_broker(tansu).await?;
+                let b = start_broker(tansu, &opts.data_dir).await?;
                 let kafka = KafkaConfig {
                     brokers: b.addr.to_string(),
                     partitions: 3,

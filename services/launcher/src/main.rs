@@ -26,12 +26,85 @@ struct Cli {
     /// The built dashboard (`just run` builds it).
     #[arg(long, env = "CLUSTERGENIE_WEB_ROOT", default_value = "web/dist")]
     web_root: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Dead-letter topics: what consumers could never handle.
+    Dlq {
+        #[command(subcommand)]
+        action: Dlq,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Dlq {
+    /// Lists the records in TOPIC's dead-letter topic (TOPIC.dlq).
+    List(DlqArgs),
+    /// Re-publishes the records in TOPIC.dlq not replayed before to TOPIC.
+    Replay(DlqArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DlqArgs {
+    /// The original topic, e.g. cg.jobs.requested.
+    topic: String,
+    /// The broker (`bootstrap.servers`).
+    #[arg(
+        long,
+        env = "CLUSTERGENIE_KAFKA__BROKERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    brokers: String,
+    /// Reading stops once nothing arrives for this long.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    idle: Duration,
+}
+
+async fn dlq(action: Dlq) -> anyhow::Result<()> {
+    let (replay, args) = match action {
+        Dlq::List(a) => (false, a),
+        Dlq::Replay(a) => (true, a),
+    };
+    let config = cg_runtime::kafka::KafkaConfig {
+        brokers: args.brokers,
+        ..Default::default()
+    };
+    if replay {
+        let n = cg_runtime::dlq::replay(&config, &args.topic, args.idle).await?;
+        println!("replayed {n} record(s) to {}", args.topic);
+    } else {
+        let letters = cg_runtime::dlq::list(&config, &args.topic, args.idle).await?;
+        for l in &letters {
+            println!(
+                "{}/{}\tkey={}\tid={}\ttype={}\tattempts={}\terror={}",
+                l.partition,
+                l.offset,
+                l.key.as_deref().unwrap_or("-"),
+                l.event_id,
+                l.event_type,
+                l.attempts,
+                l.error
+            );
+        }
+        println!(
+            "{} dead-lettered record(s) in {}.dlq",
+            letters.len(),
+            args.topic
+        );
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let shutdown = cg_runtime::shutdown::listen();
     let cli = Cli::parse();
+    if let Some(Command::Dlq { action }) = cli.command {
+        return dlq(action).await;
+    }
+    let shutdown = cg_runtime::shutdown::listen();
     let telemetry = cg_runtime::telemetry::init(
         "clustergenie",
         &cg_runtime::telemetry::TelemetryConfig::default(),
@@ -63,8 +136,10 @@ async fn main() -> anyhow::Result<()> {
     }
     match &mesh.kafka {
         Some(k) => println!(
-            "  {:<13} kafka://{} (tansu, in memory)",
-            "broker", k.brokers
+            "  {:<13} kafka://{} (tansu, log in {}/broker.db)",
+            "broker",
+            k.brokers,
+            cli.data_dir.display()
         ),
         None => println!("  no broker (set TANSU): jobs are recorded but not executed"),
     }

@@ -5,6 +5,13 @@
 //! under its deadline and a cancellation token, and reports on
 //! `cg.jobs.progress` through the outbox. Every step carries a request_id
 //! derived from the job, so a resumed attempt repeats no side effect.
+//!
+//! Ownership: each executor (one per process start) has an id; the attempts
+//! it accepted are its own, under a lease it renews by heartbeat. An
+//! attempt whose lease expired (its replica died or stopped) is taken over
+//! by whichever replica's sweep claims it first, by a conditional update;
+//! an executor that finds it no longer owns an attempt stops running it and
+//! reports nothing, so no attempt runs (or ends) on two replicas.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -51,6 +58,15 @@ pub struct ExecutorConfig {
     pub workers: usize,
     /// Accepted attempts waiting for a worker; when full, intake pauses.
     pub queue: usize,
+    /// How long an attempt stays this executor's without a heartbeat: a
+    /// dead replica's attempts are taken over after this. Heartbeats go
+    /// out every third of it.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// At shutdown, attempts in progress may finish within this; what is
+    /// left is handed to another replica.
+    #[serde(with = "humantime_serde")]
+    pub drain: Duration,
 }
 
 impl Default for ExecutorConfig {
@@ -58,6 +74,8 @@ impl Default for ExecutorConfig {
         Self {
             workers: 4,
             queue: 64,
+            lease: Duration::from_secs(10),
+            drain: Duration::from_secs(10),
         }
     }
 }
@@ -66,6 +84,12 @@ impl ExecutorConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=256).contains(&self.workers) || !(1..=100_000).contains(&self.queue) {
             return Err("executor.workers must be 1–256 and executor.queue 1–100000".into());
+        }
+        if !(Duration::from_millis(300)..=Duration::from_secs(600)).contains(&self.lease) {
+            return Err("executor.lease must be between 300ms and 10m".into());
+        }
+        if self.drain > Duration::from_secs(600) {
+            return Err("executor.drain must be at most 10m".into());
         }
         Ok(())
     }
@@ -104,14 +128,25 @@ pub struct Stats {
 }
 
 struct Inner {
+    /// This executor's id: the owner of the attempts it runs.
+    id: String,
+    lease: Duration,
+    /// How long attempts in progress may run on after shutdown began.
+    drain: Duration,
+    /// Ends the heartbeat: only once attempts drained and were released,
+    /// so a draining attempt keeps its lease.
+    released: CancellationToken,
     service: Service,
     pool: AnyPool,
+    wake: outbox::Wake,
     tx: mpsc::Sender<Key>,
     workers: usize,
     queue: usize,
     busy: AtomicUsize,
     /// The user's cancel, per attempt in progress.
     running: Mutex<HashMap<Key, CancellationToken>>,
+    /// Ends an attempt in progress that another replica took over.
+    lost: Mutex<HashMap<Key, CancellationToken>>,
     stats: Mutex<HashMap<String, KindStats>>,
     stop: CancellationToken,
 }
@@ -127,59 +162,228 @@ enum End {
 }
 
 impl Executor {
-    /// Starts the workers and re-enqueues attempts a previous process left.
+    /// Starts the workers, the heartbeat and the sweep that takes over
+    /// attempts whose lease expired (also those a previous process left).
     pub async fn start(
         service: Service,
-        pool: AnyPool,
+        db: &cg_runtime::db::Db,
         config: &ExecutorConfig,
         stop: CancellationToken,
     ) -> Result<Self, sqlx::Error> {
         let (tx, rx) = mpsc::channel(config.queue);
         let inner = Arc::new(Inner {
+            // Says which process owns an attempt, for operators and tests.
+            id: format!("pid{}-{}", std::process::id(), cg_runtime::new_id()),
+            lease: config.lease,
+            drain: config.drain,
+            released: CancellationToken::new(),
             service,
-            pool,
+            pool: db.pool.clone(),
+            wake: db.wake.clone(),
             tx,
             workers: config.workers,
             queue: config.queue,
             busy: AtomicUsize::new(0),
             running: Mutex::new(HashMap::new()),
+            lost: Mutex::new(HashMap::new()),
             stats: Mutex::new(HashMap::new()),
             stop,
         });
         metrics::gauge!("cg_executor_workers").set(config.workers as f64);
         metrics::gauge!("cg_executor_queue_capacity").set(config.queue as f64);
         let this = Self(inner);
+        tracing::info!(executor = %this.0.id, "executor started");
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..config.workers {
             let (this, rx) = (this.clone(), rx.clone());
             tokio::spawn(async move { this.work(rx).await });
         }
-        let left: Vec<Key> = sqlx::query(
-            "SELECT job_id, attempt FROM executions WHERE status IN ('pending', 'running') \
-             ORDER BY created_at",
-        )
-        .fetch_all(&this.0.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Key {
-                job_id: r.try_get(0)?,
-                attempt: r.try_get(1)?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-        if !left.is_empty() {
-            tracing::info!(count = left.len(), "resuming job attempts");
-            let resume = this.clone();
-            tokio::spawn(async move {
-                for key in left {
-                    if resume.0.tx.send(key).await.is_err() {
-                        return;
+        // Fails start when the database is away, like the rest of start.
+        this.take_over().await?;
+        tokio::spawn(this.clone().keep_leases());
+        Ok(this)
+    }
+
+    /// This executor's id (the `owner` of its attempts).
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    fn lease_until(&self) -> i64 {
+        now_millis() + i64::try_from(self.0.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Renews this executor's leases every third of a lease and takes over
+    /// expired ones (until shutdown begins), until its attempts were
+    /// released.
+    async fn keep_leases(self) {
+        let beat = self.0.lease / 3;
+        let mut failures = 0u32;
+        let mut renewed = Instant::now();
+        loop {
+            tokio::select! {
+                () = self.0.released.cancelled() => return,
+                () = tokio::time::sleep(beat) => {}
+            }
+            let result = async {
+                self.heartbeat().await?;
+                if self.0.stop.is_cancelled() {
+                    return Ok(());
+                }
+                self.take_over().await
+            }
+            .await;
+            match result {
+                Ok(()) => {
+                    failures = 0;
+                    renewed = Instant::now();
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(executor = %self.0.id, error = %e, failures, "executor heartbeat failed");
+                    // Unrenewed, the leases may have been taken over by now:
+                    // stop what runs here rather than run it twice.
+                    if renewed.elapsed() > self.0.lease
+                        && let Ok(lost) = self.0.lost.lock()
+                    {
+                        for token in lost.values() {
+                            token.cancel();
+                        }
                     }
                 }
-            });
+            }
         }
-        Ok(this)
+    }
+
+    /// Renews the leases of this executor's unfinished attempts, and stops
+    /// running any that another replica took over meanwhile.
+    async fn heartbeat(&self) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE executions SET lease_until = ? WHERE owner = ? AND status IN ('pending', 'running')",
+        )
+        .bind(self.lease_until())
+        .bind(self.0.id.as_str())
+        .execute(&self.0.pool)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT job_id, attempt, cancel_requested FROM executions \
+             WHERE owner = ? AND status IN ('pending', 'running')",
+        )
+        .bind(self.0.id.as_str())
+        .fetch_all(&self.0.pool)
+        .await?;
+        let mut owned = std::collections::HashSet::new();
+        for row in &rows {
+            let key = key_of(row)?;
+            // A cancel that reached another replica (the one that accepted
+            // the attempt before it was taken over) lands here.
+            if row.try_get::<i64, _>(2)? != 0
+                && let Some(token) = self
+                    .0
+                    .running
+                    .lock()
+                    .ok()
+                    .and_then(|r| r.get(&key).cloned())
+            {
+                token.cancel();
+            }
+            owned.insert(key);
+        }
+        // Attempts running here that the read did not list: taken over, or
+        // (far more often) finished between the read and now.
+        let missing: Vec<(Key, CancellationToken)> = self
+            .0
+            .lost
+            .lock()
+            .map(|lost| {
+                lost.iter()
+                    .filter(|(key, _)| !owned.contains(*key))
+                    .map(|(k, t)| (k.clone(), t.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (key, token) in missing {
+            let owner: Option<Option<String>> =
+                sqlx::query_scalar("SELECT owner FROM executions WHERE job_id = ? AND attempt = ?")
+                    .bind(key.job_id.as_str())
+                    .bind(key.attempt)
+                    .fetch_optional(&self.0.pool)
+                    .await?;
+            if owner.flatten().as_deref() != Some(self.0.id.as_str()) {
+                tracing::warn!(job_id = %key.job_id, attempt = key.attempt, "attempt taken over by another replica; stopping it here");
+                token.cancel();
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims attempts whose lease expired and queues them here.
+    async fn take_over(&self) -> Result<(), sqlx::Error> {
+        let now = now_millis();
+        let expired: Vec<Key> = sqlx::query(
+            "SELECT job_id, attempt FROM executions WHERE status IN ('pending', 'running') \
+             AND lease_until < ? AND (owner IS NULL OR owner <> ?) ORDER BY created_at LIMIT 256",
+        )
+        .bind(now)
+        .bind(self.0.id.as_str())
+        .fetch_all(&self.0.pool)
+        .await?
+        .iter()
+        .map(key_of)
+        .collect::<Result<_, _>>()?;
+        for key in expired {
+            let claimed = sqlx::query(
+                "UPDATE executions SET owner = ?, lease_until = ? WHERE job_id = ? AND attempt = ? \
+                 AND status IN ('pending', 'running') AND lease_until < ?",
+            )
+            .bind(self.0.id.as_str())
+            .bind(self.lease_until())
+            .bind(key.job_id.as_str())
+            .bind(key.attempt)
+            .bind(now)
+            .execute(&self.0.pool)
+            .await?
+            .rows_affected();
+            if claimed == 1 {
+                tracing::info!(executor = %self.0.id, job_id = %key.job_id, attempt = key.attempt, "took over an attempt whose lease expired");
+                metrics::counter!("cg_executor_takeovers_total").increment(1);
+                let tx = self.0.tx.clone();
+                let stop = self.0.stop.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = tx.send(key) => {}
+                        () = stop.cancelled() => {}
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits (at most the drain period and a little) until no attempt is
+    /// in progress here, then lets other replicas take this executor's
+    /// unfinished attempts at once. Called at shutdown.
+    pub async fn release(&self) {
+        let until = Instant::now() + self.0.drain + Duration::from_secs(1);
+        while self.0.busy.load(Ordering::Relaxed) > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.0.released.cancel();
+        let released = sqlx::query(
+            "UPDATE executions SET lease_until = 0 WHERE owner = ? AND status IN ('pending', 'running')",
+        )
+        .bind(self.0.id.as_str())
+        .execute(&self.0.pool)
+        .await;
+        match released {
+            Ok(r) if r.rows_affected() > 0 => {
+                tracing::info!(executor = %self.0.id, count = r.rows_affected(), "released unfinished attempts");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release attempts; they are taken over when their lease expires")
+            }
+        }
     }
 
     pub fn stats(&self) -> Stats {
@@ -220,7 +424,7 @@ impl Executor {
 
     /// The Kafka handler for `cg.jobs.requested`.
     pub async fn handle(&self, event: Event) -> Result<(), Failure> {
-        let retryable = |e: sqlx::Error| Failure::Retryable(e.to_string());
+        let retryable = |e: sqlx::Error| Failure::from(cg_runtime::ApiError::from(e));
         match topics::JOBS_REQUESTED.decode(&event)? {
             JobRequest::Run(req) => {
                 let Some(action) = req.action.clone() else {
@@ -234,8 +438,8 @@ impl Executor {
                     .as_str_name();
                 let inserted = sqlx::query(
                     "INSERT INTO executions (job_id, attempt, cluster_id, kind, action, status, \
-                     cancel_requested, deadline, created_at, finished_at) \
-                     VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL)",
+                     cancel_requested, deadline, created_at, finished_at, owner, lease_until) \
+                     VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, ?, ?)",
                 )
                 .bind(req.job_id.as_str())
                 .bind(i64::from(req.attempt))
@@ -244,6 +448,8 @@ impl Executor {
                 .bind(action.encode_to_vec())
                 .bind(deadline)
                 .bind(now_millis())
+                .bind(self.0.id.as_str())
+                .bind(self.lease_until())
                 .execute(&self.0.pool)
                 .await;
                 match inserted {
@@ -297,6 +503,7 @@ impl Executor {
     async fn work(self, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Key>>>) {
         loop {
             let key = tokio::select! {
+                biased;
                 () = self.0.stop.cancelled() => return,
                 key = async { rx.lock().await.recv().await } => match key {
                     Some(k) => k,
@@ -308,8 +515,19 @@ impl Executor {
             metrics::gauge!("cg_executor_queue_length")
                 .set((self.0.queue - self.0.tx.capacity()) as f64);
             if let Err(e) = self.run(&key).await {
-                // The row stays pending/running and is resumed at the next start.
-                tracing::error!(job_id = %key.job_id, error = %e, "job attempt could not be recorded");
+                // The row stays pending/running and this executor keeps its
+                // lease: it tries again after a pause (the database may be
+                // away for a while).
+                tracing::error!(job_id = %key.job_id, error = %e, "job attempt could not be recorded; retrying");
+                let (tx, stop) = (self.0.tx.clone(), self.0.stop.clone());
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {
+                            let _ = tx.send(key).await;
+                        }
+                    }
+                });
             }
             let busy = self.0.busy.fetch_sub(1, Ordering::Relaxed) - 1;
             metrics::gauge!("cg_executor_busy_workers").set(busy as f64);
@@ -320,19 +538,31 @@ impl Executor {
         // Registered before the row is read: a cancel lands either in the
         // row (read below) or on this token, never in between.
         let token = CancellationToken::new();
+        let lost = CancellationToken::new();
         if let Ok(mut r) = self.0.running.lock() {
             r.insert(key.clone(), token.clone());
         }
-        let result = self.attempt(key, token).await;
+        if let Ok(mut l) = self.0.lost.lock() {
+            l.insert(key.clone(), lost.clone());
+        }
+        let result = self.attempt(key, token, lost).await;
         if let Ok(mut r) = self.0.running.lock() {
             r.remove(key);
+        }
+        if let Ok(mut l) = self.0.lost.lock() {
+            l.remove(key);
         }
         result
     }
 
-    async fn attempt(&self, key: &Key, token: CancellationToken) -> Result<(), sqlx::Error> {
+    async fn attempt(
+        &self,
+        key: &Key,
+        token: CancellationToken,
+        lost: CancellationToken,
+    ) -> Result<(), sqlx::Error> {
         let Some(row) = sqlx::query(
-            "SELECT cluster_id, kind, action, status, cancel_requested, deadline FROM executions \
+            "SELECT cluster_id, kind, action, status, cancel_requested, deadline, owner FROM executions \
              WHERE job_id = ? AND attempt = ?",
         )
         .bind(key.job_id.as_str())
@@ -346,12 +576,19 @@ impl Executor {
         if status == "done" {
             return Ok(());
         }
+        let owner: Option<String> = row.try_get("owner")?;
+        if owner.as_deref() != Some(self.0.id.as_str()) {
+            // Queued here, then taken over by another replica meanwhile.
+            return Ok(());
+        }
         let cluster_id: String = row.try_get("cluster_id")?;
         let kind: String = row.try_get("kind")?;
         let deadline: i64 = row.try_get("deadline")?;
         let action = jobs::JobAction::decode(row.try_get::<Vec<u8>, _>("action")?.as_slice())
             .unwrap_or_default();
         let report = Reporter {
+            owner: self.0.id.clone(),
+            wake: self.0.wake.clone(),
             pool: self.0.pool.clone(),
             job_id: key.job_id.clone(),
             cluster_id: cluster_id.clone(),
@@ -371,11 +608,27 @@ impl Executor {
                 ))
                 .await;
         }
-        sqlx::query("UPDATE executions SET status = 'running' WHERE job_id = ? AND attempt = ?")
-            .bind(key.job_id.as_str())
-            .bind(key.attempt)
-            .execute(&self.0.pool)
-            .await?;
+        let started = sqlx::query(
+            "UPDATE executions SET status = 'running' WHERE job_id = ? AND attempt = ? AND owner = ?",
+        )
+        .bind(key.job_id.as_str())
+        .bind(key.attempt)
+        .bind(self.0.id.as_str())
+        .execute(&self.0.pool)
+        .await?;
+        if started.rows_affected() == 0 {
+            // MySQL counts only changed rows: an attempt already `running`
+            // changes nothing. Whether it is still ours decides.
+            let owner: Option<Option<String>> =
+                sqlx::query_scalar("SELECT owner FROM executions WHERE job_id = ? AND attempt = ?")
+                    .bind(key.job_id.as_str())
+                    .bind(key.attempt)
+                    .fetch_optional(&self.0.pool)
+                    .await?;
+            if owner.flatten().as_deref() != Some(self.0.id.as_str()) {
+                return Ok(());
+            }
+        }
         report
             .progress(0, "started", &jobs::JobResult::default())
             .await?;
@@ -403,8 +656,18 @@ impl Executor {
                 abort.abort();
                 Some(End::Failed("the job ran past its deadline".into(), jobs::JobResult::default()))
             }
-            // Shutdown: the attempt stays `running` and resumes at the next start.
-            () = self.0.stop.cancelled() => {
+            // Shutdown: the attempt may finish within the drain period;
+            // otherwise it stays `running`, its lease is released, and
+            // another replica (or the next start) takes it over.
+            () = async {
+                self.0.stop.cancelled().await;
+                tokio::time::sleep(self.0.drain).await;
+            } => {
+                abort.abort();
+                None
+            }
+            // Taken over elsewhere: the new owner runs and reports it.
+            () = lost.cancelled() => {
                 abort.abort();
                 None
             }
@@ -435,6 +698,9 @@ impl Executor {
 /// Reports an attempt's progress on `cg.jobs.progress`, through the outbox.
 #[derive(Clone)]
 struct Reporter {
+    /// An attempt's end is reported only while this executor owns it.
+    owner: String,
+    wake: outbox::Wake,
     pool: AnyPool,
     job_id: String,
     cluster_id: String,
@@ -470,13 +736,16 @@ impl Reporter {
         message: &str,
         result: &jobs::JobResult,
     ) -> Result<(), sqlx::Error> {
+        // Not checked against the owner: a step report of an attempt taken
+        // over meanwhile changes nothing but a percentage, and the executor
+        // that lost it stops at its next heartbeat. Its end is guarded.
         let mut conn = self.pool.acquire().await?;
         outbox::enqueue(
             &mut conn,
             self.event(ev::JobProgressStatus::Running, percent, message, "", result),
         )
         .await?;
-        outbox::wake();
+        self.wake.wake();
         Ok(())
     }
 
@@ -490,15 +759,24 @@ impl Reporter {
             }
         };
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE executions SET status = 'done', finished_at = ? WHERE job_id = ? AND attempt = ?")
-            .bind(now_millis())
-            .bind(self.job_id.as_str())
-            .bind(self.attempt)
-            .execute(&mut *tx)
-            .await?;
+        let ended = sqlx::query(
+            "UPDATE executions SET status = 'done', finished_at = ? \
+             WHERE job_id = ? AND attempt = ? AND owner = ? AND status <> 'done'",
+        )
+        .bind(now_millis())
+        .bind(self.job_id.as_str())
+        .bind(self.attempt)
+        .bind(self.owner.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if ended.rows_affected() == 0 {
+            // Another replica owns (or ended) the attempt: it reports.
+            tracing::warn!(job_id = %self.job_id, attempt = self.attempt, "attempt no longer ours; not reporting its end");
+            return Ok(());
+        }
         outbox::enqueue(&mut tx, event).await?;
         tx.commit().await?;
-        outbox::wake();
+        self.wake.wake();
         Ok(())
     }
 }
@@ -758,4 +1036,11 @@ impl Steps {
 
 fn parse_id(raw: &str) -> StepResult<Id> {
     Id::parse(raw).map_err(|e| format!("id {raw:?}: {e}"))
+}
+
+fn key_of(row: &sqlx::any::AnyRow) -> Result<Key, sqlx::Error> {
+    Ok(Key {
+        job_id: row.try_get(0)?,
+        attempt: row.try_get(1)?,
+    })
 }

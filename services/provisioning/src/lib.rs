@@ -34,6 +34,10 @@ pub static MIGRATOR: sqlx::migrate::Migrator =
 /// The provisioning domain service on SQL storage and the simulated cloud.
 pub type Service = Provisioner<SqlRepository, SimulatedCloud>;
 
+/// How often overdue cloud work (a dead replica's timers) is looked for,
+/// and how late it must be.
+const OVERDUE_SWEEP: Duration = Duration::from_secs(5);
+
 /// The provisioning process: the domain service, its job executor (when a
 /// broker is configured) and the fleet's heartbeat.
 pub struct ProvisioningService {
@@ -71,11 +75,26 @@ impl KitService for ProvisioningService {
             message: e.to_string(),
         };
         service.resume().await.map_err(|e| failed(&e))?;
+        {
+            // Another replica's timers, lost with it, are taken over here.
+            let (service, stop) = (service.clone(), ctx.stop_token());
+            ctx.spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(OVERDUE_SWEEP) => {}
+                    }
+                    if let Err(e) = service.sweep_overdue(OVERDUE_SWEEP).await {
+                        tracing::warn!(error = %e, "overdue cloud work sweep failed");
+                    }
+                }
+            });
+        }
         let executor = match ctx.kafka() {
             Some(_) => {
                 let executor = executor::Executor::start(
                     service.clone(),
-                    db.pool.clone(),
+                    &db,
                     &config.executor,
                     ctx.stop_token(),
                 )
@@ -139,5 +158,8 @@ impl KitService for ProvisioningService {
 
     async fn stopped(&self) {
         self.service.wait_idle(Duration::from_secs(5)).await;
+        if let Some(executor) = &self.executor {
+            executor.release().await;
+        }
     }
 }

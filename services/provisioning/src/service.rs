@@ -142,6 +142,32 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
         Ok(n)
     }
 
+    /// Finishes cloud work overdue by more than `margin`: the timer that
+    /// should have ended it was lost with the replica that set it. Timers
+    /// are idempotent (a boot or action ends once), so a slow one that
+    /// still fires changes nothing more.
+    pub async fn sweep_overdue(&self, margin: Duration) -> Result<usize> {
+        let cutoff = now_millis() - i64::try_from(margin.as_millis()).unwrap_or(i64::MAX);
+        let mut n = 0;
+        for p in self.repo.pending().await? {
+            match p {
+                Pending::Boot { droplet_id, at } if at < cutoff => {
+                    self.schedule_boot(droplet_id, at);
+                    n += 1;
+                }
+                Pending::Action { action_id, at } if at < cutoff => {
+                    self.schedule_action(action_id, at);
+                    n += 1;
+                }
+                _ => {}
+            }
+        }
+        if n > 0 {
+            tracing::info!(count = n, "took over overdue cloud work");
+        }
+        Ok(n)
+    }
+
     /// Stops timers and watch streams; unfinished work stays in the database
     /// and is resumed by the next process.
     pub fn begin_shutdown(&self) {

@@ -87,7 +87,6 @@ async fn the_binary_exports_its_consumer_lag() {
         )
         .env("CLUSTERGENIE_KAFKA__BROKERS", broker.bootstrap())
         .env("CLUSTERGENIE_KAFKA__PARTITIONS", "1")
-        .env("CLUSTERGENIE_KAFKA__MAX_ATTEMPTS", "1")
         .env("CLUSTERGENIE_KAFKA__STATS_INTERVAL", "200ms")
         .stdout(Stdio::null())
         .spawn()

@@ -73,6 +73,11 @@ pub struct ServerConfig {
     /// How long in-flight calls may run after SIGTERM before the process exits.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// The largest request body accepted (a gRPC message and its framing);
+    /// larger ones are refused before they are read.
+    pub max_request_bytes: usize,
+    /// Calls one connection may have in flight; more wait for a free slot.
+    pub max_concurrent_per_connection: usize,
 }
 
 impl Default for ServerConfig {
@@ -87,12 +92,20 @@ impl ServerConfig {
             listen_addr: SocketAddr::from(([0, 0, 0, 0], port)),
             metrics_addr: None,
             shutdown_grace: Duration::from_secs(20),
+            max_request_bytes: 4 * 1024 * 1024,
+            max_concurrent_per_connection: 256,
         }
     }
 
     pub fn validate(&self) -> Result<(), String> {
         if self.shutdown_grace.is_zero() || self.shutdown_grace > Duration::from_secs(600) {
             return Err("shutdown_grace must be between 1ms and 10m".into());
+        }
+        if !(1024..=256 * 1024 * 1024).contains(&self.max_request_bytes) {
+            return Err("max_request_bytes must be between 1KiB and 256MiB".into());
+        }
+        if !(1..=100_000).contains(&self.max_concurrent_per_connection) {
+            return Err("max_concurrent_per_connection must be 1–100000".into());
         }
         Ok(())
     }

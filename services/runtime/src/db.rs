@@ -56,6 +56,8 @@ impl Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Wakes this database's outbox relay after a commit.
+    pub wake: crate::outbox::Wake,
 }
 
 /// Opens (creating when missing) the database at `config.url` and applies
@@ -123,7 +125,11 @@ pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<Db,
         )),
         other => Error::Migrate(other),
     })?;
-    Ok(Db { pool, backend })
+    Ok(Db {
+        pool,
+        backend,
+        wake: crate::outbox::Wake::default(),
+    })
 }
 
 async fn create_database(url: &str, backend: Backend) -> Result<(), sqlx::Error> {

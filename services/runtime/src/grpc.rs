@@ -169,19 +169,28 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
 }
 
 /// Serves `routes` on `listener` until `shutdown` resolves, then lets
-/// in-flight calls finish for at most `grace`.
+/// in-flight calls finish for at most the grace period. Each connection may
+/// have `max_concurrent_per_connection` calls in flight, and request bodies
+/// are limited to `max_request_bytes`.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     health: HealthReporter,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    config: &crate::config::ServerConfig,
 ) -> Result<(), Error> {
     let stop = CancellationToken::new();
     let draining = stop.clone();
     let addr = listener.local_addr()?;
+    let grace = config.shutdown_grace;
+    // Tonic's generated servers decode at most 4 MiB per message; the body
+    // limit makes the bound explicit (and configurable) for every service.
     let server = Server::builder()
         .trace_fn(call_span)
+        .concurrency_limit_per_connection(config.max_concurrent_per_connection)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            config.max_request_bytes,
+        ))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), async move {
             draining.cancelled().await;

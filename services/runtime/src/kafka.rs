@@ -1,7 +1,9 @@
 //! Kafka for every service: topic creation at start, an idempotent producer
 //! that stamps each record with its event id, type and W3C `traceparent`,
-//! and a consumer loop that commits only after processing, retries with
-//! full-jitter backoff and parks what keeps failing in `<topic>.dlq`.
+//! and a consumer loop that commits only after processing, retries
+//! transient failures with full-jitter backoff for as long as they last and
+//! parks what can never succeed in `<topic>.dlq` (see [`crate::dlq`] to
+//! re-drive it).
 //!
 //! Nothing here depends on the broker behind it: Apache Kafka in compose,
 //! tansu in tests and the embedded launcher.
@@ -12,12 +14,14 @@ use rdkafka::{
     ClientConfig, Message as _,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::{ClientContext, DefaultClientContext},
-    consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer},
+    consumer::{
+        BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+    },
     error::{KafkaError, RDKafkaErrorCode},
     message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
     statistics::Statistics,
-    topic_partition_list::{Offset, TopicPartitionList},
+    topic_partition_list::TopicPartitionList,
 };
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -42,8 +46,8 @@ pub struct KafkaConfig {
     /// Partitions of the topics this service creates.
     pub partitions: i32,
     pub replication_factor: i32,
-    /// Attempts at one record before it goes to `<topic>.dlq`.
-    pub max_attempts: u32,
+    /// First wait before a transient failure is retried; waits double (with
+    /// full jitter) up to `retry_cap`, for as long as the failure lasts.
     #[serde(with = "humantime_serde")]
     pub retry_base: Duration,
     #[serde(with = "humantime_serde")]
@@ -57,6 +61,26 @@ pub struct KafkaConfig {
     /// How often consumers export their lag (librdkafka statistics).
     #[serde(with = "humantime_serde")]
     pub stats_interval: Duration,
+    /// How often consumers commit the offsets of handled records (also on
+    /// every revoke and at the end).
+    #[serde(with = "humantime_serde")]
+    pub commit_interval: Duration,
+    /// How long the group waits for a silent member before moving its
+    /// partitions to the others.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Records per produce batch (`batch.num.messages`). 1 by default:
+    /// tansu answers a fetch that starts inside a batch with the next batch,
+    /// so a consumer resuming mid-batch (after a pause, a restart or a
+    /// rebalance) would skip the rest of it. Raise it on Apache Kafka.
+    pub batch_records: u32,
+    /// The largest record a producer sends (`message.max.bytes`); larger
+    /// ones are refused, and an outbox row that big is parked.
+    pub max_message_bytes: u32,
+    /// First wait before a consumer that ended is started again (doubling
+    /// up to 30 s while it keeps ending).
+    #[serde(with = "humantime_serde")]
+    pub restart_min: Duration,
 }
 
 impl Default for KafkaConfig {
@@ -65,12 +89,16 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             partitions: 6,
             replication_factor: 1,
-            max_attempts: 5,
             retry_base: Duration::from_millis(100),
             retry_cap: Duration::from_secs(10),
             send_timeout: Duration::from_secs(30),
             fetch_wait: Duration::from_millis(20),
             stats_interval: Duration::from_secs(5),
+            commit_interval: Duration::from_secs(1),
+            max_message_bytes: 1_000_000,
+            batch_records: 1,
+            session_timeout: Duration::from_secs(10),
+            restart_min: Duration::from_secs(1),
         }
     }
 }
@@ -83,8 +111,21 @@ impl KafkaConfig {
         if self.partitions < 1 || self.replication_factor < 1 {
             return Err("kafka.partitions and kafka.replication_factor must be at least 1".into());
         }
-        if self.max_attempts == 0 {
-            return Err("kafka.max_attempts must be at least 1".into());
+        if !(1..=1_000_000).contains(&self.batch_records) {
+            return Err("kafka.batch_records must be 1–1000000".into());
+        }
+        if !(1_000..=100_000_000).contains(&self.max_message_bytes) {
+            return Err("kafka.max_message_bytes must be 1000–100000000".into());
+        }
+        if self.commit_interval < Duration::from_millis(10) {
+            return Err("kafka.commit_interval must be at least 10ms".into());
+        }
+        // Apache Kafka refuses sessions under 6 s by default.
+        if !(Duration::from_secs(6)..=Duration::from_secs(300)).contains(&self.session_timeout) {
+            return Err("kafka.session_timeout must be between 6s and 5m".into());
+        }
+        if self.restart_min.is_zero() || self.retry_base.is_zero() {
+            return Err("kafka.restart_min and kafka.retry_base must be positive".into());
         }
         if self.stats_interval < Duration::from_millis(100) {
             return Err("kafka.stats_interval must be at least 100ms".into());
@@ -176,6 +217,8 @@ impl Producer {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "0")
+            .set("message.max.bytes", config.max_message_bytes.to_string())
+            .set("batch.num.messages", config.batch_records.to_string())
             .set(
                 "message.timeout.ms",
                 config.send_timeout.as_millis().to_string(),
@@ -215,6 +258,37 @@ impl Producer {
         &self,
         event: &Outgoing<'a>,
     ) -> Result<(rdkafka::producer::DeliveryFuture, &'a str), Error> {
+        self.enqueue_raw(event)
+            .await
+            .map(|d| (d, event.topic))
+            .map_err(|e| kafka_err(&format!("send to {}", event.topic), e))
+    }
+
+    /// Sends every event and reports each one's outcome: a record the
+    /// broker refuses for itself does not fail the others.
+    pub async fn send_each(&self, events: &[Outgoing<'_>]) -> Vec<Result<(), KafkaError>> {
+        let mut pending = Vec::with_capacity(events.len());
+        for event in events {
+            pending.push(self.enqueue_raw(event).await);
+        }
+        let mut results = Vec::with_capacity(events.len());
+        for delivery in pending {
+            results.push(match delivery {
+                Ok(d) => match d.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((e, _))) => Err(e),
+                    Err(_) => Err(KafkaError::Canceled),
+                },
+                Err(e) => Err(e),
+            });
+        }
+        results
+    }
+
+    async fn enqueue_raw(
+        &self,
+        event: &Outgoing<'_>,
+    ) -> Result<rdkafka::producer::DeliveryFuture, KafkaError> {
         let traceparent = match event.traceparent {
             Some(tp) => Some(tp.to_string()),
             None => current_traceparent(),
@@ -241,7 +315,7 @@ impl Producer {
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
             match self.inner.send_result(record) {
-                Ok(delivery) => return Ok((delivery, event.topic)),
+                Ok(delivery) => return Ok(delivery),
                 // The local queue is full: wait for room, as `send` would.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
                     if tokio::time::Instant::now() < deadline =>
@@ -249,18 +323,35 @@ impl Producer {
                     record = r;
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err((e, _)) => return Err(kafka_err(&format!("send to {}", event.topic), e)),
+                Err((e, _)) => return Err(e),
             }
         }
     }
 
-    async fn send_raw(&self, record: FutureRecord<'_, [u8], [u8]>) -> Result<(), Error> {
+    pub(crate) async fn send_raw(&self, record: FutureRecord<'_, [u8], [u8]>) -> Result<(), Error> {
         self.inner
             .send(record, self.timeout)
             .await
             .map(|_| ())
             .map_err(|(e, _)| kafka_err("send", e))
     }
+}
+
+/// Whether the broker (or the producer) refused a record for what it is,
+/// so sending it again would fail the same way, as opposed to the broker
+/// being away.
+pub fn is_refused_record(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        e,
+        KafkaError::MessageProduction(
+            C::MessageSizeTooLarge
+                | C::InvalidMessageSize
+                | C::InvalidMessage
+                | C::InvalidRecord
+                | C::InvalidTopic
+        )
+    )
 }
 
 /// The W3C trace context of the current span, if it is being traced.
@@ -325,6 +416,26 @@ pub enum Failure {
     Retryable(String),
     /// Never will (garbage, unknown type): dead-lettered at once.
     Permanent(String),
+    /// The consumer itself must stop (its state is broken): it ends with an
+    /// error and its supervisor starts a new one after a backoff.
+    Fatal(String),
+}
+
+/// Storage and dependency failures are retried (a database failing over
+/// answers with many codes; none says the record is bad); what the request
+/// itself got wrong (invalid, not found, a state conflict) would fail the
+/// same way on every delivery.
+impl From<crate::ApiError> for Failure {
+    fn from(e: crate::ApiError) -> Self {
+        use crate::ApiError as E;
+        match e {
+            E::Storage(_) | E::Contention | E::Unavailable(_) | E::ShuttingDown => {
+                Self::Retryable(e.to_string())
+            }
+            e if e.is_transient() => Self::Retryable(e.to_string()),
+            e => Self::Permanent(e.to_string()),
+        }
+    }
 }
 
 impl std::fmt::Display for Failure {
@@ -332,19 +443,49 @@ impl std::fmt::Display for Failure {
         match self {
             Self::Retryable(m) => write!(f, "retryable: {m}"),
             Self::Permanent(m) => write!(f, "permanent: {m}"),
+            Self::Fatal(m) => write!(f, "fatal: {m}"),
         }
     }
 }
 
 pub use crate::time::backoff;
 
-/// Exports each assigned partition's consumer lag from librdkafka's
-/// periodic statistics (no extra broker round trips).
-struct LagReporter {
-    group: String,
+/// Records of one partition handed to its lane; when it is full, fetched
+/// records wait in the partition's backlog.
+const LANE_CAPACITY: usize = 16;
+/// A backlog this long pauses its partition. Pausing drops what librdkafka
+/// prefetched (fetched again after the resume), so bursts are absorbed here
+/// and only a partition that stays behind is paused; memory stays bounded.
+const BACKLOG_LIMIT: usize = 256;
+/// Handler panics on one record before it is treated as poison.
+const PANICS_BEFORE_DLQ: u32 = 2;
+
+type PartitionKey = (String, i32);
+
+/// Which partitions this member owns, each with the epoch of its
+/// assignment. A lane may store an offset only while its epoch is current,
+/// so nothing is recorded for a partition after it was revoked, even when
+/// an eager rebalance hands it straight back.
+#[derive(Default)]
+struct Ownership {
+    owned: std::sync::Mutex<HashMap<PartitionKey, u64>>,
+    next_epoch: std::sync::atomic::AtomicU64,
 }
 
-impl ClientContext for LagReporter {
+impl Ownership {
+    fn epoch(&self, key: &PartitionKey) -> Option<u64> {
+        self.owned.lock().ok()?.get(key).copied()
+    }
+}
+
+/// The consumer's context: lag from librdkafka's statistics, ownership
+/// from its rebalance callbacks.
+struct Context {
+    group: String,
+    ownership: Arc<Ownership>,
+}
+
+impl ClientContext for Context {
     fn stats(&self, statistics: Statistics) {
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
@@ -365,20 +506,79 @@ impl ClientContext for LagReporter {
     }
 }
 
-impl ConsumerContext for LagReporter {}
+impl ConsumerContext for Context {
+    fn pre_rebalance(&self, base: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            if let Ok(mut owned) = self.ownership.owned.lock() {
+                for p in partitions.elements() {
+                    owned.remove(&(p.topic().to_string(), p.partition()));
+                }
+            }
+            // What was handled is committed before the partitions move. The
+            // commit is queued ahead of this member's rejoin on the same
+            // coordinator connection, so the next owner reads it; blocking
+            // here instead would stall the poll (and a close whose broker is
+            // gone would never end).
+            if let Err(e) = base.commit_consumer_state(CommitMode::Async) {
+                tracing::debug!(group = %self.group, error = %e, "nothing to commit on revoke");
+            }
+            tracing::info!(group = %self.group, partitions = partitions.count(), "partitions revoked");
+        }
+    }
 
-/// Records of one partition waiting for its lane; a full lane pauses intake.
-const LANE_CAPACITY: usize = 16;
+    fn post_rebalance(&self, base: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            // librdkafka keeps a partition paused across a revoke and a new
+            // assignment; a new lane starts with an empty backlog.
+            if let Err(e) = base.resume(partitions) {
+                tracing::warn!(group = %self.group, error = %e, "resume of new partitions failed");
+            }
+            if let Ok(mut owned) = self.ownership.owned.lock() {
+                for p in partitions.elements() {
+                    let epoch = self
+                        .ownership
+                        .next_epoch
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    owned.insert((p.topic().to_string(), p.partition()), epoch);
+                }
+            }
+            tracing::info!(group = %self.group, partitions = partitions.count(), "partitions assigned");
+        }
+    }
+}
 
-type Lanes = HashMap<(String, i32), tokio::sync::mpsc::Sender<Event>>;
+type KafkaConsumer = StreamConsumer<Context>;
+
+/// One partition's lane as the poll loop sees it.
+struct LaneHandle {
+    tx: tokio::sync::mpsc::Sender<Event>,
+    epoch: u64,
+    cancel: CancellationToken,
+    /// Fetched records the lane had no room for, in order.
+    backlog: std::collections::VecDeque<Event>,
+    paused: bool,
+    /// The offset after the last record received: where fetching resumes.
+    next_offset: Option<i64>,
+}
 
 /// Consumes `topics` as consumer group `group` until `stop`, handing each
-/// record to `handle`. Each assigned partition gets its own lane (a task):
-/// records of one partition (one cluster's, since records are keyed by
-/// cluster) are handled in order, partitions in parallel. Offsets are
-/// committed only after a record was handled or dead-lettered, so delivery
-/// is at least once; a record that keeps failing goes to `<topic>.dlq` and
-/// its lane moves on.
+/// record to `handle`.
+///
+/// - Each assigned partition gets its own lane (a task): records of one
+///   partition (one cluster's, as records are keyed by cluster) are handled
+///   in order, partitions in parallel. A full lane pauses its partition;
+///   the poll loop never blocks, so one slow partition neither holds back
+///   the others nor makes the member miss `max.poll.interval`.
+/// - Delivery is at least once: an offset is stored only after its record
+///   was handled or dead-lettered, and committed every
+///   `commit_interval`, on revoke and at the end.
+/// - [`Failure::Retryable`] is retried with backoff for as long as it lasts
+///   (only that partition waits); [`Failure::Permanent`] and a record whose
+///   handler panics twice go to `<topic>.dlq` with their headers;
+///   [`Failure::Fatal`] ends the consumer with an error (its supervisor, see
+///   [`crate::kit::ServiceContext::consume`], restarts it).
+/// - On revoke a partition's lane is cancelled: it stores nothing more, so
+///   committed offsets never move backwards when partitions move.
 pub async fn consume<F, Fut>(
     config: &KafkaConfig,
     group: &str,
@@ -390,7 +590,8 @@ where
     F: Fn(Event) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Failure>> + Send + 'static,
 {
-    let consumer: StreamConsumer<LagReporter> = config
+    let ownership = Arc::new(Ownership::default());
+    let consumer: KafkaConsumer = config
         .client()
         .set(
             "statistics.interval.ms",
@@ -398,82 +599,255 @@ where
         )
         .set("group.id", group)
         .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
+        .set(
+            "session.timeout.ms",
+            config.session_timeout.as_millis().to_string(),
+        )
         .set(
             "fetch.wait.max.ms",
             config.fetch_wait.as_millis().to_string(),
         )
-        .create_with_context(LagReporter {
+        .create_with_context(Context {
             group: group.to_string(),
+            ownership: ownership.clone(),
         })
         .map_err(|e| kafka_err("consumer", e))?;
     consumer
         .subscribe(topics)
         .map_err(|e| kafka_err("subscribe", e))?;
+    let consumer = Arc::new(consumer);
     let lane = Lane {
-        consumer: Arc::new(consumer),
+        consumer: consumer.clone(),
+        ownership: ownership.clone(),
         producer: Producer::new(config)?,
         config: config.clone(),
         handle: Arc::new(handle),
-        stop: stop.clone(),
+        cancel: stop.clone(),
+        epoch: 0,
     };
-    let mut lanes: Lanes = HashMap::new();
+    let mut lanes: HashMap<PartitionKey, LaneHandle> = HashMap::new();
     let mut running = tokio::task::JoinSet::new();
+    let mut commit = tokio::time::interval(config.commit_interval);
+    commit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
-        let message = tokio::select! {
-            () = stop.cancelled() => break Ok(()),
-            m = lane.consumer.recv() => m,
-        };
-        let event = match message {
-            Ok(m) => Event::from_message(&m),
-            Err(e) => {
-                // Broker away or rebalancing: librdkafka reconnects by itself.
-                tracing::warn!(error = %e, group, "kafka receive failed");
-                tokio::select! {
-                    () = stop.cancelled() => break Ok(()),
-                    () = tokio::time::sleep(config.retry_base) => continue,
-                }
-            }
-        };
-        let key = (event.topic.clone(), event.partition);
-        let sender = match lanes.get(&key) {
-            Some(tx) if !tx.is_closed() => tx.clone(),
-            _ => {
-                let (tx, rx) = tokio::sync::mpsc::channel(LANE_CAPACITY);
-                running.spawn(lane.clone().run(rx));
-                lanes.insert(key, tx.clone());
-                tx
-            }
-        };
+        let backlogged = lanes.values().any(|l| !l.backlog.is_empty());
         tokio::select! {
+            biased;
             () = stop.cancelled() => break Ok(()),
-            sent = sender.send(event) => {
-                if sent.is_err() {
-                    // The lane ended on an error, reported just below.
-                    tracing::warn!(group, "a partition lane stopped");
+            _ = commit.tick() => {
+                lanes.retain(|key, l| {
+                    let current = ownership.epoch(key) == Some(l.epoch);
+                    if !current {
+                        l.cancel.cancel();
+                        if l.paused {
+                            resume(&consumer, key, None);
+                        }
+                    }
+                    current
+                });
+                commit_stored(&consumer, group);
+            }
+            () = tokio::time::sleep(Duration::from_millis(5)), if backlogged => {
+                for (key, l) in &mut lanes {
+                    flush(&consumer, key, l);
                 }
             }
+            message = consumer.recv() => match message {
+                Ok(m) => {
+                    let event = Event::from_message(&m);
+                    drop(m);
+                    route(&consumer, &ownership, &lane, &mut lanes, &mut running, event);
+                }
+                Err(e) => {
+                    // Broker away or rebalancing: librdkafka reconnects by itself.
+                    tracing::warn!(error = %e, group, "kafka receive failed");
+                    tokio::select! {
+                        () = stop.cancelled() => break Ok(()),
+                        () = tokio::time::sleep(config.retry_base) => {}
+                    }
+                }
+            },
         }
         if let Some(failed) = first_failure(&mut running) {
             break Err(failed);
         }
     };
-    // Lanes stop at their next record or retry wait; a record in a handler
-    // is finished first so no handler outlives this call.
+    for l in lanes.values() {
+        l.cancel.cancel();
+    }
     drop(lanes);
-    stop_lanes(&stop, &mut running, result).await
+    // A record in a handler is finished first, so no handler outlives this
+    // call; then what was handled is committed and the member leaves.
+    let result = stop_lanes(&mut running, result).await;
+    drop(lane);
+    close(consumer, group).await;
+    result
+}
+
+/// How long a consumer's final commit and leave may take before it is left
+/// to finish on its own.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Commits what was handled and closes the consumer on a thread of its own:
+/// librdkafka's close blocks until outstanding commits are answered, which
+/// never happens when the broker is gone, and a blocked runtime thread would
+/// keep the process (or a test) from ending.
+async fn close(consumer: Arc<KafkaConsumer>, group: &str) {
+    let (done, closed) = tokio::sync::oneshot::channel();
+    let name = group.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("kafka-close".into())
+        .spawn(move || {
+            commit_stored(&consumer, &name);
+            drop(consumer);
+            let _ = done.send(());
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(group, error = %e, "cannot close the consumer on its own thread");
+        return;
+    }
+    if tokio::time::timeout(CLOSE_WAIT, closed).await.is_err() {
+        tracing::warn!(
+            group,
+            "consumer close still waiting for the broker; leaving it"
+        );
+    }
+}
+
+fn commit_stored(consumer: &KafkaConsumer, group: &str) {
+    match consumer.commit_consumer_state(CommitMode::Async) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => {
+            tracing::warn!(group, error = %e, "offset commit failed; records may be redelivered")
+        }
+    }
+}
+
+/// Hands `event` to its partition's lane, starting one for a new
+/// assignment; a lane without room gets the record in its backlog and its
+/// partition paused.
+fn route<F, Fut>(
+    consumer: &KafkaConsumer,
+    ownership: &Ownership,
+    template: &Lane<F>,
+    lanes: &mut HashMap<PartitionKey, LaneHandle>,
+    running: &mut tokio::task::JoinSet<Result<(), Error>>,
+    event: Event,
+) where
+    F: Fn(Event) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Failure>> + Send + 'static,
+{
+    let key = (event.topic.clone(), event.partition);
+    // Fetched just before a revoke: the next owner reads it again.
+    let Some(epoch) = ownership.epoch(&key) else {
+        return;
+    };
+    let current = lanes
+        .get(&key)
+        .is_some_and(|l| l.epoch == epoch && !l.tx.is_closed());
+    if !current {
+        if let Some(old) = lanes.remove(&key) {
+            old.cancel.cancel();
+            if old.paused {
+                resume(consumer, &key, None);
+            }
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(LANE_CAPACITY);
+        let cancel = template.cancel.child_token();
+        let lane = Lane {
+            cancel: cancel.clone(),
+            epoch,
+            ..template.clone()
+        };
+        running.spawn(lane.run(rx));
+        lanes.insert(
+            key.clone(),
+            LaneHandle {
+                tx,
+                epoch,
+                cancel,
+                backlog: std::collections::VecDeque::new(),
+                paused: false,
+                next_offset: None,
+            },
+        );
+    }
+    let Some(l) = lanes.get_mut(&key) else {
+        return;
+    };
+    if let Some(next) = l.next_offset {
+        // Received already (a seek fetches again from `next`), or fetched
+        // past what a pause dropped (it comes again, in order, after the
+        // seek that ends the pause).
+        if event.offset < next || (l.paused && event.offset != next) {
+            return;
+        }
+    }
+    l.next_offset = Some(event.offset + 1);
+    l.backlog.push_back(event);
+    flush(consumer, &key, l);
+    if l.backlog.len() >= BACKLOG_LIMIT && !l.paused {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&key.0, key.1);
+        match consumer.pause(&tpl) {
+            Ok(()) => l.paused = true,
+            Err(e) => tracing::warn!(topic = %key.0, partition = key.1, error = %e, "pause failed"),
+        }
+    }
+}
+
+/// Moves a lane's backlog into it while it has room; resumes its partition
+/// once the backlog is empty.
+fn flush(consumer: &KafkaConsumer, key: &PartitionKey, l: &mut LaneHandle) {
+    while let Some(event) = l.backlog.pop_front() {
+        match l.tx.try_send(event) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(event)) => {
+                l.backlog.push_front(event);
+                return;
+            }
+            // The lane ended: its error is reported by the poll loop, and
+            // the records are fetched again by whoever runs next.
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                l.backlog.clear();
+                break;
+            }
+        }
+    }
+    if l.paused {
+        resume(consumer, key, l.next_offset);
+        l.paused = false;
+    }
+}
+
+/// Resumes a paused partition from `next`, the offset after the last
+/// record received: pausing drops what librdkafka had fetched beyond it,
+/// and a plain resume would go on from its fetch position, skipping those.
+fn resume(consumer: &KafkaConsumer, key: &PartitionKey, next: Option<i64>) {
+    if let Some(next) = next {
+        let mut at = TopicPartitionList::new();
+        let seek = at
+            .add_partition_offset(&key.0, key.1, rdkafka::Offset::Offset(next))
+            // Timeout zero: the seek is queued, not waited for.
+            .and_then(|()| consumer.seek_partitions(at, Duration::ZERO));
+        if let Err(e) = seek {
+            tracing::warn!(topic = %key.0, partition = key.1, next, error = %e, "seek before resume failed");
+        }
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&key.0, key.1);
+    if let Err(e) = consumer.resume(&tpl) {
+        tracing::warn!(topic = %key.0, partition = key.1, error = %e, "resume failed");
+    }
 }
 
 async fn stop_lanes(
-    stop: &CancellationToken,
     running: &mut tokio::task::JoinSet<Result<(), Error>>,
     result: Result<(), Error>,
 ) -> Result<(), Error> {
-    if result.is_err() && !stop.is_cancelled() {
-        // Unlike a shutdown, the lanes would keep running without this.
-        running.abort_all();
-    }
     let mut result = result;
     while let Some(joined) = running.join_next().await {
         if let Ok(Err(e)) = joined
@@ -490,7 +864,7 @@ fn first_failure(running: &mut tokio::task::JoinSet<Result<(), Error>>) -> Optio
         match joined {
             Ok(Err(e)) => return Some(e),
             Err(e) if e.is_panic() => {
-                return Some(Error::Config(format!("a partition lane panicked: {e}")));
+                return Some(Error::Kafka(format!("a partition lane panicked: {e}")));
             }
             _ => {}
         }
@@ -498,23 +872,27 @@ fn first_failure(running: &mut tokio::task::JoinSet<Result<(), Error>>) -> Optio
     None
 }
 
-/// Handles one partition's records in order.
+/// Handles one partition's records in order, for one assignment epoch.
 struct Lane<F> {
-    consumer: Arc<StreamConsumer<LagReporter>>,
+    consumer: Arc<KafkaConsumer>,
+    ownership: Arc<Ownership>,
     producer: Producer,
     config: KafkaConfig,
     handle: Arc<F>,
-    stop: CancellationToken,
+    cancel: CancellationToken,
+    epoch: u64,
 }
 
 impl<F> Clone for Lane<F> {
     fn clone(&self) -> Self {
         Self {
             consumer: self.consumer.clone(),
+            ownership: self.ownership.clone(),
             producer: self.producer.clone(),
             config: self.config.clone(),
             handle: self.handle.clone(),
-            stop: self.stop.clone(),
+            cancel: self.cancel.clone(),
+            epoch: self.epoch,
         }
     }
 }
@@ -528,60 +906,95 @@ where
         loop {
             let event = tokio::select! {
                 biased;
-                () = self.stop.cancelled() => return Ok(()),
+                () = self.cancel.cancelled() => return Ok(()),
                 e = records.recv() => match e {
                     Some(e) => e,
                     None => return Ok(()),
                 },
             };
-            let mut attempt = 0u32;
-            let failure = loop {
-                attempt += 1;
-                match (self.handle)(event.clone()).await {
-                    Ok(()) => break None,
-                    Err(Failure::Retryable(reason)) if attempt < self.config.max_attempts => {
-                        let wait = backoff(self.config.retry_base, self.config.retry_cap, attempt);
-                        tracing::warn!(topic = %event.topic, offset = event.offset, attempt, %reason, "handler failed; retrying");
-                        tokio::select! {
-                            // Uncommitted: the record is redelivered after a restart.
-                            () = self.stop.cancelled() => return Ok(()),
-                            () = tokio::time::sleep(wait) => {}
-                        }
-                    }
-                    Err(f) => break Some(f),
-                }
-            };
-            let outcome = if let Some(failure) = failure {
-                tracing::error!(topic = %event.topic, offset = event.offset, attempt, %failure, "dead-lettering record");
-                // The offset moves on only once the record is parked: while
-                // the broker refuses it, this partition waits (others go on).
-                let mut tries = 0u32;
-                while let Err(e) = dead_letter(&self.producer, &event, &failure, attempt).await {
-                    tries = tries.saturating_add(1);
-                    tracing::warn!(error = %e, tries, "dead-lettering failed; retrying");
-                    tokio::select! {
-                        () = self.stop.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(backoff(self.config.retry_base, self.config.retry_cap, tries)) => {}
-                    }
-                }
-                "dead_lettered"
-            } else {
-                "handled"
+            let Some((outcome, attempts)) = self.settle(&event).await? else {
+                // Cancelled (shutdown or revoke): stored nothing, so the
+                // record is delivered again.
+                return Ok(());
             };
             metrics::counter!("cg_kafka_records_total", "topic" => event.topic.clone(), "outcome" => outcome)
                 .increment(1);
-            let mut done = TopicPartitionList::new();
-            let committed = done
-                .add_partition_offset(
-                    &event.topic,
-                    event.partition,
-                    Offset::Offset(event.offset + 1),
-                )
-                .and_then(|()| self.consumer.commit(&done, CommitMode::Async));
-            if let Err(e) = committed {
-                tracing::warn!(error = %e, "offset commit failed; the record may be redelivered");
+            tracing::trace!(topic = %event.topic, offset = event.offset, attempts, outcome, "record settled");
+            if !self.store(&event) {
+                return Ok(());
             }
         }
+    }
+
+    /// Handles `event` until it succeeds or is dead-lettered; `None` when
+    /// cancelled first.
+    async fn settle(&self, event: &Event) -> Result<Option<(&'static str, u32)>, Error> {
+        let (mut attempt, mut panics) = (0u32, 0u32);
+        let failure = loop {
+            attempt = attempt.saturating_add(1);
+            // Its own task, so a panicking handler fails this record only.
+            let handled = tokio::spawn((self.handle)(event.clone())).await;
+            let reason = match handled {
+                Ok(Ok(())) => return Ok(Some(("handled", attempt))),
+                Ok(Err(Failure::Retryable(reason))) => reason,
+                Ok(Err(f @ Failure::Permanent(_))) => break f,
+                Ok(Err(Failure::Fatal(reason))) => {
+                    return Err(Error::Kafka(format!(
+                        "handler of {} stopped the consumer: {reason}",
+                        event.topic
+                    )));
+                }
+                Err(e) => {
+                    panics += 1;
+                    if panics >= PANICS_BEFORE_DLQ {
+                        break Failure::Permanent(format!("the handler panicked {panics} times"));
+                    }
+                    format!("the handler panicked: {e}")
+                }
+            };
+            let wait = backoff(self.config.retry_base, self.config.retry_cap, attempt);
+            if attempt == 1 || attempt.is_power_of_two() {
+                tracing::warn!(topic = %event.topic, partition = event.partition, offset = event.offset, attempt, %reason, "handler failed; retrying");
+            }
+            metrics::counter!("cg_kafka_retries_total", "topic" => event.topic.clone())
+                .increment(1);
+            tokio::select! {
+                () = self.cancel.cancelled() => return Ok(None),
+                () = tokio::time::sleep(wait) => {}
+            }
+        };
+        tracing::error!(topic = %event.topic, offset = event.offset, attempt, %failure, "dead-lettering record");
+        // The offset moves on only once the record is parked: while the
+        // broker refuses it, this partition waits (others go on).
+        let mut tries = 0u32;
+        while let Err(e) = dead_letter(&self.producer, event, &failure, attempt).await {
+            tries = tries.saturating_add(1);
+            tracing::warn!(error = %e, tries, "dead-lettering failed; retrying");
+            tokio::select! {
+                () = self.cancel.cancelled() => return Ok(None),
+                () = tokio::time::sleep(backoff(self.config.retry_base, self.config.retry_cap, tries)) => {}
+            }
+        }
+        Ok(Some(("dead_lettered", attempt)))
+    }
+
+    /// Stores the offset after `event` for the next commit, unless the
+    /// partition moved meanwhile (then the lane stops).
+    fn store(&self, event: &Event) -> bool {
+        let Ok(owned) = self.ownership.owned.lock() else {
+            return false;
+        };
+        // Under the lock the revoke callback takes: no store slips in after it.
+        if owned.get(&(event.topic.clone(), event.partition)) != Some(&self.epoch) {
+            return false;
+        }
+        if let Err(e) = self
+            .consumer
+            .store_offset(&event.topic, event.partition, event.offset)
+        {
+            tracing::warn!(topic = %event.topic, partition = event.partition, error = %e, "offset store failed; the record may be redelivered");
+        }
+        true
     }
 }
 

@@ -124,6 +124,57 @@ pub struct ServiceContext {
     kafka: Option<KafkaConfig>,
     stop: CancellationToken,
     tasks: JoinSet<()>,
+    readiness: Readiness,
+}
+
+/// What keeps a service from serving: the names of its parts that are down
+/// (a consumer between restarts). Health reads `NOT_SERVING` while any is.
+#[derive(Clone, Debug)]
+pub struct Readiness(Arc<tokio::sync::watch::Sender<std::collections::BTreeSet<String>>>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::channel(Default::default()).0))
+    }
+}
+
+impl Readiness {
+    pub fn down(&self, part: &str) {
+        self.0.send_modify(|down| {
+            down.insert(part.to_string());
+        });
+    }
+
+    pub fn up(&self, part: &str) {
+        self.0.send_if_modified(|down| down.remove(part));
+    }
+
+    /// The parts down now.
+    pub fn down_parts(&self) -> Vec<String> {
+        self.0.borrow().iter().cloned().collect()
+    }
+
+    /// Mirrors readiness into `health` until `stop` (the drain then owns it).
+    async fn report(self, health: HealthReporter, stop: CancellationToken) {
+        let mut changes = self.0.subscribe();
+        loop {
+            let serving = changes.borrow_and_update().is_empty();
+            if stop.is_cancelled() {
+                return;
+            }
+            let status = if serving {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status("", status).await;
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return,
+                changed = changes.changed() => if changed.is_err() { return },
+            }
+        }
+    }
 }
 
 impl ServiceContext {
@@ -156,11 +207,20 @@ impl ServiceContext {
         self.tasks.spawn(task);
     }
 
+    /// The service's readiness: health reads `NOT_SERVING` while a part
+    /// is down.
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
     /// Consumes `topics` as consumer group `group` (see [`kafka::consume`])
-    /// until shutdown. Without a broker, nothing is consumed.
+    /// until shutdown, supervised: a consumer that ends is started again
+    /// after a backoff (from `kafka.restart_min`, doubling up to 30 s while
+    /// it keeps ending), and the service reads `NOT_SERVING` until then.
+    /// Without a broker, nothing is consumed.
     pub fn consume<F, Fut>(&mut self, group: &'static str, topics: &[&'static str], handle: F)
     where
-        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        F: Fn(Event) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Failure>> + Send + 'static,
     {
         let Some(config) = self.kafka.clone() else {
@@ -171,10 +231,36 @@ impl ServiceContext {
             );
             return;
         };
-        let (stop, topics) = (self.stop.clone(), topics.to_vec());
+        let (stop, topics, readiness) =
+            (self.stop.clone(), topics.to_vec(), self.readiness.clone());
+        let part = format!("consumer {group}");
         self.tasks.spawn(async move {
-            if let Err(e) = kafka::consume(&config, group, &topics, stop, handle).await {
-                tracing::error!(group, error = %e, "consumer stopped");
+            let mut failures = 0u32;
+            loop {
+                let started = tokio::time::Instant::now();
+                let ended = kafka::consume(&config, group, &topics, stop.clone(), handle.clone()).await;
+                if stop.is_cancelled() {
+                    return;
+                }
+                // A consumer that ran a while starts over from the shortest wait.
+                failures = if started.elapsed() > Duration::from_secs(60) {
+                    1
+                } else {
+                    failures.saturating_add(1)
+                };
+                readiness.down(&part);
+                let wait = crate::time::backoff(config.restart_min, Duration::from_secs(30), failures)
+                    .max(config.restart_min);
+                metrics::counter!("cg_kafka_consumer_restarts_total", "group" => group).increment(1);
+                match ended {
+                    Err(e) => tracing::error!(group, error = %e, failures, wait_ms = wait.as_millis() as u64, "consumer stopped; restarting"),
+                    Ok(()) => tracing::error!(group, failures, wait_ms = wait.as_millis() as u64, "consumer ended; restarting"),
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                readiness.up(&part);
             }
         });
     }
@@ -184,7 +270,7 @@ impl ServiceContext {
 pub struct Built<S> {
     service: Arc<S>,
     ctx: ServiceContext,
-    grace: Duration,
+    server: crate::config::ServerConfig,
 }
 
 /// Opens the database, creates topics, builds `S` and starts its relay.
@@ -206,16 +292,17 @@ pub async fn build<S: Service>(config: &S::Config) -> Result<Built<S>, Error> {
         kafka: common.kafka.clone(),
         stop: CancellationToken::new(),
         tasks: JoinSet::new(),
+        readiness: Readiness::default(),
     };
     let service = S::build(config, &mut ctx).await?;
     if let (Some(db), Some(k)) = (&ctx.db, &ctx.kafka) {
-        let relay = Relay::new(db.pool.clone(), Producer::new(k)?, RelayConfig::default());
+        let relay = Relay::new(db, Producer::new(k)?, RelayConfig::default());
         ctx.tasks.spawn(relay.run(ctx.stop.clone()));
     }
     Ok(Built {
         service: Arc::new(service),
         ctx,
-        grace: common.server.shutdown_grace,
+        server: common.server.clone(),
     })
 }
 
@@ -233,7 +320,7 @@ impl<S: Service> Built<S> {
         let Built {
             service,
             mut ctx,
-            grace,
+            server,
         } = self;
         let addr = listener.local_addr()?;
         tracing::info!(service = S::NAME, %addr, "listening");
@@ -243,13 +330,18 @@ impl<S: Service> Built<S> {
             stopping.stopping();
             stop.cancel();
         };
+        let readiness = ctx.readiness.clone();
         let result = match service.routes() {
             Routes::Grpc(routes) => {
                 let (routes, health) = routes.build().await?;
-                crate::grpc::serve(listener, routes, health, shutdown, grace).await
+                ctx.tasks
+                    .spawn(readiness.report(health.clone(), ctx.stop.clone()));
+                crate::grpc::serve(listener, routes, health, shutdown, &server).await
             }
             Routes::Http { router, health } => {
-                serve_http(listener, router, health, shutdown, grace).await
+                ctx.tasks
+                    .spawn(readiness.report(health.clone(), ctx.stop.clone()));
+                serve_http(listener, router, health, shutdown, &server).await
             }
         };
         service.stopping();
@@ -262,13 +354,15 @@ impl<S: Service> Built<S> {
 }
 
 /// Serves an HTTP router (HTTP/1.1 and HTTP/2) with the peer's address in
-/// each request's extensions, until `shutdown`, then drains for `grace`.
+/// each request's extensions, until `shutdown`, then drains for the grace
+/// period. Each connection may have `max_concurrent_per_connection` calls in
+/// flight, and bodies are limited to `max_request_bytes`.
 async fn serve_http(
     listener: TcpListener,
     router: axum::Router,
     health: HealthReporter,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    config: &crate::config::ServerConfig,
 ) -> Result<(), Error> {
     use axum::serve::ListenerExt as _;
     let addr = listener.local_addr()?;
@@ -276,12 +370,18 @@ async fn serve_http(
         // Small gRPC frames must not wait for the peer's delayed ACK.
         let _ = tcp.set_nodelay(true);
     });
-    health.set_service_status("", ServingStatus::Serving).await;
+    // Serving is reported by the kit's readiness task.
     let stop = CancellationToken::new();
     let draining = stop.clone();
+    let router = router.layer(tower_http::limit::RequestBodyLimitLayer::new(
+        config.max_request_bytes,
+    ));
     let server = axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        PerConnection {
+            router,
+            limit: config.max_concurrent_per_connection,
+        },
     )
     .with_graceful_shutdown(async move { draining.cancelled().await });
     crate::grpc::drain(
@@ -290,10 +390,44 @@ async fn serve_http(
         stop,
         &health,
         shutdown,
-        grace,
+        config.shutdown_grace,
     )
     .await
     .map_err(Error::from)
+}
+
+/// Makes each connection's service: the router with the peer's address in
+/// its extensions, behind a concurrency limit of its own (a limit layered on
+/// the router would be shared by every connection).
+#[derive(Clone)]
+struct PerConnection {
+    router: axum::Router,
+    limit: usize,
+}
+
+impl<'a, L> tower::Service<axum::serve::IncomingStream<'a, L>> for PerConnection
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    type Response = tower::limit::ConcurrencyLimit<axum::Router>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: axum::serve::IncomingStream<'a, L>) -> Self::Future {
+        let peer = *stream.remote_addr();
+        let router = self
+            .router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        std::future::ready(Ok(tower::limit::ConcurrencyLimit::new(router, self.limit)))
+    }
 }
 
 /// A service running in the background (tests, the launcher).

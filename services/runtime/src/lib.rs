@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod db;
+pub mod dlq;
 pub mod error;
 pub mod grpc;
 pub mod idempotency;

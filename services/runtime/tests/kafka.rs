@@ -23,7 +23,6 @@ fn config(broker: &Broker) -> KafkaConfig {
     KafkaConfig {
         brokers: broker.bootstrap(),
         partitions: 3,
-        max_attempts: 3,
         retry_base: Duration::from_millis(10),
         retry_cap: Duration::from_millis(50),
         send_timeout: Duration::from_secs(10),
@@ -180,7 +179,8 @@ async fn garbage_goes_to_the_dead_letter_topic_and_the_consumer_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retryable_failure_is_retried_then_dead_lettered_when_it_persists() {
+async fn a_transient_failure_is_retried_for_as_long_as_it_lasts_and_only_permanent_ones_are_dead_lettered()
+ {
     let broker = Broker::start(Storage::Memory);
     let config = config(&broker);
     kafka::ensure_topics(&config, &["t.retry"]).await.unwrap();
@@ -196,19 +196,20 @@ async fn a_retryable_failure_is_retried_then_dead_lettered_when_it_persists() {
         "g-retry",
         "t.retry",
         move |e| match e.event_id() {
-            // Fails twice, then works: within max_attempts (3).
-            Some("flaky") if calls.fetch_add(1, Ordering::SeqCst) < 2 => {
-                Err(Failure::Retryable("database busy".into()))
+            // A database away for a while: far more failures than any
+            // fixed attempt budget, and still no dead letter.
+            Some("flaky") if calls.fetch_add(1, Ordering::SeqCst) < 12 => {
+                Err(Failure::Retryable("database unavailable".into()))
             }
-            Some("broken") => Err(Failure::Retryable("never works".into())),
+            Some("broken") => Err(Failure::Permanent("invalid job".into())),
             _ => Ok(()),
         },
         |n| n >= 2,
     )
     .await;
     let ids: Vec<_> = handled.iter().map(|e| e.event_id().unwrap()).collect();
-    assert_eq!(ids, ["flaky", "last"]);
-    assert_eq!(flaky_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(ids, ["flaky", "last"], "one partition: order is kept");
+    assert_eq!(flaky_calls.load(Ordering::SeqCst), 13);
 
     let dead = collect(
         &config,
@@ -218,9 +219,244 @@ async fn a_retryable_failure_is_retried_then_dead_lettered_when_it_persists() {
         |n| n >= 1,
     )
     .await;
-    assert_eq!(dead.len(), 1);
+    assert_eq!(dead.len(), 1, "only the permanent failure is dead-lettered");
     assert_eq!(dead[0].event_id(), Some("broken"));
-    assert_eq!(dead[0].header(kafka::HEADER_DLQ_ATTEMPTS), Some("3"));
+    assert_eq!(dead[0].header(kafka::HEADER_DLQ_ATTEMPTS), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_whose_handler_panics_twice_is_dead_lettered_and_the_rest_flow_on() {
+    let broker = Broker::start(Storage::Memory);
+    let config = config(&broker);
+    kafka::ensure_topics(&config, &["t.panic"]).await.unwrap();
+    let producer = Producer::new(&config).unwrap();
+    send(&producer, "t.panic", "poison", PROGRESS, &progress("a", 1)).await;
+    send(&producer, "t.panic", "fine", PROGRESS, &progress("b", 1)).await;
+    let panics = Arc::new(AtomicU32::new(0));
+    let seen = panics.clone();
+    let handled = collect(
+        &config,
+        "g-panic",
+        "t.panic",
+        move |e| {
+            if e.event_id() == Some("poison") {
+                seen.fetch_add(1, Ordering::SeqCst);
+                panic!("a bug in the handler");
+            }
+            Ok(())
+        },
+        |n| n >= 1,
+    )
+    .await;
+    assert_eq!(handled[0].event_id(), Some("fine"));
+    assert_eq!(panics.load(Ordering::SeqCst), 2);
+    let dead = cg_runtime::dlq::list(&config, "t.panic", Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event_id, "poison");
+    assert!(dead[0].error.contains("panicked"), "{}", dead[0].error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_replayed_reaches_its_topic_again_with_its_headers_and_a_fixed_handler_takes_it()
+ {
+    let broker = Broker::start(Storage::Memory);
+    let config = config(&broker);
+    kafka::ensure_topics(&config, &["t.replay"]).await.unwrap();
+    let producer = Producer::new(&config).unwrap();
+    send(
+        &producer,
+        "t.replay",
+        "needs-fix",
+        PROGRESS,
+        &progress("a", 1),
+    )
+    .await;
+
+    // The handler has a bug: the record is refused as permanent.
+    let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handled = Arc::new(Mutex::new(Vec::<Event>::new()));
+    let stop = CancellationToken::new();
+    let consumer = {
+        let (config, fixed, handled, stop) =
+            (config.clone(), fixed.clone(), handled.clone(), stop.clone());
+        tokio::spawn(async move {
+            kafka::consume(&config, "g-replay", &["t.replay"], stop, move |e| {
+                let (fixed, handled) = (fixed.clone(), handled.clone());
+                async move {
+                    if !fixed.load(Ordering::SeqCst) {
+                        return Err(Failure::Permanent("unknown field".into()));
+                    }
+                    handled.lock().unwrap().push(e);
+                    Ok(())
+                }
+            })
+            .await
+        })
+    };
+    let dead = eventually(Duration::from_secs(20), "the dead letter", || {
+        let config = config.clone();
+        async move {
+            let dead = cg_runtime::dlq::list(&config, "t.replay", Duration::from_secs(1))
+                .await
+                .map_err(|e| e.to_string())?;
+            if dead.is_empty() {
+                Err("none yet".to_string())
+            } else {
+                Ok(dead)
+            }
+        }
+    })
+    .await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event_id, "needs-fix", "its headers are kept");
+    assert_eq!(dead[0].event_type, PROGRESS);
+    assert_eq!(dead[0].original_topic, "t.replay");
+    assert!(dead[0].error.contains("unknown field"));
+
+    // The fix ships; the record is re-driven.
+    fixed.store(true, Ordering::SeqCst);
+    let replayed = cg_runtime::dlq::replay(&config, "t.replay", Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(replayed, 1);
+    eventually(Duration::from_secs(20), "the replayed record", || {
+        let n = handled.lock().unwrap().len();
+        std::future::ready(if n >= 1 { Ok(()) } else { Err(n) })
+    })
+    .await;
+    let got = handled.lock().unwrap()[0].clone();
+    assert_eq!(got.event_id(), Some("needs-fix"));
+    assert_eq!(got.header(cg_runtime::dlq::HEADER_REPLAYS), Some("1"));
+    assert_eq!(got.header(kafka::HEADER_DLQ_ERROR), None);
+    let p: JobProgress = JOBS_PROGRESS.decode(&got).unwrap();
+    assert_eq!(p.job_id, "a");
+
+    // A second replay finds nothing new to send.
+    let again = cg_runtime::dlq::replay(&config, "t.replay", Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    stop.cancel();
+    consumer.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_joining_and_leaving_never_move_a_committed_offset_backwards() {
+    let broker = Broker::start(Storage::Memory);
+    let config = KafkaConfig {
+        commit_interval: Duration::from_millis(100),
+        session_timeout: Duration::from_secs(6),
+        ..config(&broker)
+    };
+    kafka::ensure_topics(&config, &["t.rebalance"])
+        .await
+        .unwrap();
+    let producer = Producer::new(&config).unwrap();
+    let handled = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
+    let start = {
+        let (config, handled) = (config.clone(), handled.clone());
+        move |stop: CancellationToken| {
+            let (config, handled) = (config.clone(), handled.clone());
+            tokio::spawn(async move {
+                kafka::consume(&config, "g-rebalance", &["t.rebalance"], stop, move |e| {
+                    let handled = handled.clone();
+                    async move {
+                        // Slow enough that records are in flight at each rebalance.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        handled
+                            .lock()
+                            .unwrap()
+                            .insert(e.event_id().unwrap_or_default().to_string());
+                        Ok(())
+                    }
+                })
+                .await
+            })
+        }
+    };
+    let first_stop = CancellationToken::new();
+    let first = start(first_stop.clone());
+    // Watches the committed offsets: none may ever go down.
+    let watching = CancellationToken::new();
+    let watcher = {
+        let (config, watching) = (config.clone(), watching.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut high: std::collections::HashMap<i32, i64> = Default::default();
+            let mut samples = 0;
+            while !watching.is_cancelled() {
+                for (partition, offset) in committed_offsets(&config, "g-rebalance", "t.rebalance")
+                {
+                    let before = high.entry(partition).or_insert(offset);
+                    assert!(
+                        offset >= *before,
+                        "partition {partition}: committed offset went from {before} to {offset}"
+                    );
+                    *before = offset;
+                }
+                samples += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            samples
+        })
+    };
+    let total = 300;
+    for i in 0..total {
+        // Keys spread the records over every partition.
+        producer
+            .send(Outgoing {
+                topic: "t.rebalance",
+                key: &format!("c{}", i % 7),
+                event_id: &format!("r{i}"),
+                event_type: PROGRESS,
+                payload: &progress("j", i),
+                traceparent: None,
+            })
+            .await
+            .unwrap();
+        if i == 60 {
+            // A second member joins mid-burst…
+            tokio::spawn({
+                let start = start.clone();
+                async move {
+                    let second_stop = CancellationToken::new();
+                    let second = start(second_stop.clone());
+                    tokio::time::sleep(Duration::from_secs(8)).await;
+                    // …and leaves again while records still flow.
+                    second_stop.cancel();
+                    second.await.unwrap().unwrap();
+                }
+            });
+        }
+        if i % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    eventually(Duration::from_secs(60), "every record handled", || {
+        let n = handled.lock().unwrap().len();
+        std::future::ready(if n == total as usize { Ok(()) } else { Err(n) })
+    })
+    .await;
+    eventually(Duration::from_secs(30), "every offset committed", || {
+        let committed: i64 = committed_offsets(&config, "g-rebalance", "t.rebalance")
+            .iter()
+            .map(|(_, o)| o)
+            .sum();
+        std::future::ready(if committed == i64::from(total) {
+            Ok(())
+        } else {
+            Err(committed)
+        })
+    })
+    .await;
+    watching.cancel();
+    let samples = watcher
+        .await
+        .expect("committed offsets never went backwards");
+    assert!(samples > 10, "the watcher sampled {samples} times");
+    first_stop.cancel();
+    first.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,10 +7,12 @@ mod eventually;
 pub mod grpcurl;
 pub mod jobs;
 pub mod provisioning;
+pub mod proxy;
 mod tap;
 
 pub use db::{Backend, TestDb, mysql_admin_url};
 pub use eventually::{check, eventually, eventually_blocking};
+pub use proxy::Proxy;
 pub use tap::{Tap, committed_offsets, read_to_end, topic_exists};
 
 use cg_runtime::{

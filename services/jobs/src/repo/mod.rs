@@ -32,6 +32,13 @@ pub struct Transition {
     pub next_attempt: bool,
     pub cancel_requested: Option<bool>,
     pub outcome: Option<Outcome>,
+    /// Sets the current attempt's deadline.
+    pub deadline: Option<Option<i64>>,
+    /// Sets (or clears) when a waiting retry is requested.
+    pub retry_at: Option<Option<i64>>,
+    /// Applies only to a job whose retry is waiting (the reconciler's
+    /// claim, so two replicas never request one retry twice).
+    pub only_waiting_retry: bool,
     pub now: i64,
 }
 
@@ -47,6 +54,9 @@ impl Transition {
             next_attempt: false,
             cancel_requested: None,
             outcome: None,
+            deadline: None,
+            retry_at: None,
+            only_waiting_retry: false,
             now,
         }
     }
@@ -90,4 +100,11 @@ pub trait JobRepository: Send + Sync + 'static {
         t: &Transition,
         announce: Option<NewEvent>,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Queued jobs whose retry is due at `now`, oldest first.
+    fn due_retries(&self, now: i64, limit: u32) -> impl Future<Output = Result<Vec<Job>>> + Send;
+
+    /// Queued or running jobs (no retry waiting) whose attempt deadline
+    /// passed before `cutoff`, oldest first.
+    fn overdue(&self, cutoff: i64, limit: u32) -> impl Future<Output = Result<Vec<Job>>> + Send;
 }

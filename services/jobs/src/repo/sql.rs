@@ -31,12 +31,13 @@ fn clip(text: &str, max_chars: usize) -> String {
 
 const COLUMNS: &str = "id, cluster_id, kind, action, status, progress, message, attempt, \
     max_attempts, error, cancel_requested, result, source, origin_id, requested_by, trace_id, \
-    request_id, created_at, started_at, finished_at, updated_at";
+    request_id, created_at, started_at, finished_at, updated_at, deadline, retry_at";
 
 /// Jobs in a SQL database.
 #[derive(Debug, Clone)]
 pub struct SqlJobs {
     pool: AnyPool,
+    wake: outbox::Wake,
 }
 
 fn job_from(row: &AnyRow) -> Result<Job> {
@@ -69,6 +70,8 @@ fn job_from(row: &AnyRow) -> Result<Job> {
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
         updated_at: row.try_get("updated_at")?,
+        deadline: row.try_get("deadline")?,
+        retry_at: row.try_get("retry_at")?,
     })
 }
 
@@ -76,6 +79,7 @@ impl SqlJobs {
     pub fn new(db: &Db) -> Self {
         Self {
             pool: db.pool.clone(),
+            wake: db.wake.clone(),
         }
     }
 }
@@ -85,7 +89,7 @@ impl JobRepository for SqlJobs {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(&format!(
             "INSERT INTO jobs ({COLUMNS}, fingerprint) VALUES \
-             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)"
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?)"
         ))
         .bind(job.id.as_str())
         .bind(job.cluster_id.as_str())
@@ -106,6 +110,8 @@ impl JobRepository for SqlJobs {
         .bind(job.request_id.clone())
         .bind(job.created_at)
         .bind(job.updated_at)
+        .bind(job.deadline)
+        .bind(job.retry_at)
         .bind(fingerprint)
         .execute(&mut *tx)
         .await;
@@ -130,7 +136,7 @@ impl JobRepository for SqlJobs {
         }
         outbox::enqueue(&mut tx, announce).await?;
         tx.commit().await?;
-        outbox::wake();
+        self.wake.wake();
         Ok(Inserted::New)
     }
 
@@ -200,6 +206,7 @@ impl JobRepository for SqlJobs {
         // Binding order follows the SQL text: collect (kind, value) pairs.
         enum Arg {
             I(i64),
+            N,
             T(String),
             B(Vec<u8>),
         }
@@ -231,6 +238,14 @@ impl JobRepository for SqlJobs {
             sets.push("result = ?".into());
             binds.push(Arg::B(wire::encode_outcome(o)));
         }
+        if let Some(d) = t.deadline {
+            sets.push("deadline = ?".into());
+            binds.push(d.map_or(Arg::N, Arg::I));
+        }
+        if let Some(r) = t.retry_at {
+            sets.push("retry_at = ?".into());
+            binds.push(r.map_or(Arg::N, Arg::I));
+        }
         match t.to {
             Status::Running => {
                 sets.push("started_at = COALESCE(started_at, ?)".into());
@@ -259,10 +274,14 @@ impl JobRepository for SqlJobs {
             sql.push_str(" AND attempt = ?");
             binds.push(Arg::I(i64::from(a)));
         }
+        if t.only_waiting_retry {
+            sql.push_str(" AND retry_at IS NOT NULL");
+        }
         let mut q = sqlx::query(&sql);
         for b in binds {
             q = match b {
                 Arg::I(v) => q.bind(v),
+                Arg::N => q.bind(None::<i64>),
                 Arg::T(v) => q.bind(v),
                 Arg::B(v) => q.bind(v),
             };
@@ -278,9 +297,32 @@ impl JobRepository for SqlJobs {
         }
         tx.commit().await?;
         if announced {
-            outbox::wake();
+            self.wake.wake();
         }
         Ok(true)
+    }
+
+    async fn due_retries(&self, now: i64, limit: u32) -> Result<Vec<Job>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE retry_at IS NOT NULL AND retry_at <= ? \
+             AND status = 'queued' ORDER BY retry_at LIMIT {limit}"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from).collect()
+    }
+
+    async fn overdue(&self, cutoff: i64, limit: u32) -> Result<Vec<Job>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE status IN ('queued', 'running') \
+             AND deadline IS NOT NULL AND deadline < ? AND retry_at IS NULL \
+             ORDER BY deadline LIMIT {limit}"
+        ))
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from).collect()
     }
 }
 

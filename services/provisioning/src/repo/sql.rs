@@ -30,6 +30,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct SqlRepository {
     pool: AnyPool,
+    wake: outbox::Wake,
     /// Whether droplet changes are announced on `cg.droplets.events` (only
     /// when a broker is configured: an outbox nobody relays only grows).
     events: bool,
@@ -85,6 +86,7 @@ impl SqlRepository {
     pub fn new(db: &Db) -> Self {
         Self {
             pool: db.pool.clone(),
+            wake: db.wake.clone(),
             events: false,
         }
     }
@@ -99,7 +101,7 @@ impl SqlRepository {
     /// Lets this process's relay publish what was just committed.
     fn wake(&self) {
         if self.events {
-            outbox::wake();
+            self.wake.wake();
         }
     }
 
