@@ -78,10 +78,6 @@ impl Streams {
         })
     }
 
-    pub fn config(&self) -> &StreamsConfig {
-        &self.config
-    }
-
     /// Registers a new stream of `token_id`, or refuses it over the cap.
     pub fn open(self: &Arc<Self>, token_id: &str) -> Result<StreamGuard, Status> {
         let mut open = self

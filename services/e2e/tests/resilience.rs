@@ -11,7 +11,7 @@ use std::{
 
 use cg_runtime::topic::topics;
 use cg_testkit::{
-    Backend, Broker, Proxy, Storage, Tap, TestDb, committed_offsets, config_for, eventually,
+    Backend, Broker, OffsetWatch, Proxy, Storage, Tap, TestDb, config_for, eventually, free_port,
 };
 use clustergenie_proto::{events::v1 as ev, jobs::v1 as jpb, provisioning::v1 as pb};
 use e2e::{JobsClient, all_jobs, is_terminal};
@@ -22,14 +22,6 @@ use tonic::transport::Channel;
 
 type Droplets = pb::droplet_service_client::DropletServiceClient<Channel>;
 type Clusters = pb::cluster_service_client::ClusterServiceClient<Channel>;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A replica process, killed when the test ends however it ends.
 struct Replica(Child);
@@ -418,30 +410,8 @@ async fn replicas_joining_and_leaving_a_300_job_burst_run_each_job_once_and_neve
         cluster_ids.push(cluster(&mut clusters, &format!("churn-{c}")).await);
     }
 
-    // Samples the group's committed offsets throughout: none may go down.
-    let watching = tokio_util::sync::CancellationToken::new();
-    let watcher = {
-        let (kafka, watching) = (kafka.clone(), watching.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut high: HashMap<i32, i64> = HashMap::new();
-            let mut samples = 0u32;
-            while !watching.is_cancelled() {
-                for (partition, offset) in
-                    committed_offsets(&kafka, "provisioning", topics::JOBS_REQUESTED.name)
-                {
-                    let before = high.entry(partition).or_insert(offset);
-                    assert!(
-                        offset >= *before,
-                        "partition {partition}: committed offset went from {before} to {offset}"
-                    );
-                    *before = offset;
-                }
-                samples += 1;
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            samples
-        })
-    };
+    // The group's committed offsets, sampled throughout: none may go down.
+    let watch = OffsetWatch::start(&kafka, "provisioning", topics::JOBS_REQUESTED.name);
 
     let mut ids = burst(&mut jobs, &cluster_ids, 100, "j").await;
     // B joins mid-burst…
@@ -468,9 +438,10 @@ async fn replicas_joining_and_leaving_a_300_job_burst_run_each_job_once_and_neve
         .collect();
     assert!(twice.is_empty(), "jobs not started exactly once: {twice:?}");
     assert_no_droplet_twice(&mut droplets, &cluster_ids, ids.len()).await;
-    watching.cancel();
-    let samples = watcher.await.expect("no committed offset went backwards");
-    assert!(samples > 20, "the offsets were sampled {samples} times");
+    assert!(
+        watch.finish().await > 20,
+        "the offsets were sampled throughout"
+    );
     assert_dlqs_empty(&kafka).await;
     terminate(&mut b);
     jobs_server.stop().await.unwrap();

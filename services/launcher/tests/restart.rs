@@ -8,16 +8,8 @@ use std::{
     time::Duration,
 };
 
-use cg_testkit::eventually;
+use cg_testkit::{eventually, free_port};
 use clustergenie_proto::{jobs::v1 as jpb, provisioning::v1 as pb};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn launch(dir: &Path, gateway_port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_clustergenie"))

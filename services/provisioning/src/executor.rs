@@ -204,11 +204,6 @@ impl Executor {
         Ok(this)
     }
 
-    /// This executor's id (the `owner` of its attempts).
-    pub fn id(&self) -> &str {
-        &self.0.id
-    }
-
     fn lease_until(&self) -> i64 {
         now_millis() + i64::try_from(self.0.lease.as_millis()).unwrap_or(i64::MAX)
     }

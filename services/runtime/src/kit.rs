@@ -149,11 +149,6 @@ impl Readiness {
         self.0.send_if_modified(|down| down.remove(part));
     }
 
-    /// The parts down now.
-    pub fn down_parts(&self) -> Vec<String> {
-        self.0.borrow().iter().cloned().collect()
-    }
-
     /// Mirrors readiness into `health` until `stop` (the drain then owns it).
     async fn report(self, health: HealthReporter, stop: CancellationToken) {
         let mut changes = self.0.subscribe();

@@ -13,7 +13,7 @@ mod tap;
 pub use db::{Backend, TestDb, mysql_admin_url};
 pub use eventually::{check, eventually, eventually_blocking};
 pub use proxy::Proxy;
-pub use tap::{Tap, committed_offsets, read_to_end, topic_exists};
+pub use tap::{OffsetWatch, Tap, committed_offsets, read_to_end, topic_exists};
 
 use cg_runtime::{
     kafka::KafkaConfig,
@@ -109,7 +109,8 @@ fn tansu() -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

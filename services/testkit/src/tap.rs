@@ -108,6 +108,55 @@ impl Drop for Tap {
     }
 }
 
+/// Samples the offsets `group` commits on `topic` every 100 ms on a thread
+/// of its own, and fails if any partition's offset ever goes down.
+pub struct OffsetWatch {
+    stop: CancellationToken,
+    sampler: tokio::task::JoinHandle<u32>,
+}
+
+impl OffsetWatch {
+    pub fn start(config: &KafkaConfig, group: &str, topic: &str) -> Self {
+        let stop = CancellationToken::new();
+        let (config, group, topic, watching) = (
+            config.clone(),
+            group.to_string(),
+            topic.to_string(),
+            stop.clone(),
+        );
+        let sampler = tokio::task::spawn_blocking(move || {
+            let mut high: std::collections::HashMap<i32, i64> = Default::default();
+            let mut samples = 0;
+            while !watching.is_cancelled() {
+                for (partition, offset) in committed_offsets(&config, &group, &topic) {
+                    let before = high.entry(partition).or_insert(offset);
+                    assert!(
+                        offset >= *before,
+                        "partition {partition}: committed offset went from {before} to {offset}"
+                    );
+                    *before = offset;
+                }
+                samples += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            samples
+        });
+        Self { stop, sampler }
+    }
+
+    /// Stops sampling and returns how often it sampled; panics if an offset
+    /// went backwards or the watch sampled too little to say anything.
+    pub async fn finish(self) -> u32 {
+        self.stop.cancel();
+        let samples = self
+            .sampler
+            .await
+            .expect("no committed offset went backwards");
+        assert!(samples > 10, "the offsets were sampled {samples} times");
+        samples
+    }
+}
+
 /// The offsets consumer group `group` has committed on `topic`, by
 /// partition (partitions it never committed are left out).
 pub fn committed_offsets(config: &KafkaConfig, group: &str, topic: &str) -> Vec<(i32, i64)> {
