@@ -56,6 +56,15 @@ bench-jobs *ARGS:
     export TANSU="$(deploy/dev/tansu.sh)"
     cargo bench -p e2e --bench jobs -- {{ARGS}}
 
+# Metric history on MariaDB: ingest samples/s (direct and through tansu) and
+# QueryMetrics p50/p99 for a 24 h chart over ≥ 1 million stored samples.
+bench-monitoring *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    deploy/dev/test-deps.sh >/dev/null
+    export TANSU="$(deploy/dev/tansu.sh)"
+    cargo bench -p monitoring --bench metrics -- {{ARGS}}
+
 # The same RPCs direct vs through the gateway: latency and throughput ratios (release build).
 bench-gateway:
     cargo bench -p gateway --bench proxy

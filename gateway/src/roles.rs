@@ -252,6 +252,11 @@ const TABLE: &[(&str, &str, Rule)] = &[
         unary(Viewer, Normal),
     ),
     (
+        "clustergenie.monitoring.v1.MetricsService",
+        "WatchMetrics",
+        stream(Viewer),
+    ),
+    (
         "clustergenie.monitoring.v1.HealthCheckService",
         "CreateHealthCheck",
         unary(Operator, Expensive),

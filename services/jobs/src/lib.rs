@@ -47,7 +47,11 @@ impl Service for JobsService {
     }
 
     fn topics() -> Vec<&'static str> {
-        vec![topics::JOBS_REQUESTED.name, topics::JOBS_PROGRESS.name]
+        vec![
+            topics::JOBS_REQUESTED.name,
+            topics::JOBS_PROGRESS.name,
+            topics::ACTIVITY.name,
+        ]
     }
 
     async fn build(config: &Config, ctx: &mut ServiceContext) -> Result<Self, Error> {

@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use cg_runtime::{
     ApiError,
+    activity::{Activity, Severity},
     idempotency::fingerprint,
     kafka::{Event, Failure},
     new_id,
@@ -111,6 +112,16 @@ impl<R: JobRepository> Jobs<R> {
         topics::JOBS_REQUESTED.event(&job.cluster_id, &message)
     }
 
+    /// The activity-log entry for a change of `job`.
+    fn activity(job: &Job, kind: &str, severity: Severity, message: String, now: i64) -> NewEvent {
+        Activity::new("jobs", kind, severity, message, now)
+            .cluster(&job.cluster_id)
+            .job(&job.id)
+            .attribute("kind", job.kind().as_str())
+            .attribute("attempt", job.attempt.to_string())
+            .event()
+    }
+
     #[tracing::instrument(skip_all, fields(cluster_id = %new.cluster_id))]
     pub async fn create(&self, new: NewJob) -> Result<Job> {
         let now = now_millis();
@@ -149,7 +160,24 @@ impl<R: JobRepository> Jobs<R> {
         ]);
         match self
             .repo
-            .insert(&job, &fp, self.requested(&job, 1, now))
+            .insert(
+                &job,
+                &fp,
+                vec![
+                    self.requested(&job, 1, now),
+                    Self::activity(
+                        &job,
+                        "job.created",
+                        Severity::Info,
+                        format!(
+                            "{} job created by {}",
+                            job.kind().as_str(),
+                            job.requested_by
+                        ),
+                        now,
+                    ),
+                ],
+            )
             .await?
         {
             Inserted::New => {
@@ -182,9 +210,20 @@ impl<R: JobRepository> Jobs<R> {
                 t.attempt = Some(job.attempt);
                 t.cancel_requested = Some(true);
                 t.message = Some(format!("cancelled by {by}"));
-                self.repo
-                    .transition(id, &t, Some(Self::cancel_requested(&job, by)))
-                    .await?
+                let events = vec![
+                    Self::cancel_requested(&job, by),
+                    Self::activity(
+                        &job,
+                        "job.cancelled",
+                        Severity::Warning,
+                        format!(
+                            "{} job cancelled by {by} before it ran",
+                            job.kind().as_str()
+                        ),
+                        now,
+                    ),
+                ];
+                self.repo.transition(id, &t, events).await?
             }
             Status::Running => false,
             s => {
@@ -202,7 +241,7 @@ impl<R: JobRepository> Jobs<R> {
             t.message = Some(format!("cancellation requested by {by}"));
             let asked = self
                 .repo
-                .transition(id, &t, Some(Self::cancel_requested(&job, by)))
+                .transition(id, &t, vec![Self::cancel_requested(&job, by)])
                 .await?;
             if !asked {
                 let now = self.repo.get(id).await?;
@@ -239,8 +278,21 @@ impl<R: JobRepository> Jobs<R> {
         t.message = Some("queued for retry".into());
         t.deadline = Some(Some(self.deadline(now)));
         t.retry_at = Some(None);
-        let event = self.requested(&job, job.attempt + 1, now);
-        if !self.repo.transition(id, &t, Some(event)).await? {
+        let events = vec![
+            self.requested(&job, job.attempt + 1, now),
+            Self::activity(
+                &job,
+                "job.retried",
+                Severity::Info,
+                format!(
+                    "{} job retried as attempt {}",
+                    job.kind().as_str(),
+                    job.attempt + 1
+                ),
+                now,
+            ),
+        ];
+        if !self.repo.transition(id, &t, events).await? {
             return Err(ApiError::FailedPrecondition(
                 "the job changed meanwhile; retry again".into(),
             ));
@@ -270,7 +322,7 @@ impl<R: JobRepository> Jobs<R> {
                 t.progress = Some(percent);
                 t.message = Some(p.message.clone());
                 t.outcome = outcome.clone();
-                (t, None)
+                (t, vec![])
             }
             Ok(ev::JobProgressStatus::Succeeded) => {
                 let mut t = Transition::to(Status::Succeeded, now);
@@ -281,7 +333,14 @@ impl<R: JobRepository> Jobs<R> {
                     p.message.clone()
                 });
                 t.outcome = outcome.clone();
-                (t, None)
+                let entry = Self::activity(
+                    &job,
+                    "job.succeeded",
+                    Severity::Info,
+                    format!("{} job succeeded", job.kind().as_str()),
+                    now,
+                );
+                (t, vec![entry])
             }
             Ok(ev::JobProgressStatus::Failed)
                 if job.attempt < job.max_attempts && !job.cancel_requested =>
@@ -301,20 +360,52 @@ impl<R: JobRepository> Jobs<R> {
                 ));
                 t.retry_at = Some(Some(at));
                 t.deadline = Some(None);
-                (t, None)
+                let entry = Self::activity(
+                    &job,
+                    "job.retried",
+                    Severity::Warning,
+                    format!(
+                        "{} job attempt {} failed ({}); retrying in {:.1}s",
+                        job.kind().as_str(),
+                        job.attempt,
+                        p.error,
+                        wait.as_secs_f64()
+                    ),
+                    now,
+                );
+                (t, vec![entry])
             }
             Ok(ev::JobProgressStatus::Failed) => {
                 let mut t = Transition::to(Status::Failed, now);
                 t.error = Some(p.error.clone());
                 t.message = Some(format!("failed after {} attempt(s)", job.attempt));
                 t.outcome = outcome.clone();
-                (t, None)
+                let entry = Self::activity(
+                    &job,
+                    "job.failed",
+                    Severity::Error,
+                    format!(
+                        "{} job failed after {} attempt(s): {}",
+                        job.kind().as_str(),
+                        job.attempt,
+                        p.error
+                    ),
+                    now,
+                );
+                (t, vec![entry])
             }
             Ok(ev::JobProgressStatus::Cancelled) => {
                 let mut t = Transition::to(Status::Cancelled, now);
                 t.message = Some("cancelled".into());
                 t.outcome = outcome.clone();
-                (t, None)
+                let entry = Self::activity(
+                    &job,
+                    "job.cancelled",
+                    Severity::Warning,
+                    format!("{} job cancelled while running", job.kind().as_str()),
+                    now,
+                );
+                (t, vec![entry])
             }
             _ => return Ok(false),
         };
@@ -343,7 +434,7 @@ impl<R: JobRepository> Jobs<R> {
             t.deadline = Some(Some(self.deadline(now)));
             t.message = Some(format!("attempt {} requested", job.attempt));
             let event = self.requested(&job, job.attempt, now);
-            if self.repo.transition(&job.id, &t, Some(event)).await? {
+            if self.repo.transition(&job.id, &t, vec![event]).await? {
                 self.changes.notify(&job.id);
                 moved += 1;
             }

@@ -116,5 +116,29 @@ async fn a_job_travels_through_kafka_from_request_to_success() {
     let dead = first_event(&kafka_config, &kafka::dlq(topics::JOBS_PROGRESS.name)).await;
     assert_eq!(dead.event_id(), Some("junk"));
 
+    // The activity log heard of the job's creation and its success, each
+    // published under its own id.
+    let tap = Tap::start(&kafka_config, &[topics::ACTIVITY.name]);
+    let entries = tap
+        .wait(
+            Duration::from_secs(20),
+            "job.created and job.succeeded",
+            |e| e.len() >= 2,
+        )
+        .await;
+    let kinds: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let a = topics::ACTIVITY.decode(e).expect("an Activity");
+            assert_eq!(e.event_id(), Some(a.id.as_str()));
+            assert_eq!(
+                (a.job_id.as_str(), a.source.as_str()),
+                (job.id.as_str(), "jobs")
+            );
+            a.kind
+        })
+        .collect();
+    assert_eq!(kinds, ["job.created", "job.succeeded"]);
+
     server.stop().await.expect("jobs stops cleanly");
 }

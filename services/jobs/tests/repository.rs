@@ -70,6 +70,7 @@ fn job(cluster: &str, action: Action, request_id: Option<&str>) -> Job {
 
 fn announce(job: &Job) -> NewEvent {
     NewEvent {
+        id: None,
         topic: "cg.jobs.requested",
         key: job.cluster_id.clone(),
         event_type: "test.Requested".into(),
@@ -89,7 +90,7 @@ async fn an_inserted_job_reads_back_whole_with_its_announcement(backend: Backend
     let mut j = job(CLUSTER, scale(3), None);
     j.outcome.created_droplet_ids.push("d1".into());
     assert_eq!(
-        s.repo.insert(&j, "fp", announce(&j)).await.unwrap(),
+        s.repo.insert(&j, "fp", vec![announce(&j)]).await.unwrap(),
         Inserted::New
     );
     assert_eq!(s.repo.get(&j.id).await.unwrap(), j);
@@ -104,20 +105,20 @@ async fn a_request_id_replays_the_same_body_and_refuses_another(backend: Backend
     let s = suite(backend).await;
     let first = job(CLUSTER, scale(3), Some("key-1"));
     s.repo
-        .insert(&first, "fp-a", announce(&first))
+        .insert(&first, "fp-a", vec![announce(&first)])
         .await
         .unwrap();
     let again = job(CLUSTER, scale(3), Some("key-1"));
     assert_eq!(
         s.repo
-            .insert(&again, "fp-a", announce(&again))
+            .insert(&again, "fp-a", vec![announce(&again)])
             .await
             .unwrap(),
         Inserted::Replayed(first.id.clone())
     );
     let other = job(CLUSTER, scale(4), Some("key-1"));
     assert!(matches!(
-        s.repo.insert(&other, "fp-b", announce(&other)).await,
+        s.repo.insert(&other, "fp-b", vec![announce(&other)]).await,
         Err(ApiError::IdempotencyMismatch(_))
     ));
     assert_eq!(outbox_rows(&s).await, 1, "a replay announces nothing");
@@ -148,7 +149,7 @@ async fn lists_are_newest_first_filtered_and_paged(backend: Backend) {
             j.source = Source::Scaler;
             j.origin_id = "decision-1".into();
         }
-        s.repo.insert(&j, "fp", announce(&j)).await.unwrap();
+        s.repo.insert(&j, "fp", vec![announce(&j)]).await.unwrap();
         ids.push(j.id);
     }
     let page = |size, after: Option<String>| PageRequest { size, after };
@@ -219,16 +220,16 @@ async fn lists_are_newest_first_filtered_and_paged(backend: Backend) {
 async fn transitions_follow_the_state_machine(backend: Backend) {
     let s = suite(backend).await;
     let j = job(CLUSTER, scale(1), None);
-    s.repo.insert(&j, "fp", announce(&j)).await.unwrap();
+    s.repo.insert(&j, "fp", vec![announce(&j)]).await.unwrap();
     let now = cg_runtime::time::now_millis();
 
     let mut running = Transition::to(Status::Running, now);
     running.attempt = Some(1);
     running.progress = Some(40);
-    assert!(s.repo.transition(&j.id, &running, None).await.unwrap());
+    assert!(s.repo.transition(&j.id, &running, vec![]).await.unwrap());
     // Progress only rises: a late, lower report leaves it.
     running.progress = Some(10);
-    assert!(s.repo.transition(&j.id, &running, None).await.unwrap());
+    assert!(s.repo.transition(&j.id, &running, vec![]).await.unwrap());
     let read = s.repo.get(&j.id).await.unwrap();
     assert_eq!((read.status, read.progress), (Status::Running, 40));
     assert!(read.started_at.is_some());
@@ -238,7 +239,7 @@ async fn transitions_follow_the_state_machine(backend: Backend) {
     stale.attempt = Some(2);
     assert!(
         !s.repo
-            .transition(&j.id, &stale, Some(announce(&j)))
+            .transition(&j.id, &stale, vec![announce(&j)])
             .await
             .unwrap()
     );
@@ -251,7 +252,7 @@ async fn transitions_follow_the_state_machine(backend: Backend) {
     });
     assert!(
         s.repo
-            .transition(&j.id, &done, Some(announce(&j)))
+            .transition(&j.id, &done, vec![announce(&j)])
             .await
             .unwrap()
     );
@@ -263,7 +264,7 @@ async fn transitions_follow_the_state_machine(backend: Backend) {
     // A finished job cannot run again, and a refused change announces nothing.
     assert!(
         !s.repo
-            .transition(&j.id, &running, Some(announce(&j)))
+            .transition(&j.id, &running, vec![announce(&j)])
             .await
             .unwrap()
     );
@@ -273,11 +274,11 @@ async fn transitions_follow_the_state_machine(backend: Backend) {
 async fn overlong_messages_are_clipped_to_fit(backend: Backend) {
     let s = suite(backend).await;
     let j = job(CLUSTER, scale(1), None);
-    s.repo.insert(&j, "fp", announce(&j)).await.unwrap();
+    s.repo.insert(&j, "fp", vec![announce(&j)]).await.unwrap();
     let mut t = Transition::to(Status::Failed, cg_runtime::time::now_millis());
     t.message = Some("m".repeat(5000));
     t.error = Some("é".repeat(5000));
-    assert!(s.repo.transition(&j.id, &t, None).await.unwrap());
+    assert!(s.repo.transition(&j.id, &t, vec![]).await.unwrap());
     let read = s.repo.get(&j.id).await.unwrap();
     assert_eq!(read.message.chars().count(), 1024);
     assert_eq!(read.error.chars().count(), 2048);
@@ -286,11 +287,11 @@ async fn overlong_messages_are_clipped_to_fit(backend: Backend) {
 async fn a_retry_starts_the_next_attempt_from_scratch(backend: Backend) {
     let s = suite(backend).await;
     let j = job(CLUSTER, scale(1), None);
-    s.repo.insert(&j, "fp", announce(&j)).await.unwrap();
+    s.repo.insert(&j, "fp", vec![announce(&j)]).await.unwrap();
     let now = cg_runtime::time::now_millis();
     let mut failed = Transition::to(Status::Failed, now);
     failed.error = Some("boom".into());
-    assert!(s.repo.transition(&j.id, &failed, None).await.unwrap());
+    assert!(s.repo.transition(&j.id, &failed, vec![]).await.unwrap());
     let mut retry = Transition::to(Status::Queued, now);
     retry.attempt = Some(1);
     retry.next_attempt = true;
@@ -298,7 +299,7 @@ async fn a_retry_starts_the_next_attempt_from_scratch(backend: Backend) {
     retry.error = Some(String::new());
     assert!(
         s.repo
-            .transition(&j.id, &retry, Some(announce(&j)))
+            .transition(&j.id, &retry, vec![announce(&j)])
             .await
             .unwrap()
     );

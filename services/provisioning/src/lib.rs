@@ -61,6 +61,7 @@ impl KitService for ProvisioningService {
             topics::JOBS_PROGRESS.name,
             topics::DROPLETS_EVENTS.name,
             topics::METRICS_SAMPLES.name,
+            topics::ACTIVITY.name,
         ]
     }
 

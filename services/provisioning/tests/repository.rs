@@ -826,17 +826,41 @@ async fn one_replica_holds_the_lease_until_it_expires(backend: Backend) {
     }
 }
 
-/// The droplet events in the outbox, oldest first.
-async fn announced(repo: &SqlRepository) -> Vec<(ev::DropletEventKind, String)> {
+/// The activity entries in the outbox, oldest first: (kind, severity, droplet).
+async fn activity(repo: &SqlRepository) -> Vec<(String, i32, String)> {
     use prost::Message as _;
     use sqlx::Row as _;
-    sqlx::query("SELECT topic, event_key, payload FROM outbox ORDER BY id")
+    sqlx::query("SELECT id, event_key, payload FROM outbox WHERE topic = 'cg.activity' ORDER BY id")
         .fetch_all(repo.pool())
         .await
         .unwrap()
         .iter()
         .map(|row| {
-            assert_eq!(row.get::<String, _>("topic"), "cg.droplets.events");
+            let e = ev::Activity::decode(row.get::<Vec<u8>, _>("payload").as_slice()).unwrap();
+            assert_eq!(
+                row.get::<String, _>("id"),
+                e.id,
+                "published under its own id"
+            );
+            assert_eq!(row.get::<String, _>("event_key"), e.cluster_id);
+            assert_eq!(e.source, "provisioning");
+            (e.kind, e.severity, e.droplet_id)
+        })
+        .collect()
+}
+
+/// The droplet events in the outbox, oldest first.
+async fn announced(repo: &SqlRepository) -> Vec<(ev::DropletEventKind, String)> {
+    use prost::Message as _;
+    use sqlx::Row as _;
+    sqlx::query(
+        "SELECT topic, event_key, payload FROM outbox WHERE topic = 'cg.droplets.events' ORDER BY id",
+    )
+    .fetch_all(repo.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| {
             let e = ev::DropletEvent::decode(row.get::<Vec<u8>, _>("payload").as_slice()).unwrap();
             let kind = e.kind();
             let droplet = e.droplet.unwrap();
@@ -923,7 +947,28 @@ async fn droplet_changes_are_announced_in_the_same_transaction(backend: Backend)
     let (mine, rest): (Vec<_>, Vec<_>) = events.into_iter().partition(|(_, id)| *id == d);
     assert_eq!(mine.into_iter().map(|e| e.0).collect::<Vec<_>>(), expected);
     // Deleting the cluster with force destroyed the quiet droplet too.
-    assert_eq!(rest, [(K::Destroyed, quiet)]);
+    assert_eq!(rest, [(K::Destroyed, quiet.clone())]);
+    // The activity log hears of what an operator follows, in the same
+    // transactions.
+    let (info, warning, error) = (1, 2, 3);
+    let log: Vec<(String, i32)> = activity(&f.repo)
+        .await
+        .into_iter()
+        .filter(|(_, _, id)| *id == d)
+        .map(|(kind, severity, _)| (kind, severity))
+        .collect();
+    let expected: Vec<(String, i32)> = [
+        ("droplet.created", info),
+        ("action.completed", info),
+        ("action.errored", error),
+        ("fault.injected", warning),
+        ("fault.cleared", info),
+        ("droplet.destroyed", info),
+    ]
+    .into_iter()
+    .map(|(k, s)| (k.to_string(), s))
+    .collect();
+    assert_eq!(log, expected);
 }
 
 on_both_backends!(

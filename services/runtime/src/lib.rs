@@ -4,6 +4,7 @@
 //! with migrations, typed topics, the outbox, Kafka plumbing, and the gRPC
 //! server plumbing (health, reflection).
 
+pub mod activity;
 pub mod config;
 pub mod db;
 pub mod dlq;

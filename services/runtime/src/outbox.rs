@@ -60,6 +60,9 @@ impl Wake {
 /// [`crate::topic::Topic::event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
+    /// The event id (`ce-id`); `None` draws a fresh one. Set when the
+    /// payload names its own id (an activity entry).
+    pub id: Option<String>,
     pub topic: &'static str,
     /// The cluster id: ordering is per cluster.
     pub key: String,
@@ -72,7 +75,7 @@ pub struct NewEvent {
 /// The current span's trace context is kept, so the published record
 /// continues the trace that caused it.
 pub async fn enqueue(tx: &mut AnyConnection, event: NewEvent) -> Result<String, sqlx::Error> {
-    let id = crate::new_id();
+    let id = event.id.unwrap_or_else(crate::new_id);
     sqlx::query(
         "INSERT INTO outbox (id, topic, event_key, event_type, payload, traceparent, created_at, \
          sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",

@@ -15,6 +15,26 @@ pub fn timestamp(millis: i64) -> prost_types::Timestamp {
     }
 }
 
+/// A protobuf timestamp in unix milliseconds; `None` when out of range.
+pub fn millis_of(t: &prost_types::Timestamp) -> Option<i64> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return None;
+    }
+    t.seconds
+        .checked_mul(1000)?
+        .checked_add(i64::from(t.nanos / 1_000_000))
+}
+
+/// A protobuf duration in milliseconds; `None` when negative or out of range.
+pub fn duration_millis(d: &prost_types::Duration) -> Option<i64> {
+    if d.seconds < 0 || !(0..1_000_000_000).contains(&d.nanos) {
+        return None;
+    }
+    d.seconds
+        .checked_mul(1000)?
+        .checked_add(i64::from(d.nanos / 1_000_000))
+}
+
 pub fn opt_timestamp(millis: Option<i64>) -> Option<prost_types::Timestamp> {
     millis.map(timestamp)
 }
@@ -36,6 +56,32 @@ pub fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_round_trip_through_millis() {
+        assert_eq!(
+            millis_of(&timestamp(1_700_000_000_123)),
+            Some(1_700_000_000_123)
+        );
+        let bad = prost_types::Timestamp {
+            seconds: 1,
+            nanos: -1,
+        };
+        assert_eq!(millis_of(&bad), None);
+    }
+
+    #[test]
+    fn negative_durations_have_no_millis() {
+        let d = prost_types::Duration {
+            seconds: -1,
+            nanos: 0,
+        };
+        assert_eq!(duration_millis(&d), None);
+        assert_eq!(
+            duration_millis(&duration(Duration::from_millis(1500))),
+            Some(1500)
+        );
+    }
 
     #[test]
     fn millis_become_seconds_and_nanos() {

@@ -71,6 +71,7 @@ impl<M: EventMessage> Topic<M> {
     /// `message`, keyed by `key` (the cluster id), ready for the outbox.
     pub fn event(&self, key: &str, message: &M) -> crate::outbox::NewEvent {
         crate::outbox::NewEvent {
+            id: None,
             topic: self.name,
             key: key.to_string(),
             event_type: message.event_type(),

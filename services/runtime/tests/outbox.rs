@@ -48,6 +48,7 @@ async fn write(db: &db::Db, events: &[&str], commit: bool) {
         outbox::enqueue(
             &mut tx,
             NewEvent {
+                id: None,
                 topic: TOPIC,
                 key: "c1".into(),
                 event_type: "test.Event".into(),

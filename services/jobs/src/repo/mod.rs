@@ -79,7 +79,7 @@ pub trait JobRepository: Send + Sync + 'static {
         &self,
         job: &Job,
         fingerprint: &str,
-        announce: NewEvent,
+        announce: Vec<NewEvent>,
     ) -> impl Future<Output = Result<Inserted>> + Send;
 
     fn get(&self, id: &str) -> impl Future<Output = Result<Job>> + Send;
@@ -98,7 +98,7 @@ pub trait JobRepository: Send + Sync + 'static {
         &self,
         id: &str,
         t: &Transition,
-        announce: Option<NewEvent>,
+        announce: Vec<NewEvent>,
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Queued jobs whose retry is due at `now`, oldest first.

@@ -85,7 +85,12 @@ impl SqlJobs {
 }
 
 impl JobRepository for SqlJobs {
-    async fn insert(&self, job: &Job, fingerprint: &str, announce: NewEvent) -> Result<Inserted> {
+    async fn insert(
+        &self,
+        job: &Job,
+        fingerprint: &str,
+        announce: Vec<NewEvent>,
+    ) -> Result<Inserted> {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(&format!(
             "INSERT INTO jobs ({COLUMNS}, fingerprint) VALUES \
@@ -134,7 +139,9 @@ impl JobRepository for SqlJobs {
             }
             Err(e) => return Err(e.into()),
         }
-        outbox::enqueue(&mut tx, announce).await?;
+        for event in announce {
+            outbox::enqueue(&mut tx, event).await?;
+        }
         tx.commit().await?;
         self.wake.wake();
         Ok(Inserted::New)
@@ -196,12 +203,7 @@ impl JobRepository for SqlJobs {
         Ok(PageOf::from_rows(jobs, page.size, |j| j.id.clone()))
     }
 
-    async fn transition(
-        &self,
-        id: &str,
-        t: &Transition,
-        announce: Option<NewEvent>,
-    ) -> Result<bool> {
+    async fn transition(&self, id: &str, t: &Transition, announce: Vec<NewEvent>) -> Result<bool> {
         let mut sets = vec!["status = ?".to_string(), "updated_at = ?".to_string()];
         // Binding order follows the SQL text: collect (kind, value) pairs.
         enum Arg {
@@ -291,8 +293,8 @@ impl JobRepository for SqlJobs {
         if changed == 0 {
             return Ok(false);
         }
-        let announced = announce.is_some();
-        if let Some(event) = announce {
+        let announced = !announce.is_empty();
+        for event in announce {
             outbox::enqueue(&mut tx, event).await?;
         }
         tx.commit().await?;

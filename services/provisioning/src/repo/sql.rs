@@ -139,6 +139,9 @@ impl SqlRepository {
             None => None,
         };
         let key = droplet.cluster_id.clone();
+        if let Some(entry) = events::activity(kind, &droplet, action.as_ref(), fault, now) {
+            outbox::enqueue(tx, entry.event()).await?;
+        }
         let event = events::droplet_event(kind, droplet, action, fault.cloned(), now);
         outbox::enqueue(tx, topics::DROPLETS_EVENTS.event(&key, &event)).await?;
         Ok(())
