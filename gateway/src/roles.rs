@@ -287,6 +287,31 @@ const TABLE: &[(&str, &str, Rule)] = &[
         unary(Viewer, Normal),
     ),
     (
+        "clustergenie.monitoring.v1.AlertService",
+        "CreateAlertRule",
+        unary(Operator, Expensive),
+    ),
+    (
+        "clustergenie.monitoring.v1.AlertService",
+        "GetAlertRule",
+        unary(Viewer, Normal),
+    ),
+    (
+        "clustergenie.monitoring.v1.AlertService",
+        "ListAlertRules",
+        unary(Viewer, Normal),
+    ),
+    (
+        "clustergenie.monitoring.v1.AlertService",
+        "DeleteAlertRule",
+        unary(Operator, Normal),
+    ),
+    (
+        "clustergenie.monitoring.v1.AlertService",
+        "ListAlerts",
+        unary(Viewer, Normal),
+    ),
+    (
         "clustergenie.monitoring.v1.ActivityService",
         "ListActivity",
         unary(Viewer, Normal),

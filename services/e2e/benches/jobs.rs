@@ -160,10 +160,21 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let mut hist = Histogram::<u64>::new(3).unwrap();
+        // Where the time goes: create → first running report (the request's
+        // way to an executor), then running → finished.
+        let mut queue_hist = Histogram::<u64>::new(3).unwrap();
+        let mut run_hist = Histogram::<u64>::new(3).unwrap();
         let (mut first, mut last, mut failed) = (i64::MAX, 0, 0);
         for j in &finished {
             let (c, f) = (millis(&j.create_time), millis(&j.finish_time));
             hist.record(u64::try_from(f - c).unwrap_or(0)).unwrap();
+            if j.start_time.is_some() {
+                let s = millis(&j.start_time);
+                queue_hist
+                    .record(u64::try_from(s - c).unwrap_or(0))
+                    .unwrap();
+                run_hist.record(u64::try_from(f - s).unwrap_or(0)).unwrap();
+            }
             first = first.min(c);
             last = last.max(f);
             if j.status == jpb::JobStatus::Failed as i32 {
@@ -172,19 +183,25 @@ async fn main() {
         }
         let span = ((last - first).max(1)) as f64 / 1000.0;
         let row = format!(
-            "| {rate} | {} | {} | {:.0} | {} ms | {} ms | {failed} |",
+            "| {rate} | {} | {} | {:.0} | {} ms | {} ms | {} / {} ms | {} / {} ms | {failed} |",
             ids.len(),
             finished.len(),
             finished.len() as f64 / span,
             hist.value_at_quantile(0.5),
             hist.value_at_quantile(0.99),
+            queue_hist.value_at_quantile(0.5),
+            queue_hist.value_at_quantile(0.99),
+            run_hist.value_at_quantile(0.5),
+            run_hist.value_at_quantile(0.99),
         );
         eprintln!("{row}");
         rows.push(row);
     }
     println!();
-    println!("| offered jobs/s | created | finished | achieved jobs/s | p50 | p99 | failed |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| offered jobs/s | created | finished | achieved jobs/s | p50 | p99 | to running p50 / p99 | running to done p50 / p99 | failed |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         println!("{r}");
     }

@@ -246,9 +246,17 @@ impl Mesh {
             Broker::None => (None, None),
             Broker::Tansu(tansu) => {
                 let b = start_broker(tansu, &opts.data_dir).await?;
+                // tansu answers a fetch only when its wait ends, and each
+                // answer costs it work per partition: an idle mesh kept it
+                // busy on a whole core with 3 partitions and 20 ms waits,
+                // under a fifth of one with 1 partition and 100 ms. One
+                // process needs no partition parallelism (executors and
+                // ingest have pools of their own behind each lane).
                 let kafka = KafkaConfig {
                     brokers: b.addr.to_string(),
-                    partitions: 3,
+                    partitions: 1,
+                    fetch_wait: std::time::Duration::from_millis(100),
+                    instance_id: Some("embedded".into()),
                     ..KafkaConfig::default()
                 };
                 (Some(b), Some(kafka))

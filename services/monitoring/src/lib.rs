@@ -1,8 +1,10 @@
 //! The monitoring service: metric history fed by `cg.metrics.samples`
 //! (batched writes, 1 min and 1 h rollups, retention), cluster summaries,
-//! live metric watches, and the fleet's activity log fed by `cg.activity`
-//! (listed with filters, streamed from a cursor). Health checks serve
-//! their contract and answer UNIMPLEMENTED until they land.
+//! live metric watches, synthetic health checks (results on
+//! `cg.health.results` with the cluster's rolled-up health), and the
+//! fleet's activity log fed by `cg.activity` (listed with filters,
+//! streamed from a cursor), and alert rules evaluated as samples are
+//! stored.
 //!
 //! Layout (the jobs template): `domain` (plain types, parsed once), `repo`
 //! (a storage trait and its SQL implementation), `service` (the domain
@@ -10,9 +12,11 @@
 //! [`MonitoringService`] (the kit's declarations).
 
 pub mod activity;
+pub mod alerts;
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod health;
 pub mod repo;
 pub mod service;
 pub mod wire;
@@ -25,10 +29,11 @@ use cg_runtime::{
     topic::topics,
 };
 use clustergenie_proto::monitoring::v1 as pb;
+use repo::HealthStore as _;
 
 pub use crate::config::Config;
 use crate::{
-    repo::{SqlActivity, SqlMetrics},
+    repo::{SqlActivity, SqlAlerts, SqlHealth, SqlMetrics},
     service::Settings,
 };
 
@@ -47,10 +52,18 @@ fn millis(d: std::time::Duration) -> i64 {
 /// The activity log on SQL storage.
 pub type ActivityLog = activity::ActivityLog<SqlActivity>;
 
+/// Health checks on SQL storage.
+pub type HealthChecks = health::HealthChecks<SqlHealth>;
+
+/// Alert rules and alerts on SQL storage.
+pub type Alerts = alerts::Alerts<SqlAlerts>;
+
 /// The monitoring process.
 pub struct MonitoringService {
     pub metrics: Metrics,
     pub activity: ActivityLog,
+    pub health: HealthChecks,
+    pub alerts: Alerts,
 }
 
 impl Service for MonitoringService {
@@ -67,6 +80,7 @@ impl Service for MonitoringService {
             topics::METRICS_SAMPLES.name,
             topics::DROPLETS_EVENTS.name,
             topics::ACTIVITY.name,
+            topics::HEALTH_RESULTS.name,
         ]
     }
 
@@ -82,9 +96,19 @@ impl Service for MonitoringService {
         ctx.spawn(ingest);
         let (activity, tail) = ActivityLog::new(SqlActivity::new(ctx.db()?), ctx.stop_token());
         ctx.spawn(tail);
+        let health = HealthChecks::new(SqlHealth::new(ctx.db()?), ctx.stop_token());
+        ctx.spawn(health.clone().run());
+        let alerts = Alerts::new(SqlAlerts::new(ctx.db()?), ctx.stop_token());
+        ctx.spawn(alerts.clone().run(metrics.stored()));
         {
-            let (metrics, activity, stop) = (metrics.clone(), activity.clone(), ctx.stop_token());
+            let (metrics, activity, health, stop) = (
+                metrics.clone(),
+                activity.clone(),
+                health.clone(),
+                ctx.stop_token(),
+            );
             let (every, keep) = (config.rollup_interval, millis(config.activity_retention));
+            let keep_results = millis(config.retention);
             ctx.spawn(async move {
                 loop {
                     tokio::select! {
@@ -97,51 +121,67 @@ impl Service for MonitoringService {
                     if let Err(e) = activity.enforce_retention(now_millis() - keep).await {
                         tracing::warn!(error = %e, "activity retention round failed");
                     }
+                    if let Err(e) = health
+                        .store()
+                        .trim_results(now_millis() - keep_results)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "health result retention round failed");
+                    }
                 }
             });
         }
-        let handler = metrics.clone();
+        // One consumer group for the three topics (a lane per topic and
+        // partition, so a slow one holds back only itself): every group
+        // polls the broker on its own.
+        let handler = (metrics.clone(), health.clone(), activity.clone());
         ctx.consume(
-            "monitoring-metrics",
-            &[topics::METRICS_SAMPLES.name],
+            "monitoring",
+            &[
+                topics::METRICS_SAMPLES.name,
+                topics::DROPLETS_EVENTS.name,
+                topics::ACTIVITY.name,
+            ],
             move |e| {
-                let metrics = handler.clone();
-                async move { metrics.handle_samples(e).await }
+                let (metrics, health, activity) = handler.clone();
+                async move {
+                    match e.topic.as_str() {
+                        t if t == topics::METRICS_SAMPLES.name => metrics.handle_samples(e).await,
+                        t if t == topics::ACTIVITY.name => activity.handle(e).await,
+                        _ => {
+                            let event = topics::DROPLETS_EVENTS.decode(&e)?;
+                            metrics.record_droplet(&event).await?;
+                            health.record_fault(&event).await
+                        }
+                    }
+                }
             },
         );
-        let handler = metrics.clone();
-        ctx.consume(
-            "monitoring-droplets",
-            &[topics::DROPLETS_EVENTS.name],
-            move |e| {
-                let metrics = handler.clone();
-                async move { metrics.handle_droplet_event(e).await }
-            },
-        );
-        let handler = activity.clone();
-        ctx.consume("monitoring-activity", &[topics::ACTIVITY.name], move |e| {
-            let activity = handler.clone();
-            async move { activity.handle(e).await }
-        });
-        Ok(Self { metrics, activity })
+        Ok(Self {
+            metrics,
+            activity,
+            health,
+            alerts,
+        })
     }
 
     fn routes(&self) -> Routes {
         Routes::Grpc(
             ServiceRoutes::new()
                 .serve(pb::metrics_service_server::MetricsServiceServer::new(
-                    grpc::Api(self.metrics.clone()),
+                    grpc::Api(self.metrics.clone(), self.health.clone()),
                 ))
-                .serve(pb::health_check_service_server::HealthCheckServiceServer::new(NotYet))
+                .serve(
+                    pb::health_check_service_server::HealthCheckServiceServer::new(
+                        grpc::HealthApi(self.health.clone()),
+                    ),
+                )
+                .serve(pb::alert_service_server::AlertServiceServer::new(
+                    grpc::AlertApi(self.alerts.clone()),
+                ))
                 .serve(pb::activity_service_server::ActivityServiceServer::new(
                     grpc::ActivityApi(self.activity.clone()),
                 )),
         )
     }
 }
-
-/// Health checks: their contract, UNIMPLEMENTED.
-#[derive(Debug, Clone, Copy)]
-struct NotYet;
-
-impl pb::health_check_service_server::HealthCheckService for NotYet {}

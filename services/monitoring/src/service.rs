@@ -11,6 +11,7 @@ use cg_runtime::{
     page::PageOf,
     topic::topics,
 };
+use clustergenie_proto::events::v1 as ev;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
@@ -107,6 +108,11 @@ impl<S: MetricStore + Clone> Metrics<S> {
         &self.inner.store
     }
 
+    /// Every batch as it is stored (samples of one record each).
+    pub fn stored(&self) -> broadcast::Receiver<Arc<Vec<Sample>>> {
+        self.inner.stored.subscribe()
+    }
+
     /// Stores `samples` (with whatever else is waiting, in one write) and
     /// returns once they are durable.
     pub async fn ingest(&self, samples: Vec<Sample>) -> Result<(), Failure> {
@@ -130,10 +136,9 @@ impl<S: MetricStore + Clone> Metrics<S> {
         self.ingest(samples).await
     }
 
-    /// The Kafka handler for `cg.droplets.events`.
-    pub async fn handle_droplet_event(&self, event: Event) -> Result<(), Failure> {
-        let ev = topics::DROPLETS_EVENTS.decode(&event)?;
-        let Some((droplet, cluster, status, at)) = wire::droplet_state(&ev) else {
+    /// Records a droplet's status from a `cg.droplets.events` record.
+    pub async fn record_droplet(&self, ev: &ev::DropletEvent) -> Result<(), Failure> {
+        let Some((droplet, cluster, status, at)) = wire::droplet_state(ev) else {
             return Err(Failure::Permanent(
                 "droplet event without a droplet, status or time".into(),
             ));

@@ -9,7 +9,9 @@ use clustergenie_proto::{events::v1 as ev, monitoring::v1 as pb, provisioning::v
 
 use crate::{
     activity::{self, Entry, Severity},
+    alerts::{self, Alert, Comparison, Rule},
     domain::{DropletStatus, Metric, Sample, Series, Summary},
+    health::{self, Check, ClusterHealth, Kind, ResultRow, State, Verdict},
 };
 
 impl From<Metric> for pb::MetricKind {
@@ -269,6 +271,207 @@ pub fn entry(e: Entry) -> pb::ActivityEntry {
         health_check_id: e.health_check_id,
         trace_id: e.trace_id,
         attributes: e.attributes.into_iter().collect(),
+    }
+}
+
+impl From<State> for pb::HealthState {
+    fn from(s: State) -> Self {
+        match s {
+            State::Unknown => Self::Unknown,
+            State::Healthy => Self::Healthy,
+            State::Unhealthy => Self::Unhealthy,
+        }
+    }
+}
+
+impl From<ClusterHealth> for ppb::ClusterHealth {
+    fn from(h: ClusterHealth) -> Self {
+        match h {
+            ClusterHealth::Unknown => Self::Unknown,
+            ClusterHealth::Healthy => Self::Healthy,
+            ClusterHealth::Degraded => Self::Degraded,
+            ClusterHealth::Unhealthy => Self::Unhealthy,
+        }
+    }
+}
+
+impl From<Kind> for pb::HealthCheckKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Tcp => Self::Tcp,
+            Kind::Http => Self::Http,
+            Kind::Ping => Self::Ping,
+        }
+    }
+}
+
+/// A check kind: required for a create (`Ok(None)` for unspecified).
+pub fn check_kind(raw: i32) -> Result<Option<Kind>, String> {
+    match pb::HealthCheckKind::try_from(raw) {
+        Ok(pb::HealthCheckKind::Unspecified) => Ok(None),
+        Ok(k) => Ok(Kind::ALL
+            .into_iter()
+            .find(|x| pb::HealthCheckKind::from(*x) == k)),
+        Err(_) => Err(format!("unknown health check kind {raw}")),
+    }
+}
+
+fn micros(us: i64) -> prost_types::Duration {
+    duration(std::time::Duration::from_micros(
+        u64::try_from(us).unwrap_or_default(),
+    ))
+}
+
+fn millis_duration(ms: i64) -> prost_types::Duration {
+    duration(std::time::Duration::from_millis(
+        u64::try_from(ms).unwrap_or_default(),
+    ))
+}
+
+pub fn check(c: Check, verdicts: Vec<Verdict>) -> pb::HealthCheck {
+    pb::HealthCheck {
+        id: c.id,
+        cluster_id: c.cluster_id,
+        name: c.name,
+        kind: pb::HealthCheckKind::from(c.kind) as i32,
+        port: i32::from(c.port),
+        path: c.path,
+        interval: Some(millis_duration(c.interval_ms)),
+        timeout: Some(millis_duration(c.timeout_ms)),
+        unhealthy_threshold: i32::try_from(c.unhealthy_threshold).unwrap_or(i32::MAX),
+        healthy_threshold: i32::try_from(c.healthy_threshold).unwrap_or(i32::MAX),
+        enabled: c.enabled,
+        droplets: verdicts
+            .into_iter()
+            .map(|v| pb::DropletHealth {
+                droplet_id: v.droplet_id,
+                state: pb::HealthState::from(v.state) as i32,
+                consecutive_failures: i32::try_from(v.consecutive_failures).unwrap_or(i32::MAX),
+                consecutive_successes: i32::try_from(v.consecutive_successes).unwrap_or(i32::MAX),
+                last_result_time: (v.last_result_ms > 0).then(|| timestamp(v.last_result_ms)),
+                last_message: v.last_message,
+            })
+            .collect(),
+        create_time: Some(timestamp(c.created_at)),
+        update_time: Some(timestamp(c.updated_at)),
+    }
+}
+
+pub fn health_result(r: ResultRow) -> pb::HealthResult {
+    pb::HealthResult {
+        id: r.id,
+        check_id: r.check_id,
+        cluster_id: r.cluster_id,
+        droplet_id: r.droplet_id,
+        healthy: r.healthy,
+        latency: Some(micros(r.latency_us)),
+        message: r.message,
+        time: Some(timestamp(r.time_ms)),
+    }
+}
+
+/// A result as `cg.health.results` carries it.
+pub fn health_event(
+    r: &ResultRow,
+    v: &Verdict,
+    cluster: health::ClusterHealth,
+) -> ev::HealthResult {
+    ev::HealthResult {
+        check_id: r.check_id.clone(),
+        cluster_id: r.cluster_id.clone(),
+        droplet_id: r.droplet_id.clone(),
+        healthy: r.healthy,
+        latency: Some(micros(r.latency_us)),
+        message: r.message.clone(),
+        time: Some(timestamp(r.time_ms)),
+        consecutive_failures: i32::try_from(v.consecutive_failures).unwrap_or(i32::MAX),
+        state: pb::HealthState::from(v.state) as i32,
+        cluster_health: ppb::ClusterHealth::from(cluster) as i32,
+    }
+}
+
+/// A fault a droplet event starts or ends: (fault id, droplet, kind,
+/// end time, or `None` when it ended).
+pub fn fault_change(e: &ev::DropletEvent) -> Option<(String, String, String, Option<i64>)> {
+    let f = e.fault.as_ref()?;
+    let end = match ev::DropletEventKind::try_from(e.kind).ok()? {
+        ev::DropletEventKind::FaultStarted => Some(f.end_time.as_ref().and_then(millis_of)?),
+        ev::DropletEventKind::FaultEnded => None,
+        _ => return None,
+    };
+    let kind = match ppb::FaultKind::try_from(f.kind).ok()? {
+        ppb::FaultKind::CpuSpike => "cpu-spike",
+        ppb::FaultKind::MemoryLeak => "memory-leak",
+        ppb::FaultKind::DiskFilling => "disk-filling",
+        ppb::FaultKind::Crash => "crash",
+        ppb::FaultKind::NetworkLoss => "network-loss",
+        ppb::FaultKind::Unspecified => return None,
+    };
+    Some((f.id.clone(), f.droplet_id.clone(), kind.to_string(), end))
+}
+
+/// A metric kind that must be set.
+pub fn metric(raw: i32) -> Result<Metric, String> {
+    match metrics(&[raw]) {
+        Ok(m) if m.len() == 1 => Ok(m[0]),
+        Ok(_) => Err("must be set".into()),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn comparison(raw: i32) -> Result<Comparison, String> {
+    match pb::AlertComparison::try_from(raw) {
+        Ok(pb::AlertComparison::Above) => Ok(Comparison::Above),
+        Ok(pb::AlertComparison::Below) => Ok(Comparison::Below),
+        Ok(pb::AlertComparison::Unspecified) => Err("must be ABOVE or BELOW".into()),
+        Err(_) => Err(format!("unknown comparison {raw}")),
+    }
+}
+
+/// An alert state filter: unspecified is none.
+pub fn alert_state(raw: i32) -> Result<Option<alerts::State>, String> {
+    match pb::AlertState::try_from(raw) {
+        Ok(pb::AlertState::Unspecified) => Ok(None),
+        Ok(pb::AlertState::Pending) => Ok(Some(alerts::State::Pending)),
+        Ok(pb::AlertState::Firing) => Ok(Some(alerts::State::Firing)),
+        Ok(pb::AlertState::Resolved) => Ok(Some(alerts::State::Resolved)),
+        Err(_) => Err(format!("unknown alert state {raw}")),
+    }
+}
+
+pub fn rule(r: Rule) -> pb::AlertRule {
+    pb::AlertRule {
+        id: r.id,
+        cluster_id: r.cluster_id,
+        name: r.name,
+        metric: pb::MetricKind::from(r.metric) as i32,
+        comparison: match r.comparison {
+            Comparison::Above => pb::AlertComparison::Above,
+            Comparison::Below => pb::AlertComparison::Below,
+        } as i32,
+        threshold: r.threshold,
+        r#for: Some(millis_duration(r.for_ms)),
+        severity: r.severity as i32,
+        create_time: Some(timestamp(r.created_at)),
+    }
+}
+
+pub fn alert(a: Alert) -> pb::Alert {
+    pb::Alert {
+        id: a.id,
+        rule_id: a.rule_id,
+        rule_name: a.rule_name,
+        cluster_id: a.cluster_id,
+        droplet_id: a.droplet_id,
+        state: match a.state {
+            alerts::State::Pending => pb::AlertState::Pending,
+            alerts::State::Firing => pb::AlertState::Firing,
+            alerts::State::Resolved => pb::AlertState::Resolved,
+        } as i32,
+        value: a.value,
+        start_time: Some(timestamp(a.started_ms)),
+        fire_time: a.fired_ms.map(timestamp),
+        resolve_time: a.resolved_ms.map(timestamp),
     }
 }
 

@@ -427,15 +427,117 @@ async fn bad_requests_get_typed_errors() {
     fields.sort();
     assert_eq!(fields, ["cluster_id", "metrics"]);
 
-    // Health checks and activity are not built yet, and say so.
-    let mut checks = pb::health_check_service_client::HealthCheckServiceClient::new(
-        cg_testkit::channel(&server.endpoint()).await,
-    );
+    let channel = cg_testkit::channel(&server.endpoint()).await;
+    let mut checks =
+        pb::health_check_service_client::HealthCheckServiceClient::new(channel.clone());
     let err = checks
-        .list_health_checks(pb::ListHealthChecksRequest::default())
+        .create_health_check(pb::CreateHealthCheckRequest {
+            cluster_id: "x".into(),
+            name: "Not A Label".into(),
+            kind: 0,
+            port: 70_000,
+            path: "no-slash".into(),
+            interval: Some(prost_types::Duration {
+                seconds: 1,
+                nanos: 0,
+            }),
+            timeout: Some(prost_types::Duration {
+                seconds: -1,
+                nanos: 0,
+            }),
+            unhealthy_threshold: 11,
+            healthy_threshold: -2,
+            request_id: "has space".into(),
+        })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::Unimplemented);
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let mut fields = field_violations(&err);
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "cluster_id",
+            "healthy_threshold",
+            "interval",
+            "kind",
+            "name",
+            "path",
+            "port",
+            "request_id",
+            "timeout",
+            "unhealthy_threshold"
+        ]
+    );
+    let err = checks
+        .update_health_check(pb::UpdateHealthCheckRequest {
+            health_check: Some(pb::HealthCheck {
+                id: new_id(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["kind".into(), "colour".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(field_violations(&err), ["update_mask", "update_mask"]);
+    let err = checks
+        .update_health_check(pb::UpdateHealthCheckRequest {
+            health_check: Some(pb::HealthCheck {
+                id: new_id(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["enabled".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = checks
+        .get_health_check(pb::GetHealthCheckRequest { id: "nope".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(field_violations(&err), ["id"]);
+    let err = checks
+        .delete_health_check(pb::DeleteHealthCheckRequest { id: new_id() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+
+    let mut alerts = pb::alert_service_client::AlertServiceClient::new(channel);
+    let err = alerts
+        .create_alert_rule(pb::CreateAlertRuleRequest {
+            cluster_id: new_id(),
+            name: "hot".into(),
+            metric: pb::MetricKind::CpuPercent as i32,
+            comparison: 0,
+            threshold: 150.0,
+            r#for: Some(prost_types::Duration {
+                seconds: 7200,
+                nanos: 0,
+            }),
+            severity: 7,
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    let mut fields = field_violations(&err);
+    fields.sort();
+    assert_eq!(fields, ["comparison", "for", "severity", "threshold"]);
+    let err = alerts
+        .list_alerts(pb::ListAlertsRequest {
+            state: 9,
+            rule_id: "r".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    let mut fields = field_violations(&err);
+    fields.sort();
+    assert_eq!(fields, ["rule_id", "state"]);
     server.stop().await.unwrap();
 }
 

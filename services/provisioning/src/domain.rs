@@ -128,6 +128,41 @@ impl ClusterStatus {
     }
 }
 
+/// A cluster's health, as monitoring rolls it up from its droplets'
+/// health checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterHealth {
+    Unknown,
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+impl ClusterHealth {
+    pub const ALL: [Self; 4] = [
+        Self::Unknown,
+        Self::Healthy,
+        Self::Degraded,
+        Self::Unhealthy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Healthy => "healthy",
+            Self::Degraded => "degraded",
+            Self::Unhealthy => "unhealthy",
+        }
+    }
+
+    pub fn from_column(s: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|h| h.as_str() == s)
+            .unwrap_or(Self::Unknown)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropletStatus {
     New,
@@ -255,6 +290,7 @@ pub struct Cluster {
     pub tags: Vec<String>,
     pub droplet_count: i64,
     pub cost: Cost,
+    pub health: ClusterHealth,
     pub created_at: i64,
     pub updated_at: i64,
 }

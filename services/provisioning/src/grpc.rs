@@ -15,8 +15,9 @@ use crate::{
     catalog,
     cloud::CloudProvider,
     domain::{
-        self, Action, ActionStatus, ActionType, Cluster, ClusterName, ClusterStatus, Description,
-        Droplet, DropletName, DropletStatus, Fault, FaultDuration, FaultKind, Id, Tags,
+        self, Action, ActionStatus, ActionType, Cluster, ClusterHealth, ClusterName, ClusterStatus,
+        Description, Droplet, DropletName, DropletStatus, Fault, FaultDuration, FaultKind, Id,
+        Tags,
     },
     error::Error,
     repo::{
@@ -252,6 +253,12 @@ impl From<Cluster> for pb::Cluster {
                 hourly_micros: c.cost.hourly_micros,
                 currency: "USD".into(),
             }),
+            health: match c.health {
+                ClusterHealth::Unknown => pb::ClusterHealth::Unknown,
+                ClusterHealth::Healthy => pb::ClusterHealth::Healthy,
+                ClusterHealth::Degraded => pb::ClusterHealth::Degraded,
+                ClusterHealth::Unhealthy => pb::ClusterHealth::Unhealthy,
+            } as i32,
             create_time: Some(timestamp(c.created_at)),
             update_time: Some(timestamp(c.updated_at)),
         }

@@ -62,6 +62,7 @@ impl KitService for ProvisioningService {
             topics::DROPLETS_EVENTS.name,
             topics::METRICS_SAMPLES.name,
             topics::ACTIVITY.name,
+            topics::HEALTH_RESULTS.name,
         ]
     }
 
@@ -101,11 +102,24 @@ impl KitService for ProvisioningService {
                 )
                 .await
                 .map_err(|e| failed(&format!("executor: {e}")))?;
-                let handler = executor.clone();
-                ctx.consume("provisioning", &[topics::JOBS_REQUESTED.name], move |e| {
-                    let executor = handler.clone();
-                    async move { executor.handle(e).await }
-                });
+                // Job requests and health results in one consumer group
+                // (a lane per topic and partition): each group polls the
+                // broker on its own.
+                let handler = (executor.clone(), service.clone());
+                ctx.consume(
+                    "provisioning",
+                    &[topics::JOBS_REQUESTED.name, topics::HEALTH_RESULTS.name],
+                    move |e| {
+                        let (executor, service) = handler.clone();
+                        async move {
+                            if e.topic == topics::HEALTH_RESULTS.name {
+                                service.handle_health(e).await
+                            } else {
+                                executor.handle(e).await
+                            }
+                        }
+                    },
+                );
                 Some(executor)
             }
             None => {

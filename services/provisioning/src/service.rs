@@ -14,8 +14,8 @@ use crate::{
     catalog::{Image, Region, Size},
     cloud::CloudProvider,
     domain::{
-        Action, ActionStatus, ActionType, Cluster, ClusterName, Description, Droplet, DropletName,
-        DropletStatus, Fault, FaultDuration, FaultKind, Id, Tags,
+        Action, ActionStatus, ActionType, Cluster, ClusterHealth, ClusterName, Description,
+        Droplet, DropletName, DropletStatus, Fault, FaultDuration, FaultKind, Id, Tags,
     },
     error::{Error, Result},
     repo::{
@@ -127,6 +127,39 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
     }
 
     /// Picks up boots and actions left unfinished by a previous process.
+    /// The Kafka handler for `cg.health.results`: each result carries the
+    /// cluster's health as monitoring judges it after that result.
+    pub async fn handle_health(
+        &self,
+        event: cg_runtime::kafka::Event,
+    ) -> Result<(), cg_runtime::kafka::Failure> {
+        use clustergenie_proto::provisioning::v1::ClusterHealth as Pb;
+        let r = cg_runtime::topic::topics::HEALTH_RESULTS.decode(&event)?;
+        let health = match Pb::try_from(r.cluster_health) {
+            Ok(Pb::Healthy) => ClusterHealth::Healthy,
+            Ok(Pb::Degraded) => ClusterHealth::Degraded,
+            Ok(Pb::Unhealthy) => ClusterHealth::Unhealthy,
+            Ok(Pb::Unknown) => ClusterHealth::Unknown,
+            // Nothing said of the cluster: nothing to record.
+            Ok(Pb::Unspecified) => return Ok(()),
+            Err(_) => {
+                return Err(cg_runtime::kafka::Failure::Permanent(format!(
+                    "unknown cluster health {}",
+                    r.cluster_health
+                )));
+            }
+        };
+        let Some(at) = r.time.as_ref().and_then(cg_runtime::time::millis_of) else {
+            return Err(cg_runtime::kafka::Failure::Permanent(
+                "a health result without a time".into(),
+            ));
+        };
+        self.repo
+            .record_cluster_health(&r.cluster_id, health, at)
+            .await
+            .map_err(Into::into)
+    }
+
     pub async fn resume(&self) -> Result<usize> {
         let pending = self.repo.pending().await?;
         let n = pending.len();

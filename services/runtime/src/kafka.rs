@@ -81,6 +81,13 @@ pub struct KafkaConfig {
     /// up to 30 s while it keeps ending).
     #[serde(with = "humantime_serde")]
     pub restart_min: Duration,
+    /// Static group membership (`group.instance.id` = `<this>-<group>`):
+    /// a member that restarts under the same id takes its old place at
+    /// once instead of waiting out the dead one's session. Unique per
+    /// replica (a pod name); the embedded launcher, one process per data
+    /// directory, sets it because tansu never expires a member that died
+    /// with an earlier broker process.
+    pub instance_id: Option<String>,
 }
 
 impl Default for KafkaConfig {
@@ -99,6 +106,7 @@ impl Default for KafkaConfig {
             batch_records: 1,
             session_timeout: Duration::from_secs(10),
             restart_min: Duration::from_secs(1),
+            instance_id: None,
         }
     }
 }
@@ -591,8 +599,11 @@ where
     Fut: Future<Output = Result<(), Failure>> + Send + 'static,
 {
     let ownership = Arc::new(Ownership::default());
-    let consumer: KafkaConsumer = config
-        .client()
+    let mut client = config.client();
+    if let Some(id) = &config.instance_id {
+        client.set("group.instance.id", format!("{id}-{group}"));
+    }
+    let consumer: KafkaConsumer = client
         .set(
             "statistics.interval.ms",
             config.stats_interval.as_millis().to_string(),

@@ -3,6 +3,8 @@
 //! (`tests/repository.rs`) runs against every implementation.
 
 mod activity;
+mod alerts;
+mod health;
 mod sql;
 
 use std::future::Future;
@@ -10,9 +12,17 @@ use std::future::Future;
 use cg_runtime::ApiError;
 
 pub use activity::SqlActivity;
+pub use alerts::SqlAlerts;
+pub use health::SqlHealth;
 pub use sql::SqlMetrics;
 
-use crate::activity::{Entry, Filter};
+use cg_runtime::page::{PageOf, PageRequest};
+
+use crate::{
+    activity::{Entry, Filter},
+    alerts::{Alert, AlertFilter, Rule, Step},
+    health::{Check, Kind, Probe, ResultFilter, ResultRow, Target, Verdict},
+};
 
 use crate::domain::{Agg, DropletStatus, Metric, Sample};
 
@@ -153,4 +163,134 @@ pub trait ActivityStore: Send + Sync + 'static {
     /// Removes entries whose time is before `before`, by seq (everything up
     /// to the newest such entry), and records how far it removed.
     fn trim(&self, before: i64) -> impl Future<Output = Result<u64>> + Send;
+}
+
+pub trait HealthStore: Send + Sync + 'static {
+    /// Inserts a check, or answers the one an earlier create with the same
+    /// `request_id` made (ALREADY_EXISTS when its body differs, or when the
+    /// name is taken in the cluster).
+    fn insert_check(
+        &self,
+        check: &Check,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Check>> + Send;
+
+    fn check(&self, id: &str) -> impl Future<Output = Result<Check>> + Send;
+
+    /// Its verdicts, by droplet.
+    fn verdicts(&self, check_id: &str) -> impl Future<Output = Result<Vec<Verdict>>> + Send;
+
+    /// Oldest first.
+    fn checks(
+        &self,
+        cluster: Option<&str>,
+        kind: Option<Kind>,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<PageOf<Check>>> + Send;
+
+    /// Writes `next` over `current`; FAILED_PRECONDITION when the check
+    /// changed meanwhile. Disabling forgets its verdicts.
+    fn update_check(
+        &self,
+        current: &Check,
+        next: &Check,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes a check and its verdicts (its results stay).
+    fn delete_check(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Newest first.
+    fn results(
+        &self,
+        filter: &ResultFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<PageOf<ResultRow>>> + Send;
+
+    /// Enabled checks whose round is due at `now`.
+    fn due(&self, now: i64, limit: u32) -> impl Future<Output = Result<Vec<Check>>> + Send;
+
+    /// Moves the check's next round one interval on, if no replica did
+    /// since `check` was read: true when this caller runs the round.
+    fn claim(&self, check: &Check, now: i64) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The droplets a round probes (active or off), with their latest CPU
+    /// and active faults.
+    fn targets(&self, cluster: &str, now: i64) -> impl Future<Output = Result<Vec<Target>>> + Send;
+
+    /// Stores a round's results, moves the verdicts, and (in the same
+    /// transaction) announces each result with the cluster's health and
+    /// each change of verdict as an activity entry.
+    fn record_round(
+        &self,
+        check: &Check,
+        results: &[(ResultRow, Probe)],
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Records a fault starting (`end_ms`) or, with `None`, ending.
+    fn record_fault(
+        &self,
+        fault_id: &str,
+        droplet: &str,
+        kind: &str,
+        end_ms: Option<i64>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Droplets currently failing at least one check of `cluster`.
+    fn unhealthy_droplets(&self, cluster: &str) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Deletes results older than `before`.
+    fn trim_results(&self, before: i64) -> impl Future<Output = Result<u64>> + Send;
+}
+
+pub trait AlertStore: Send + Sync + 'static {
+    /// Inserts a rule, or answers the one an earlier create with the same
+    /// `request_id` made (ALREADY_EXISTS when its body differs, or when the
+    /// name is taken in the cluster).
+    fn insert_rule(
+        &self,
+        rule: &Rule,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Rule>> + Send;
+
+    fn rule(&self, id: &str) -> impl Future<Output = Result<Rule>> + Send;
+
+    /// Oldest first.
+    fn rules(
+        &self,
+        cluster: Option<&str>,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<PageOf<Rule>>> + Send;
+
+    /// Every rule, for the evaluator.
+    fn all_rules(&self) -> impl Future<Output = Result<Vec<Rule>>> + Send;
+
+    /// Deletes a rule and resolves its open alerts.
+    fn delete_rule(&self, id: &str, now: i64) -> impl Future<Output = Result<()>> + Send;
+
+    /// Newest first.
+    fn alerts(
+        &self,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<PageOf<Alert>>> + Send;
+
+    /// The pending or firing alert of `rule` on `droplet`.
+    fn open_alert(
+        &self,
+        rule: &str,
+        droplet: &str,
+    ) -> impl Future<Output = Result<Option<Alert>>> + Send;
+
+    /// Applies `step` (made from a sample of `value` at `t`), with the
+    /// activity entry a firing or a resolution makes, in one transaction.
+    fn apply(
+        &self,
+        rule: &Rule,
+        open: Option<&Alert>,
+        droplet: &str,
+        step: Step,
+        value: f64,
+        t: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
 }

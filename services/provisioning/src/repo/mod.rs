@@ -9,8 +9,8 @@ pub use sql::SqlRepository;
 
 use crate::{
     domain::{
-        Action, ActionStatus, ActionType, Cluster, ClusterName, ClusterStatus, Description,
-        Droplet, DropletName, DropletStatus, Fault, FaultKind, Tags,
+        Action, ActionStatus, ActionType, Cluster, ClusterHealth, ClusterName, ClusterStatus,
+        Description, Droplet, DropletName, DropletStatus, Fault, FaultKind, Tags,
     },
     error::Result,
 };
@@ -288,4 +288,12 @@ pub trait ProvisioningRepository: Send + Sync + 'static {
         until: i64,
         now: i64,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// Records monitoring's judgement of a cluster as of `at`, unless a
+    /// later one was recorded already. An unknown cluster is ignored.
+    fn record_cluster_health(
+        &self,
+        cluster_id: &str,
+        health: ClusterHealth,
+        at: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
 }

@@ -20,8 +20,8 @@ use super::{
 use crate::{
     catalog,
     domain::{
-        Action, ActionStatus, ActionType, Cluster, ClusterStatus, Cost, Droplet, DropletStatus,
-        Fault, FaultKind, Tags,
+        Action, ActionStatus, ActionType, Cluster, ClusterHealth, ClusterStatus, Cost, Droplet,
+        DropletStatus, Fault, FaultKind, Tags,
     },
     error::{Error, Result},
     events::{self, Kind},
@@ -451,8 +451,11 @@ impl SqlRepository {
     }
 }
 
-const CLUSTER_COLUMNS: &str =
-    "id, name, description, region, status, tags, live_droplets, created_at, updated_at";
+const CLUSTER_COLUMNS: &str = "id, name, description, region, status, tags, live_droplets, \
+     health, health_at, created_at, updated_at";
+/// A judgement older than this (no check reported: all deleted or
+/// disabled, or monitoring away) reads as unknown.
+const HEALTH_STALE_MS: i64 = 10 * 60 * 1000;
 const DROPLET_COLUMNS: &str = "d.id, d.name, d.cluster_id, d.cluster_name, d.region, \
      d.size, d.image, d.status, d.public_ipv4, d.private_ipv4, d.tags, d.locked_by, d.boot_at, \
      d.created_at, d.updated_at";
@@ -473,6 +476,13 @@ fn cluster_from(row: &AnyRow) -> Result<Cluster> {
         cost: Cost {
             monthly_cents: 0,
             hourly_micros: 0,
+        },
+        health: if row.try_get::<i64, _>("health_at")?
+            < cg_runtime::time::now_millis() - HEALTH_STALE_MS
+        {
+            ClusterHealth::Unknown
+        } else {
+            ClusterHealth::from_column(&row.try_get::<String, _>("health")?)
         },
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -1278,6 +1288,24 @@ impl ProvisioningRepository for SqlRepository {
         .map(fault_from)
         .collect::<Result<Vec<_>>>()?;
         Ok((droplets, faults))
+    }
+
+    async fn record_cluster_health(
+        &self,
+        cluster_id: &str,
+        health: ClusterHealth,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE clusters SET health = ?, health_at = ? WHERE id = ? AND health_at <= ?",
+        )
+        .bind(health.as_str())
+        .bind(at)
+        .bind(cluster_id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn lease(&self, name: &str, holder: &str, until: i64, now: i64) -> Result<bool> {
