@@ -108,7 +108,8 @@ impl pb::token_service_server::TokenService for TokenApi {
     }
 }
 
-pub struct LimitApi(pub Limiter);
+/// Rate limits, and the wake of the relay that logs their changes.
+pub struct LimitApi(pub Limiter, pub cg_runtime::outbox::Wake);
 
 fn limits(limiter: &Limiter) -> Vec<pb::RateLimit> {
     Tier::ALL
@@ -167,7 +168,20 @@ impl pb::rate_limit_service_server::RateLimitService for LimitApi {
             }
         }
         v.into_result().map_err(Error::InvalidArgument)?;
-        self.0.update(&changes).await?;
+        let summary: Vec<String> = changes
+            .iter()
+            .map(|(t, b)| format!("{}: {}/{}s", t.as_str(), b.requests, b.period.as_secs()))
+            .collect();
+        let entry = cg_runtime::activity::Activity::new(
+            "gateway",
+            "ratelimit.changed",
+            cg_runtime::activity::Severity::Info,
+            format!("rate limits changed ({})", summary.join(", ")),
+            cg_runtime::time::now_millis(),
+        )
+        .event();
+        self.0.update(&changes, Some(entry)).await?;
+        self.1.wake();
         tracing::info!(changed = changes.len(), "rate limits updated");
         Ok(Response::new(pb::UpdateRateLimitsResponse {
             limits: limits(&self.0),

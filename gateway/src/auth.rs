@@ -150,11 +150,37 @@ pub struct Tokens {
     /// has one writer and no such clause.
     lock_rows: &'static str,
     cache: Arc<RwLock<Cache>>,
+    /// Wakes the outbox relay after a token change is logged.
+    wake: cg_runtime::outbox::Wake,
+}
+
+/// The activity-log entry of a token change (fleet-wide: no cluster).
+fn token_activity(
+    kind: &str,
+    severity: cg_runtime::activity::Severity,
+    token: &Token,
+) -> cg_runtime::outbox::NewEvent {
+    let verb = if kind == "token.created" {
+        "created"
+    } else {
+        "revoked"
+    };
+    cg_runtime::activity::Activity::new(
+        "gateway",
+        kind,
+        severity,
+        format!("token {} ({}) {verb}", token.name, token.role.as_str()),
+        now_millis(),
+    )
+    .attribute("token_id", token.id.clone())
+    .attribute("role", token.role.as_str())
+    .event()
 }
 
 impl Tokens {
     pub fn new(db: &cg_runtime::db::Db) -> Self {
         Self {
+            wake: db.wake.clone(),
             pool: db.pool.clone(),
             lock_rows: match db.backend {
                 cg_runtime::db::Backend::MySql => " FOR UPDATE",
@@ -237,6 +263,7 @@ impl Tokens {
             created_at: now_millis(),
             revoked_at: None,
         };
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, name, role, prefix, secret_hash, created_at, revoked_at) \
              VALUES (?, ?, ?, ?, ?, ?, NULL)",
@@ -247,8 +274,16 @@ impl Tokens {
         .bind(token.prefix.as_str())
         .bind(secret.hash())
         .bind(token.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let entry = token_activity(
+            "token.created",
+            cg_runtime::activity::Severity::Info,
+            &token,
+        );
+        cg_runtime::outbox::enqueue(&mut tx, entry).await?;
+        tx.commit().await?;
+        self.wake.wake();
         Ok(token)
     }
 
@@ -306,7 +341,14 @@ impl Tokens {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        let entry = token_activity(
+            "token.revoked",
+            cg_runtime::activity::Severity::Warning,
+            &token,
+        );
+        cg_runtime::outbox::enqueue(&mut tx, entry).await?;
         tx.commit().await?;
+        self.wake.wake();
         // Forget every cached lookup: this replica stops honouring it now.
         self.cache.write().unwrap().clear();
         self.get(id).await

@@ -130,6 +130,11 @@ impl Service for GatewayService {
         Some(&MIGRATOR)
     }
 
+    /// Token and rate-limit changes go to the activity log.
+    fn topics() -> Vec<&'static str> {
+        vec![cg_runtime::topic::topics::ACTIVITY.name]
+    }
+
     async fn build(config: &Config, ctx: &mut ServiceContext) -> Result<Self, cg_runtime::Error> {
         let cfg = |e: String| cg_runtime::Error::Config(e);
         let db = ctx.db()?.clone();
@@ -190,7 +195,7 @@ impl Service for GatewayService {
                 tokens.clone(),
             )))
             .add_service(pb::rate_limit_service_server::RateLimitServiceServer::new(
-                LimitApi(limiter.clone()),
+                LimitApi(limiter.clone(), db.wake.clone()),
             ))
             .add_service(health_service)
             .add_service(reflection_v1)

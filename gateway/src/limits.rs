@@ -255,7 +255,13 @@ impl Limiter {
     }
 
     /// Stores new budgets and applies them here at once.
-    pub async fn update(&self, changes: &[(Tier, Budget)]) -> Result<()> {
+    /// Stores new budgets and, in the same transaction, `announce` (the
+    /// activity-log entry saying so).
+    pub async fn update(
+        &self,
+        changes: &[(Tier, Budget)],
+        announce: Option<cg_runtime::outbox::NewEvent>,
+    ) -> Result<()> {
         let now = cg_runtime::time::now_millis();
         let mut tx = self.pool.begin().await?;
         for (tier, budget) in changes {
@@ -273,6 +279,9 @@ impl Limiter {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(event) = announce {
+            cg_runtime::outbox::enqueue(&mut tx, event).await?;
         }
         tx.commit().await?;
         self.refresh().await

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use clustergenie_proto::{gateway::v1 as gpb, provisioning::v1 as pb};
+use clustergenie_proto::{gateway::v1 as gpb, monitoring::v1 as mpb, provisioning::v1 as pb};
 use e2e::{ADMIN, Flow, bearer, channel, fast_cloud, token};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tonic::Code;
@@ -155,6 +155,42 @@ async fn tokens_carry_roles_and_revoked_tokens_stop_working() {
         .collect();
     fields.sort();
     assert_eq!(fields, ["name", "role"]);
+
+    // Token changes reach the activity log: written with the change into
+    // the token store's outbox, published by the mesh gateway's relay.
+    let activity =
+        mpb::activity_service_client::ActivityServiceClient::new(channel(&gw.endpoint()).await);
+    let logged = cg_testkit::eventually(Duration::from_secs(30), "token activity", || {
+        let mut activity = activity.clone();
+        async move {
+            let entries = activity
+                .list_activity(bearer(
+                    ADMIN,
+                    mpb::ListActivityRequest {
+                        kind: "token.".into(),
+                        source: "gateway".into(),
+                        page_size: 100,
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner()
+                .entries;
+            let has = |kind: &str, text: &str| {
+                entries
+                    .iter()
+                    .any(|e| e.kind == kind && e.message.contains(text))
+            };
+            if has("token.created", "token ci (operator)") && has("token.revoked", "token ci") {
+                Ok(entries.len())
+            } else {
+                Err(format!("{entries:?}"))
+            }
+        }
+    })
+    .await;
+    assert!(logged >= 2);
     gw.stop().await.expect("stops cleanly");
     mesh.stop().await;
 }

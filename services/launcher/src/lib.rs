@@ -313,7 +313,7 @@ impl Mesh {
             Some(token) => token.clone(),
             None => admin_token(&opts.data_dir)?,
         };
-        let mut gateway = opts.config::<GatewayService>(0, None);
+        let mut gateway = opts.config::<GatewayService>(0, kafka);
         gateway.common.server.listen_addr = SocketAddr::new(opts.host, opts.gateway_port);
         gateway.backends = group
             .listening()

@@ -324,6 +324,88 @@ async fn query_latency(args: &Args) -> Vec<String> {
     rows
 }
 
+/// `watchers` StreamActivity clients over gRPC; entries stored at a steady
+/// rate; each entry's delay from store to every watcher.
+async fn activity_fanout(watchers: usize, entries: usize) -> String {
+    use futures::StreamExt as _;
+    let db = TestDb::new(Backend::MySql).await;
+    let server =
+        cg_testkit::start::<MonitoringService>(&config_for::<MonitoringService>(Some(&db), None))
+            .await;
+    let channel = cg_testkit::channel(&server.endpoint()).await;
+    let cluster = new_id();
+    let mut streams = Vec::new();
+    for _ in 0..watchers {
+        let mut client = pb::activity_service_client::ActivityServiceClient::new(channel.clone());
+        streams.push(
+            client
+                .stream_activity(pb::StreamActivityRequest {
+                    cluster_id: cluster.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let began = Instant::now();
+    let readers: Vec<_> = streams
+        .into_iter()
+        .map(|mut s| {
+            tokio::spawn(async move {
+                let mut delays = Vec::with_capacity(entries);
+                while delays.len() < entries {
+                    let Some(Ok(msg)) = s.next().await else { break };
+                    let e = msg.entry.unwrap();
+                    let sent: i64 = e.message.parse().unwrap();
+                    delays.push(now_millis() - sent);
+                }
+                delays
+            })
+        })
+        .collect();
+    let log = server.service().activity.clone();
+    for _ in 0..entries {
+        let now = now_millis();
+        let entry = monitoring::activity::Entry {
+            seq: 0,
+            id: new_id(),
+            time_ms: now,
+            cluster_id: cluster.clone(),
+            source: "bench".into(),
+            kind: "bench.entry".into(),
+            severity: monitoring::activity::Severity::Info,
+            message: now.to_string(),
+            droplet_id: String::new(),
+            job_id: String::new(),
+            diagnosis_id: String::new(),
+            decision_id: String::new(),
+            health_check_id: String::new(),
+            trace_id: String::new(),
+            attributes: Default::default(),
+        };
+        log.record(vec![entry]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut hist = Histogram::<u64>::new(3).unwrap();
+    let mut delivered = 0;
+    for r in readers {
+        for d in r.await.unwrap() {
+            hist.record(u64::try_from(d).unwrap_or(0)).unwrap();
+            delivered += 1;
+        }
+    }
+    let secs = began.elapsed().as_secs_f64();
+    server.stop().await.unwrap();
+    format!(
+        "| {watchers} watchers, {entries} entries at 100/s | {delivered} of {} | {:.0} | {} ms | {} ms |",
+        watchers * entries,
+        delivered as f64 / secs,
+        hist.value_at_quantile(0.5),
+        hist.value_at_quantile(0.99)
+    )
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -337,6 +419,8 @@ async fn main() {
         eprintln!("ingest through the broker: {r:.0} samples/s");
         Some(r)
     };
+    let fanout = activity_fanout(100, 500).await;
+    eprintln!("{fanout}");
     let queries = query_latency(&args).await;
     println!();
     println!("| ingest into MariaDB | samples/s |");
@@ -359,4 +443,8 @@ async fn main() {
     for r in queries {
         println!("{r}");
     }
+    println!();
+    println!("| StreamActivity fan-out | delivered | deliveries/s | delay p50 | delay p99 |");
+    println!("|---|---:|---:|---:|---:|");
+    println!("{fanout}");
 }

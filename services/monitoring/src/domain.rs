@@ -11,9 +11,10 @@ pub const MINUTE_MS: i64 = 60 * SECOND_MS;
 pub const HOUR_MS: i64 = 60 * MINUTE_MS;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// Rollup granularities, finest first. A query with a `step` reads the
-/// coarsest one that divides its step.
-pub const LEVELS: [i64; 2] = [MINUTE_MS, HOUR_MS];
+/// Rollup granularities, finest first. A query with a `step` reads, of
+/// the levels that divide its step, the coarsest one up to its mark, then
+/// each finer one up to its own, then raw samples.
+pub const LEVELS: [i64; 3] = [MINUTE_MS, 5 * MINUTE_MS, HOUR_MS];
 
 /// At most this many points per series in one answer.
 pub const MAX_POINTS: i64 = 10_000;
@@ -86,9 +87,9 @@ impl Step {
         self.0
     }
 
-    /// The coarsest rollup level this step is a multiple of.
-    pub fn level(self) -> Option<i64> {
-        LEVELS.iter().rev().copied().find(|g| self.0 % g == 0)
+    /// The rollup levels this step is a multiple of, coarsest first.
+    pub fn levels(self) -> impl Iterator<Item = i64> {
+        LEVELS.into_iter().rev().filter(move |g| self.0 % g == 0)
     }
 }
 
@@ -358,20 +359,18 @@ mod tests {
     }
 
     #[test]
-    fn a_step_reads_the_coarsest_rollup_that_divides_it() {
-        assert_eq!(Step::parse(30_000).unwrap().unwrap().level(), None);
-        assert_eq!(
-            Step::parse(5 * MINUTE_MS).unwrap().unwrap().level(),
-            Some(MINUTE_MS)
-        );
-        assert_eq!(
-            Step::parse(2 * HOUR_MS).unwrap().unwrap().level(),
-            Some(HOUR_MS)
-        );
-        assert_eq!(
-            Step::parse(90 * MINUTE_MS).unwrap().unwrap().level(),
-            Some(MINUTE_MS)
-        );
+    fn a_step_reads_the_levels_that_divide_it_coarsest_first() {
+        let levels = |ms| {
+            Step::parse(ms)
+                .unwrap()
+                .unwrap()
+                .levels()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(levels(30_000), Vec::<i64>::new());
+        assert_eq!(levels(2 * MINUTE_MS), [MINUTE_MS]);
+        assert_eq!(levels(10 * MINUTE_MS), [5 * MINUTE_MS, MINUTE_MS]);
+        assert_eq!(levels(2 * HOUR_MS), [HOUR_MS, 5 * MINUTE_MS, MINUTE_MS]);
     }
 
     #[test]

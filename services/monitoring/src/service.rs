@@ -264,27 +264,35 @@ impl<S: MetricStore + Clone> Metrics<S> {
         let mut buckets = Buckets::default();
         let mut raw_from = q.from_ms();
         let width = q.step.map(|s| s.millis());
-        if let Some(step) = q.step
-            && let Some(level) = step.level()
-            && let Some(mark) = store.mark(level).await?
-        {
-            let until = mark.min(q.end_ms + 1);
-            for (droplet, metric, bucket, agg) in store
-                .rollups(
-                    level,
-                    cluster,
-                    droplets,
-                    &q.metrics,
-                    raw_from,
-                    until,
-                    step.millis(),
-                    average,
-                )
-                .await?
-            {
-                buckets.add(&droplet, metric, bucket, agg);
+        if let Some(step) = q.step {
+            // Coarsest first, each up to its mark: a day's chart reads
+            // hours, then the last hour's 5-minute buckets, then minutes,
+            // and raw samples only for the last minute or so.
+            for level in step.levels() {
+                let Some(mark) = store.mark(level).await? else {
+                    continue;
+                };
+                let until = mark.min(q.end_ms + 1);
+                if until <= raw_from {
+                    continue;
+                }
+                for (droplet, metric, bucket, agg) in store
+                    .rollups(
+                        level,
+                        cluster,
+                        droplets,
+                        &q.metrics,
+                        raw_from,
+                        until,
+                        step.millis(),
+                        average,
+                    )
+                    .await?
+                {
+                    buckets.add(&droplet, metric, bucket, agg);
+                }
+                raw_from = until;
             }
-            raw_from = raw_from.max(until);
         }
         if raw_from <= q.end_ms {
             let limit = match q.step {

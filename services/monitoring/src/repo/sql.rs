@@ -3,7 +3,7 @@
 //! aggregated by the database, so a day of a large cluster is a few
 //! thousand rows on the wire.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use cg_runtime::{
     ApiError,
@@ -22,10 +22,16 @@ const ROLLUP_CHUNK: usize = 500;
 const SAMPLE_COLUMNS: &str = "cluster_id, droplet_id, time_ms, cpu_percent, memory_percent, \
     disk_percent, network_in_mbps, network_out_mbps, load_1m";
 
+/// `metric_series.last_ms` is written at most this often per droplet, so
+/// most batches write samples only; readers widen their ranges by it.
+const SERIES_STALE_MS: i64 = 60_000;
+
 #[derive(Debug, Clone)]
 pub struct SqlMetrics {
     pool: AnyPool,
     backend: Backend,
+    /// When this process last wrote each series' `last_ms`.
+    written: std::sync::Arc<std::sync::Mutex<HashMap<(String, String), i64>>>,
 }
 
 impl SqlMetrics {
@@ -33,6 +39,7 @@ impl SqlMetrics {
         Self {
             pool: db.pool.clone(),
             backend: db.backend,
+            written: std::sync::Arc::default(),
         }
     }
 
@@ -128,6 +135,13 @@ impl MetricStore for SqlMetrics {
                 .or_insert(s.time_ms);
             *t = (*t).max(s.time_ms);
         }
+        if let Ok(written) = self.written.lock() {
+            latest.retain(|(c, d), t| {
+                written
+                    .get(&((*c).to_string(), (*d).to_string()))
+                    .is_none_or(|w| *w < *t - SERIES_STALE_MS)
+            });
+        }
         let series: Vec<_> = latest.iter().collect();
         for chunk in series.chunks(SAMPLE_CHUNK) {
             let sql = format!(
@@ -160,6 +174,11 @@ impl MetricStore for SqlMetrics {
             }
         }
         tx.commit().await?;
+        if let Ok(mut written) = self.written.lock() {
+            for ((c, d), t) in latest {
+                written.insert((c.to_string(), d.to_string()), t);
+            }
+        }
         Ok(inserted)
     }
 
@@ -180,7 +199,9 @@ impl MetricStore for SqlMetrics {
                 ""
             }
         );
-        let mut q = sqlx::query_scalar(&sql).bind(cluster).bind(from);
+        let mut q = sqlx::query_scalar(&sql)
+            .bind(cluster)
+            .bind(from - SERIES_STALE_MS);
         if let Some(a) = after {
             q = q.bind(a);
         }
@@ -231,25 +252,43 @@ impl MetricStore for SqlMetrics {
         if droplets.is_empty() || from >= until {
             return Ok(Vec::new());
         }
+        // A step equal to the level reads its rows as they are (in key
+        // order, no grouping); a wider one merges them in the database.
+        let plain = width == granularity && !average;
         let mut cols = String::new();
         for m in metrics {
             let c = m.column();
-            cols.push_str(&format!(
-                ", SUM({c}_sum), MIN({c}_min), MAX({c}_max), MAX({c}_p95)"
-            ));
+            if plain {
+                cols.push_str(&format!(", {c}_sum, {c}_min, {c}_max, {c}_p95"));
+            } else {
+                cols.push_str(&format!(
+                    ", SUM({c}_sum), MIN({c}_min), MAX({c}_max), MAX({c}_p95)"
+                ));
+            }
         }
         let (droplet, group) = if average {
             ("''", "b")
         } else {
             ("droplet_id", "droplet_id, b")
         };
-        let sql = format!(
-            "SELECT {droplet} AS d, bucket_ms - (bucket_ms % ?) AS b, CAST(SUM(samples) AS SIGNED) AS n{cols} \
-             FROM metric_rollups WHERE granularity = ? AND cluster_id = ? \
-             AND droplet_id IN {} AND bucket_ms >= ? AND bucket_ms < ? \
-             GROUP BY {group} ORDER BY {group}",
-            placeholders(droplets.len())
-        );
+        let sql = if plain {
+            format!(
+                "SELECT droplet_id AS d, bucket_ms - (bucket_ms % ?) AS b, samples AS n{cols} \
+                 FROM metric_rollups WHERE granularity = ? AND cluster_id = ? \
+                 AND droplet_id IN {} AND bucket_ms >= ? AND bucket_ms < ? \
+                 ORDER BY droplet_id, bucket_ms",
+                placeholders(droplets.len())
+            )
+        } else {
+            format!(
+                "SELECT {droplet} AS d, bucket_ms - (bucket_ms % ?) AS b, \
+                 CAST(SUM(samples) AS SIGNED) AS n{cols} \
+                 FROM metric_rollups WHERE granularity = ? AND cluster_id = ? \
+                 AND droplet_id IN {} AND bucket_ms >= ? AND bucket_ms < ? \
+                 GROUP BY {group} ORDER BY {group}",
+                placeholders(droplets.len())
+            )
+        };
         let mut q = sqlx::query(&sql)
             .bind(width)
             .bind(granularity)
@@ -458,7 +497,7 @@ impl MetricStore for SqlMetrics {
         let rows = sqlx::query(&sql)
             .bind(cluster)
             .bind(cluster)
-            .bind(since)
+            .bind(since - SERIES_STALE_MS)
             .bind(since)
             .fetch_all(&self.pool)
             .await?;
