@@ -204,6 +204,76 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// An argument of a [`Where`] clause.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// A `WHERE` built from the filters a request sets, with its arguments in
+/// the order the SQL names them: repositories list with it instead of
+/// assembling clauses and binds by hand.
+#[derive(Debug, Default)]
+pub struct Where {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Where {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `clause` (with one `?`) when `value` is set.
+    pub fn text(&mut self, clause: &str, value: Option<impl Into<String>>) -> &mut Self {
+        if let Some(v) = value {
+            self.clauses.push(clause.to_string());
+            self.args.push(Arg::Text(v.into()));
+        }
+        self
+    }
+
+    /// `clause` (with one `?`) when `value` is set.
+    pub fn int(&mut self, clause: &str, value: Option<i64>) -> &mut Self {
+        if let Some(v) = value {
+            self.clauses.push(clause.to_string());
+            self.args.push(Arg::Int(v));
+        }
+        self
+    }
+
+    /// `clause` with as many `?` as `args`.
+    pub fn with(&mut self, clause: &str, args: Vec<Arg>) -> &mut Self {
+        self.clauses.push(clause.to_string());
+        self.args.extend(args);
+        self
+    }
+
+    /// `WHERE …`, or nothing without a clause.
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// `q` with this clause's arguments bound, in order.
+    pub fn bind<'q>(
+        &'q self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for a in &self.args {
+            q = match a {
+                Arg::Int(v) => q.bind(*v),
+                Arg::Text(v) => q.bind(v.as_str()),
+            };
+        }
+        q
+    }
+}
+
 /// True when `err` is a unique-key violation (duplicate name, idempotency key, address).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
@@ -288,6 +358,16 @@ mod tests {
         let mut sorted = versions.clone();
         sorted.sort_unstable();
         assert_eq!(versions, sorted);
+    }
+
+    #[test]
+    fn unset_filters_leave_no_where_clause() {
+        let mut w = Where::new();
+        w.text("a = ?", None::<String>).int("b < ?", None);
+        assert_eq!(w.sql(), "");
+        w.text("a = ?", Some("x")).int("b < ?", Some(3));
+        assert_eq!(w.sql(), "WHERE a = ? AND b < ?");
+        assert_eq!(w.args, [Arg::Text("x".into()), Arg::Int(3)]);
     }
 
     #[test]

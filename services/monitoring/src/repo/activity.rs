@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use cg_runtime::{ApiError, db::Db};
+use cg_runtime::{
+    ApiError,
+    db::{Arg, Db, Where},
+};
 use sqlx::{AnyPool, Row, any::AnyRow};
 
 use super::{ActivityStore, Result};
@@ -54,49 +57,33 @@ fn entry_from(row: &AnyRow) -> Result<Entry> {
     })
 }
 
-/// `WHERE` clauses and their text arguments for `filter`.
-fn clauses(filter: &Filter) -> (Vec<String>, Vec<Arg>) {
-    let mut c = Vec::new();
-    let mut a = Vec::new();
-    if let Some(v) = &filter.cluster_id {
-        c.push("cluster_id = ?".into());
-        a.push(Arg::T(v.clone()));
-    }
+/// The `WHERE` of `filter`.
+fn clauses(filter: &Filter) -> Where {
+    let mut w = Where::new();
+    w.text("cluster_id = ?", filter.cluster_id.as_deref());
     if let Some(k) = &filter.kind {
-        if let Some(prefix) = k.strip_suffix('.') {
+        match k.strip_suffix('.') {
             // A range instead of LIKE: '/' sorts right after '.'.
-            c.push("kind >= ? AND kind < ?".into());
-            a.push(Arg::T(format!("{prefix}.")));
-            a.push(Arg::T(format!("{prefix}/")));
-        } else {
-            c.push("kind = ?".into());
-            a.push(Arg::T(k.clone()));
+            Some(prefix) => {
+                w.with(
+                    "kind >= ? AND kind < ?",
+                    vec![
+                        Arg::Text(format!("{prefix}.")),
+                        Arg::Text(format!("{prefix}/")),
+                    ],
+                );
+            }
+            None => {
+                w.text("kind = ?", Some(k.as_str()));
+            }
         }
     }
-    if let Some(s) = filter.min_severity {
-        c.push("severity >= ?".into());
-        a.push(Arg::I(s as i64));
-    }
-    if let Some(v) = &filter.source {
-        c.push("source = ?".into());
-        a.push(Arg::T(v.clone()));
-    }
-    if let Some(v) = &filter.droplet_id {
-        c.push("droplet_id = ?".into());
-        a.push(Arg::T(v.clone()));
-    }
-    if let Some(v) = &filter.job_id {
-        c.push("job_id = ?".into());
-        a.push(Arg::T(v.clone()));
-    }
-    if let Some(t) = filter.start_ms {
-        c.push("time_ms >= ?".into());
-        a.push(Arg::I(t));
-    }
-    if let Some(t) = filter.end_ms {
-        c.push("time_ms < ?".into());
-        a.push(Arg::I(t));
-    }
+    w.int("severity >= ?", filter.min_severity.map(|s| s as i64))
+        .text("source = ?", filter.source.as_deref())
+        .text("droplet_id = ?", filter.droplet_id.as_deref())
+        .text("job_id = ?", filter.job_id.as_deref())
+        .int("time_ms >= ?", filter.start_ms)
+        .int("time_ms < ?", filter.end_ms);
     if let Some(text) = &filter.text {
         let escaped: String = text
             .chars()
@@ -105,15 +92,12 @@ fn clauses(filter: &Filter) -> (Vec<String>, Vec<Arg>) {
                 _ => vec![ch],
             })
             .collect();
-        c.push("LOWER(message) LIKE ? ESCAPE '!'".into());
-        a.push(Arg::T(format!("%{escaped}%")));
+        w.text(
+            "LOWER(message) LIKE ? ESCAPE '!'",
+            Some(format!("%{escaped}%")),
+        );
     }
-    (c, a)
-}
-
-enum Arg {
-    I(i64),
-    T(String),
+    w
 }
 
 impl SqlActivity {
@@ -125,28 +109,14 @@ impl SqlActivity {
         order: &str,
         limit: u32,
     ) -> Result<Vec<Entry>> {
-        let (mut c, args) = clauses(filter);
-        if seq.is_some() {
-            c.push(seq_clause.into());
-        }
-        let where_ = if c.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", c.join(" AND "))
-        };
-        let sql =
-            format!("SELECT {COLUMNS} FROM activity {where_} ORDER BY seq {order} LIMIT {limit}");
-        let mut q = sqlx::query(&sql);
-        for a in args {
-            q = match a {
-                Arg::I(v) => q.bind(v),
-                Arg::T(v) => q.bind(v),
-            };
-        }
-        if let Some(s) = seq {
-            q = q.bind(s);
-        }
-        q.fetch_all(&self.pool)
+        let mut w = clauses(filter);
+        w.int(seq_clause, seq);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM activity {} ORDER BY seq {order} LIMIT {limit}",
+            w.sql()
+        );
+        w.bind(sqlx::query(&sql))
+            .fetch_all(&self.pool)
             .await?
             .iter()
             .map(entry_from)

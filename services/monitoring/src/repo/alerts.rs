@@ -5,7 +5,7 @@
 use cg_runtime::{
     ApiError,
     activity::{Activity, Severity},
-    db::{Db, is_unique_violation},
+    db::{Db, Where, is_unique_violation},
     outbox::{self, Wake},
     page::{PageOf, PageRequest},
 };
@@ -174,29 +174,15 @@ impl AlertStore for SqlAlerts {
     }
 
     async fn rules(&self, cluster: Option<&str>, page: &PageRequest) -> Result<PageOf<Rule>> {
-        let mut clauses = Vec::new();
-        let mut args = Vec::new();
-        if let Some(c) = cluster {
-            clauses.push("cluster_id = ?");
-            args.push(c.to_string());
-        }
-        if let Some(a) = &page.after {
-            clauses.push("id > ?");
-            args.push(a.clone());
-        }
-        let where_ = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
+        let mut w = Where::new();
+        w.text("cluster_id = ?", cluster)
+            .text("id > ?", page.after.as_deref());
         let sql = format!(
-            "SELECT {RULE_COLUMNS} FROM alert_rules {where_} ORDER BY id LIMIT {}",
+            "SELECT {RULE_COLUMNS} FROM alert_rules {} ORDER BY id LIMIT {}",
+            w.sql(),
             page.size + 1
         );
-        let mut q = sqlx::query(&sql);
-        for a in &args {
-            q = q.bind(a.as_str());
-        }
+        let q = w.bind(sqlx::query(&sql));
         let rows = q
             .fetch_all(&self.pool)
             .await?
@@ -238,37 +224,17 @@ impl AlertStore for SqlAlerts {
     }
 
     async fn alerts(&self, filter: &AlertFilter, page: &PageRequest) -> Result<PageOf<Alert>> {
-        let mut clauses = Vec::new();
-        let mut args = Vec::new();
-        if let Some(c) = &filter.cluster_id {
-            clauses.push("cluster_id = ?");
-            args.push(c.clone());
-        }
-        if let Some(r) = &filter.rule_id {
-            clauses.push("rule_id = ?");
-            args.push(r.clone());
-        }
-        if let Some(s) = filter.state {
-            clauses.push("state = ?");
-            args.push(s.as_str().to_string());
-        }
-        if let Some(a) = &page.after {
-            clauses.push("id < ?");
-            args.push(a.clone());
-        }
-        let where_ = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
+        let mut w = Where::new();
+        w.text("cluster_id = ?", filter.cluster_id.as_deref())
+            .text("rule_id = ?", filter.rule_id.as_deref())
+            .text("state = ?", filter.state.map(State::as_str))
+            .text("id < ?", page.after.as_deref());
         let sql = format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts {where_} ORDER BY id DESC LIMIT {}",
+            "SELECT {ALERT_COLUMNS} FROM alerts {} ORDER BY id DESC LIMIT {}",
+            w.sql(),
             page.size + 1
         );
-        let mut q = sqlx::query(&sql);
-        for a in &args {
-            q = q.bind(a.as_str());
-        }
+        let q = w.bind(sqlx::query(&sql));
         let rows = q
             .fetch_all(&self.pool)
             .await?

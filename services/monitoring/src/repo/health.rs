@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use cg_runtime::{
     ApiError,
     activity::{Activity, Severity},
-    db::{Db, is_unique_violation},
+    db::{Db, Where, is_unique_violation},
     outbox::{self, Wake},
     page::{PageOf, PageRequest},
     topic::topics,
@@ -189,33 +189,16 @@ impl HealthStore for SqlHealth {
         kind: Option<Kind>,
         page: &PageRequest,
     ) -> Result<PageOf<Check>> {
-        let mut clauses = Vec::new();
-        let mut args: Vec<String> = Vec::new();
-        if let Some(c) = cluster {
-            clauses.push("cluster_id = ?");
-            args.push(c.into());
-        }
-        if let Some(k) = kind {
-            clauses.push("kind = ?");
-            args.push(k.as_str().into());
-        }
-        if let Some(a) = &page.after {
-            clauses.push("id > ?");
-            args.push(a.clone());
-        }
-        let where_ = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
+        let mut w = Where::new();
+        w.text("cluster_id = ?", cluster)
+            .text("kind = ?", kind.map(Kind::as_str))
+            .text("id > ?", page.after.as_deref());
         let sql = format!(
-            "SELECT {CHECK_COLUMNS} FROM health_checks {where_} ORDER BY id LIMIT {}",
+            "SELECT {CHECK_COLUMNS} FROM health_checks {} ORDER BY id LIMIT {}",
+            w.sql(),
             page.size + 1
         );
-        let mut q = sqlx::query(&sql);
-        for a in &args {
-            q = q.bind(a.as_str());
-        }
+        let q = w.bind(sqlx::query(&sql));
         let rows = q
             .fetch_all(&self.pool)
             .await?
@@ -294,55 +277,22 @@ impl HealthStore for SqlHealth {
         filter: &ResultFilter,
         page: &PageRequest,
     ) -> Result<PageOf<ResultRow>> {
-        enum Arg {
-            T(String),
-            I(i64),
-        }
-        let mut clauses = Vec::new();
-        let mut args = Vec::new();
-        if let Some(v) = &filter.check_id {
-            clauses.push("check_id = ?");
-            args.push(Arg::T(v.clone()));
-        }
-        if let Some(v) = &filter.cluster_id {
-            clauses.push("cluster_id = ?");
-            args.push(Arg::T(v.clone()));
-        }
-        if let Some(v) = &filter.droplet_id {
-            clauses.push("droplet_id = ?");
-            args.push(Arg::T(v.clone()));
-        }
+        let mut w = Where::new();
+        w.text("check_id = ?", filter.check_id.as_deref())
+            .text("cluster_id = ?", filter.cluster_id.as_deref())
+            .text("droplet_id = ?", filter.droplet_id.as_deref())
+            .int("time_ms >= ?", filter.start_ms)
+            .int("time_ms < ?", filter.end_ms)
+            .text("id < ?", page.after.as_deref());
         if filter.unhealthy_only {
-            clauses.push("healthy = 0");
+            w.with("healthy = 0", Vec::new());
         }
-        if let Some(t) = filter.start_ms {
-            clauses.push("time_ms >= ?");
-            args.push(Arg::I(t));
-        }
-        if let Some(t) = filter.end_ms {
-            clauses.push("time_ms < ?");
-            args.push(Arg::I(t));
-        }
-        if let Some(a) = &page.after {
-            clauses.push("id < ?");
-            args.push(Arg::T(a.clone()));
-        }
-        let where_ = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
         let sql = format!(
-            "SELECT {RESULT_COLUMNS} FROM health_results {where_} ORDER BY id DESC LIMIT {}",
+            "SELECT {RESULT_COLUMNS} FROM health_results {} ORDER BY id DESC LIMIT {}",
+            w.sql(),
             page.size + 1
         );
-        let mut q = sqlx::query(&sql);
-        for a in args {
-            q = match a {
-                Arg::T(v) => q.bind(v),
-                Arg::I(v) => q.bind(v),
-            };
-        }
+        let q = w.bind(sqlx::query(&sql));
         let rows = q
             .fetch_all(&self.pool)
             .await?
