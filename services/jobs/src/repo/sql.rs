@@ -4,7 +4,7 @@
 
 use cg_runtime::{
     ApiError,
-    db::{Db, is_unique_violation},
+    db::{Db, Where, is_unique_violation},
     outbox::{self, NewEvent},
     page::{PageOf, PageRequest},
 };
@@ -157,43 +157,22 @@ impl JobRepository for SqlJobs {
     }
 
     async fn list(&self, filter: &Filter, page: &PageRequest) -> Result<PageOf<Job>> {
-        let mut clauses = Vec::new();
-        let mut args: Vec<String> = Vec::new();
-        let mut and = |c: &'static str, a: String| {
-            clauses.push(c);
-            args.push(a);
-        };
-        if let Some(v) = &filter.cluster_id {
-            and("cluster_id = ?", v.to_string());
-        }
-        if let Some(v) = filter.status {
-            and("status = ?", v.as_str().into());
-        }
-        if let Some(v) = filter.kind {
-            and("kind = ?", Kind::as_str(v).into());
-        }
-        if let Some(v) = filter.source {
-            and("source = ?", v.as_str().into());
-        }
-        if let Some(v) = &filter.origin_id {
-            and("origin_id = ?", v.clone());
-        }
-        if let Some(v) = &page.after {
-            and("id < ?", v.clone());
-        }
-        let where_ = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
+        let mut w = Where::new();
+        w.text(
+            "cluster_id = ?",
+            filter.cluster_id.as_ref().map(ToString::to_string),
+        )
+        .text("status = ?", filter.status.map(Status::as_str))
+        .text("kind = ?", filter.kind.map(Kind::as_str))
+        .text("source = ?", filter.source.map(Source::as_str))
+        .text("origin_id = ?", filter.origin_id.as_deref())
+        .text("id < ?", page.after.as_deref());
         let sql = format!(
-            "SELECT {COLUMNS} FROM jobs {where_} ORDER BY id DESC LIMIT {}",
+            "SELECT {COLUMNS} FROM jobs {} ORDER BY id DESC LIMIT {}",
+            w.sql(),
             page.size + 1
         );
-        let mut q = sqlx::query(&sql);
-        for a in &args {
-            q = q.bind(a.as_str());
-        }
+        let q = w.bind(sqlx::query(&sql));
         let jobs = q
             .fetch_all(&self.pool)
             .await?
