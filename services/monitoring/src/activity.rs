@@ -47,6 +47,16 @@ impl Severity {
     }
 }
 
+impl From<Severity> for cg_runtime::activity::Severity {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Info => Self::Info,
+            Severity::Warning => Self::Warning,
+            Severity::Error => Self::Error,
+        }
+    }
+}
+
 /// A stored entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {

@@ -298,7 +298,6 @@ pub struct Summary {
     /// Droplet counts by status (archived droplets left out).
     pub droplet_counts: Vec<(DropletStatus, i64)>,
     pub reporting_droplets: i64,
-    pub unhealthy_droplets: i64,
     pub last_sample_ms: Option<i64>,
     pub window_ms: i64,
 }

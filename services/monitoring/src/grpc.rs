@@ -173,17 +173,17 @@ impl<S: MetricStore + Clone, H: HealthStore + Clone> pb::metrics_service_server:
         req: Request<pb::GetClusterSummaryRequest>,
     ) -> Result<Response<pb::GetClusterSummaryResponse>, Status> {
         let r = SummaryRequest::try_from(req.get_ref())?;
-        let mut summary = self
+        let summary = self
             .0
             .summary(r.cluster_id.as_str(), r.window_ms, now_millis())
             .await?;
-        summary.unhealthy_droplets = self
+        let unhealthy = self
             .1
             .store()
             .unhealthy_droplets(r.cluster_id.as_str())
             .await?;
         Ok(Response::new(pb::GetClusterSummaryResponse {
-            summary: Some(wire::summary(summary)),
+            summary: Some(wire::summary(summary, unhealthy)),
         }))
     }
 
@@ -567,15 +567,9 @@ impl TryFrom<pb::CreateAlertRuleRequest> for alerts::NewRule {
         let threshold =
             metric.and_then(|m| v.check("threshold", alerts::threshold(m, r.threshold)));
         let for_ms = optional_millis(&mut v, "for", r.r#for.as_ref(), alerts::for_duration);
-        let severity = match v.check("severity", wire::severity(r.severity)) {
-            Some(None) => Some(cg_runtime::activity::Severity::Warning),
-            Some(Some(s)) => Some(match s {
-                activity::Severity::Info => cg_runtime::activity::Severity::Info,
-                activity::Severity::Warning => cg_runtime::activity::Severity::Warning,
-                activity::Severity::Error => cg_runtime::activity::Severity::Error,
-            }),
-            None => None,
-        };
+        let severity = v
+            .check("severity", wire::severity(r.severity))
+            .map(|s| s.unwrap_or(activity::Severity::Warning).into());
         let request_id = v.check("request_id", RequestId::parse(&r.request_id));
         finish(v)?;
         Ok(Self {

@@ -609,7 +609,7 @@ impl<S: HealthStore + Clone> HealthChecks<S> {
         Ok(written)
     }
 
-    /// Runs due rounds every second until the service stops.
+    /// Looks for due rounds twice a second until the service stops.
     pub async fn run(self) {
         loop {
             tokio::select! {

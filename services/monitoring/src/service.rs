@@ -175,13 +175,7 @@ impl<S: MetricStore + Clone> Metrics<S> {
             let mut droplets = Vec::new();
             loop {
                 let more = store
-                    .droplets(
-                        cluster,
-                        from,
-                        q.end_ms,
-                        droplets.last().map(String::as_str),
-                        1000,
-                    )
+                    .droplets(cluster, from, droplets.last().map(String::as_str), 1000)
                     .await?;
                 let done = more.len() < 1000;
                 droplets.extend(more);
@@ -226,7 +220,7 @@ impl<S: MetricStore + Clone> Metrics<S> {
                 (None, Some(first)) => vec![first],
                 (None, None) => {
                     store
-                        .droplets(cluster, from, q.end_ms, after_droplet.as_deref(), chunk)
+                        .droplets(cluster, from, after_droplet.as_deref(), chunk)
                         .await?
                 }
             };
@@ -372,7 +366,6 @@ impl<S: MetricStore + Clone> Metrics<S> {
             metrics,
             droplet_counts,
             reporting_droplets: rows.iter().filter(|r| r.samples > 0).count() as i64,
-            unhealthy_droplets: 0,
             last_sample_ms: rows.iter().map(|r| r.last_ms).max(),
             window_ms,
         })

@@ -3,7 +3,7 @@
 
 use cg_runtime::{
     time::{duration, millis_of, timestamp},
-    types::Id,
+    types::{Id, clip},
 };
 use clustergenie_proto::{events::v1 as ev, monitoring::v1 as pb, provisioning::v1 as ppb};
 
@@ -140,7 +140,8 @@ pub fn series(s: Series) -> pb::MetricSeries {
     }
 }
 
-pub fn summary(s: Summary) -> pb::ClusterSummary {
+/// A summary, with the droplets failing a check (the health checks' count).
+pub fn summary(s: Summary, unhealthy_droplets: i64) -> pb::ClusterSummary {
     pb::ClusterSummary {
         cluster_id: s.cluster_id,
         metrics: s
@@ -162,7 +163,7 @@ pub fn summary(s: Summary) -> pb::ClusterSummary {
             })
             .collect(),
         reporting_droplets: i32::try_from(s.reporting_droplets).unwrap_or(i32::MAX),
-        unhealthy_droplets: i32::try_from(s.unhealthy_droplets).unwrap_or(i32::MAX),
+        unhealthy_droplets: i32::try_from(unhealthy_droplets).unwrap_or(i32::MAX),
         last_sample_time: s.last_sample_ms.map(timestamp),
         window: Some(duration(std::time::Duration::from_millis(
             u64::try_from(s.window_ms).unwrap_or_default(),
@@ -176,13 +177,6 @@ pub fn severity(raw: i32) -> Result<Option<Severity>, String> {
         Ok(pb::ActivitySeverity::Unspecified) => Ok(None),
         Ok(s) => Ok(Severity::from_number(s as i64)),
         Err(_) => Err(format!("unknown severity {raw}")),
-    }
-}
-
-fn clip(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => text[..end].to_string(),
-        None => text.to_string(),
     }
 }
 

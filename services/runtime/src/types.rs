@@ -29,6 +29,16 @@ impl fmt::Display for Id {
     }
 }
 
+/// `text` cut to at most `max_chars` whole characters: text from another
+/// service or a user is made to fit its column rather than failing the
+/// write (MySQL's strict mode refuses overlong values).
+pub fn clip(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
+}
+
 /// A DNS label: 1–63 of `[a-z0-9-]`, not starting or ending with `-`.
 pub fn dns_label(raw: &str) -> Result<String, String> {
     if raw.is_empty() {
@@ -117,6 +127,13 @@ impl fmt::Display for RequestId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlong_text_is_cut_to_whole_characters() {
+        assert_eq!(clip("héllo", 2), "hé");
+        assert_eq!(clip("ok", 10), "ok");
+        assert_eq!(clip(&"x".repeat(5000), 1024).chars().count(), 1024);
+    }
 
     label_newtype!(Name);
 

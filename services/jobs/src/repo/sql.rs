@@ -7,6 +7,7 @@ use cg_runtime::{
     db::{Db, Where, is_unique_violation},
     outbox::{self, NewEvent},
     page::{PageOf, PageRequest},
+    types::clip,
 };
 use sqlx::{AnyPool, Row, any::AnyRow};
 
@@ -21,13 +22,6 @@ use crate::{
 /// overlong values; SQLite would keep them).
 const MESSAGE_CHARS: usize = 1024;
 const ERROR_CHARS: usize = 2048;
-
-fn clip(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => text[..end].to_string(),
-        None => text.to_string(),
-    }
-}
 
 const COLUMNS: &str = "id, cluster_id, kind, action, status, progress, message, attempt, \
     max_attempts, error, cancel_requested, result, source, origin_id, requested_by, trace_id, \
@@ -304,17 +298,5 @@ impl JobRepository for SqlJobs {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(job_from).collect()
-    }
-}
-
-#[cfg(test)]
-mod clip_tests {
-    use super::*;
-
-    #[test]
-    fn overlong_text_is_cut_to_whole_characters() {
-        assert_eq!(clip("héllo", 2), "hé");
-        assert_eq!(clip("ok", 10), "ok");
-        assert_eq!(clip(&"x".repeat(5000), MESSAGE_CHARS).chars().count(), 1024);
     }
 }

@@ -39,11 +39,9 @@ fn bad(what: String) -> ApiError {
 }
 
 fn severity(n: i64) -> Severity {
-    match n {
-        1 => Severity::Info,
-        3 => Severity::Error,
-        _ => Severity::Warning,
-    }
+    crate::activity::Severity::from_number(n)
+        .unwrap_or(crate::activity::Severity::Warning)
+        .into()
 }
 
 fn rule_from(row: &AnyRow) -> Result<Rule> {

@@ -11,6 +11,7 @@ use cg_runtime::{
     outbox::{self, Wake},
     page::{PageOf, PageRequest},
     topic::topics,
+    types::clip,
 };
 use sqlx::{AnyPool, Row, any::AnyRow};
 
@@ -99,13 +100,6 @@ fn result_from(row: &AnyRow) -> Result<ResultRow> {
         message: row.try_get("message")?,
         time_ms: row.try_get("time_ms")?,
     })
-}
-
-fn clip(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => text[..end].to_string(),
-        None => text.to_string(),
-    }
 }
 
 impl HealthStore for SqlHealth {

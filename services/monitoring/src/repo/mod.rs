@@ -43,13 +43,12 @@ pub trait MetricStore: Send + Sync + 'static {
     /// droplet and time) is left as it is. Returns how many were new.
     fn insert(&self, samples: &[Sample]) -> impl Future<Output = Result<u64>> + Send;
 
-    /// The droplets of `cluster` that reported at some time in
-    /// `[from, to]`, ordered by id, after `after` when given.
+    /// The droplets of `cluster` that reported at `from` or later, ordered
+    /// by id, after `after` when given.
     fn droplets(
         &self,
         cluster: &str,
         from: i64,
-        to: i64,
         after: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<String>>> + Send;

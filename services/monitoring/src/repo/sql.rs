@@ -186,7 +186,6 @@ impl MetricStore for SqlMetrics {
         &self,
         cluster: &str,
         from: i64,
-        _to: i64,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>> {
