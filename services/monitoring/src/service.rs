@@ -195,49 +195,45 @@ impl<S: MetricStore + Clone> Metrics<S> {
                 s.metric.index().to_string()
             }));
         }
-        let (mut after_droplet, after_metric) = match q.page.after.as_deref() {
-            Some(token) => match token.rsplit_once('/') {
-                Some((d, m)) => (Some(d.to_string()), m.parse::<usize>().ok()),
-                None => (None, None),
-            },
-            None => (None, None),
+        // The token names the last series sent: (droplet, metric index).
+        let token = q.page.after.as_deref().and_then(|t| {
+            let (d, m) = t.rsplit_once('/')?;
+            Some((d.to_string(), m.parse::<usize>().ok()?))
+        });
+        let unsent = |s: &Series| {
+            token
+                .as_ref()
+                .is_none_or(|(d, m)| (s.droplet_id.as_str(), s.metric.index()) > (d.as_str(), *m))
         };
-        // The token's droplet may have series left (later metrics).
-        let mut pending_first = after_droplet.clone();
-        let per_droplet = q.metrics.len().max(1);
-        let chunk = u32::try_from((size / per_droplet + 1).clamp(1, 500)).unwrap_or(500);
         let mut page = Vec::new();
-        loop {
-            let droplets = match (&q.droplet_id, pending_first.take()) {
-                (Some(d), _) => {
-                    if after_droplet.as_deref().is_some_and(|a| a > d.as_str()) || !page.is_empty()
-                    {
-                        Vec::new()
-                    } else {
-                        vec![d.to_string()]
-                    }
-                }
-                (None, Some(first)) => vec![first],
-                (None, None) => {
+        if let Some(d) = &q.droplet_id {
+            let series = self
+                .collect(q, &[d.to_string()], false)
+                .await?
+                .into_series();
+            page.extend(series.into_iter().filter(|s| unsent(s)));
+        } else {
+            let per_droplet = q.metrics.len().max(1);
+            let chunk = u32::try_from((size / per_droplet + 1).clamp(1, 500)).unwrap_or(500);
+            // The token's droplet first: it may have later metrics left.
+            let mut droplets: Vec<String> = token.iter().map(|(d, _)| d.clone()).collect();
+            let mut cursor = token.as_ref().map(|(d, _)| d.clone());
+            loop {
+                droplets.extend(
                     store
-                        .droplets(cluster, from, after_droplet.as_deref(), chunk)
-                        .await?
+                        .droplets(cluster, from, cursor.as_deref(), chunk)
+                        .await?,
+                );
+                if droplets.is_empty() {
+                    break;
                 }
-            };
-            if droplets.is_empty() {
-                break;
-            }
-            let last = droplets.last().cloned();
-            for s in self.collect(q, &droplets, false).await?.into_series() {
-                let seen = after_droplet.as_deref() == Some(s.droplet_id.as_str())
-                    && after_metric.is_some_and(|m| s.metric.index() <= m);
-                if !seen {
-                    page.push(s);
+                cursor = droplets.last().cloned();
+                let series = self.collect(q, &droplets, false).await?.into_series();
+                page.extend(series.into_iter().filter(|s| unsent(s)));
+                droplets.clear();
+                if page.len() > size {
+                    break;
                 }
-            }
-            after_droplet = last;
-            if page.len() > size || q.droplet_id.is_some() {
-                break;
             }
         }
         Ok(PageOf::from_rows(page, q.page.size, |s| {
@@ -245,8 +241,8 @@ impl<S: MetricStore + Clone> Metrics<S> {
         }))
     }
 
-    /// The points of `droplets` for `q`: rollups up to the mark of the
-    /// coarsest level that divides the step, raw samples after it.
+    /// The points of `droplets` for `q`: each rollup level that divides the
+    /// step up to its mark (coarsest first), raw samples after the last.
     async fn collect(
         &self,
         q: &MetricQuery,
