@@ -274,6 +274,47 @@ impl Where {
     }
 }
 
+/// Which way a page of rows ordered by `id` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// One keyset page of `SELECT columns FROM table`, filtered by `w` and
+/// ordered by `id` (time-ordered UUIDs), continuing after `page.after`;
+/// each row read with `read`.
+#[allow(clippy::too_many_arguments)]
+pub async fn page_by_id<T, E: From<sqlx::Error>>(
+    pool: &AnyPool,
+    columns: &str,
+    table: &str,
+    mut w: Where,
+    order: Order,
+    page: &crate::page::PageRequest,
+    read: impl Fn(&sqlx::any::AnyRow) -> Result<T, E>,
+    id: impl Fn(&T) -> String,
+) -> Result<crate::page::PageOf<T>, E> {
+    let (after, direction) = match order {
+        Order::OldestFirst => ("id > ?", "ASC"),
+        Order::NewestFirst => ("id < ?", "DESC"),
+    };
+    w.text(after, page.after.as_deref());
+    let sql = format!(
+        "SELECT {columns} FROM {table} {} ORDER BY id {direction} LIMIT {}",
+        w.sql(),
+        page.size + 1
+    );
+    let rows = w
+        .bind(sqlx::query(&sql))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(read)
+        .collect::<Result<Vec<_>, E>>()?;
+    Ok(crate::page::PageOf::from_rows(rows, page.size, id))
+}
+
 /// True when `err` is a unique-key violation (duplicate name, idempotency key, address).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())

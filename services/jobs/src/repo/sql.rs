@@ -4,7 +4,7 @@
 
 use cg_runtime::{
     ApiError,
-    db::{Db, Where, is_unique_violation},
+    db::{Db, Order, Where, is_unique_violation, page_by_id},
     outbox::{self, NewEvent},
     page::{PageOf, PageRequest},
     types::clip,
@@ -159,21 +159,18 @@ impl JobRepository for SqlJobs {
         .text("status = ?", filter.status.map(Status::as_str))
         .text("kind = ?", filter.kind.map(Kind::as_str))
         .text("source = ?", filter.source.map(Source::as_str))
-        .text("origin_id = ?", filter.origin_id.as_deref())
-        .text("id < ?", page.after.as_deref());
-        let sql = format!(
-            "SELECT {COLUMNS} FROM jobs {} ORDER BY id DESC LIMIT {}",
-            w.sql(),
-            page.size + 1
-        );
-        let q = w.bind(sqlx::query(&sql));
-        let jobs = q
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(job_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(PageOf::from_rows(jobs, page.size, |j| j.id.clone()))
+        .text("origin_id = ?", filter.origin_id.as_deref());
+        page_by_id(
+            &self.pool,
+            COLUMNS,
+            "jobs",
+            w,
+            Order::NewestFirst,
+            page,
+            job_from,
+            |r| r.id.clone(),
+        )
+        .await
     }
 
     async fn transition(&self, id: &str, t: &Transition, announce: Vec<NewEvent>) -> Result<bool> {

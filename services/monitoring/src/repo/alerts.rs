@@ -5,7 +5,7 @@
 use cg_runtime::{
     ApiError,
     activity::{Activity, Severity},
-    db::{Db, Where, is_unique_violation},
+    db::{Db, Order, Where, is_unique_violation, page_by_id},
     outbox::{self, Wake},
     page::{PageOf, PageRequest},
 };
@@ -173,21 +173,18 @@ impl AlertStore for SqlAlerts {
 
     async fn rules(&self, cluster: Option<&str>, page: &PageRequest) -> Result<PageOf<Rule>> {
         let mut w = Where::new();
-        w.text("cluster_id = ?", cluster)
-            .text("id > ?", page.after.as_deref());
-        let sql = format!(
-            "SELECT {RULE_COLUMNS} FROM alert_rules {} ORDER BY id LIMIT {}",
-            w.sql(),
-            page.size + 1
-        );
-        let q = w.bind(sqlx::query(&sql));
-        let rows = q
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rule_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(PageOf::from_rows(rows, page.size, |r| r.id.clone()))
+        w.text("cluster_id = ?", cluster);
+        page_by_id(
+            &self.pool,
+            RULE_COLUMNS,
+            "alert_rules",
+            w,
+            Order::OldestFirst,
+            page,
+            rule_from,
+            |r| r.id.clone(),
+        )
+        .await
     }
 
     async fn all_rules(&self) -> Result<Vec<Rule>> {
@@ -225,21 +222,18 @@ impl AlertStore for SqlAlerts {
         let mut w = Where::new();
         w.text("cluster_id = ?", filter.cluster_id.as_deref())
             .text("rule_id = ?", filter.rule_id.as_deref())
-            .text("state = ?", filter.state.map(State::as_str))
-            .text("id < ?", page.after.as_deref());
-        let sql = format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts {} ORDER BY id DESC LIMIT {}",
-            w.sql(),
-            page.size + 1
-        );
-        let q = w.bind(sqlx::query(&sql));
-        let rows = q
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(alert_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(PageOf::from_rows(rows, page.size, |a| a.id.clone()))
+            .text("state = ?", filter.state.map(State::as_str));
+        page_by_id(
+            &self.pool,
+            ALERT_COLUMNS,
+            "alerts",
+            w,
+            Order::NewestFirst,
+            page,
+            alert_from,
+            |r| r.id.clone(),
+        )
+        .await
     }
 
     async fn open_alert(&self, rule: &str, droplet: &str) -> Result<Option<Alert>> {

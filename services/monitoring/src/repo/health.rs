@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use cg_runtime::{
     ApiError,
     activity::{Activity, Severity},
-    db::{Db, Where, is_unique_violation},
+    db::{Db, Order, Where, is_unique_violation, page_by_id},
     outbox::{self, Wake},
     page::{PageOf, PageRequest},
     topic::topics,
@@ -185,21 +185,18 @@ impl HealthStore for SqlHealth {
     ) -> Result<PageOf<Check>> {
         let mut w = Where::new();
         w.text("cluster_id = ?", cluster)
-            .text("kind = ?", kind.map(Kind::as_str))
-            .text("id > ?", page.after.as_deref());
-        let sql = format!(
-            "SELECT {CHECK_COLUMNS} FROM health_checks {} ORDER BY id LIMIT {}",
-            w.sql(),
-            page.size + 1
-        );
-        let q = w.bind(sqlx::query(&sql));
-        let rows = q
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(check_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(PageOf::from_rows(rows, page.size, |c| c.id.clone()))
+            .text("kind = ?", kind.map(Kind::as_str));
+        page_by_id(
+            &self.pool,
+            CHECK_COLUMNS,
+            "health_checks",
+            w,
+            Order::OldestFirst,
+            page,
+            check_from,
+            |r| r.id.clone(),
+        )
+        .await
     }
 
     async fn update_check(&self, current: &Check, next: &Check) -> Result<()> {
@@ -276,24 +273,21 @@ impl HealthStore for SqlHealth {
             .text("cluster_id = ?", filter.cluster_id.as_deref())
             .text("droplet_id = ?", filter.droplet_id.as_deref())
             .int("time_ms >= ?", filter.start_ms)
-            .int("time_ms < ?", filter.end_ms)
-            .text("id < ?", page.after.as_deref());
+            .int("time_ms < ?", filter.end_ms);
         if filter.unhealthy_only {
             w.with("healthy = 0", Vec::new());
         }
-        let sql = format!(
-            "SELECT {RESULT_COLUMNS} FROM health_results {} ORDER BY id DESC LIMIT {}",
-            w.sql(),
-            page.size + 1
-        );
-        let q = w.bind(sqlx::query(&sql));
-        let rows = q
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(result_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(PageOf::from_rows(rows, page.size, |r| r.id.clone()))
+        page_by_id(
+            &self.pool,
+            RESULT_COLUMNS,
+            "health_results",
+            w,
+            Order::NewestFirst,
+            page,
+            result_from,
+            |r| r.id.clone(),
+        )
+        .await
     }
 
     async fn due(&self, now: i64, limit: u32) -> Result<Vec<Check>> {
