@@ -6,6 +6,7 @@ use std::time::Duration;
 use cg_runtime::{
     kafka::{Outgoing, Producer},
     new_id,
+    outbox::NewEvent,
     time::{now_millis, timestamp},
     topic::topics,
 };
@@ -13,7 +14,6 @@ use cg_testkit::{Backend, Broker, Storage, TestDb, config_for, eventually, grpcu
 use clustergenie_proto::{events::v1 as ev, monitoring::v1 as pb, provisioning::v1 as ppb};
 use futures::StreamExt as _;
 use monitoring::MonitoringService;
-use prost::Message as _;
 use serde_json::json;
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt as _;
@@ -45,21 +45,25 @@ fn batch(cluster: &str, droplets: &[String], t: i64, cpu: f64) -> ev::MetricSamp
     }
 }
 
-async fn publish(producer: &Producer, cluster: &str, samples: &ev::MetricSamples) -> bool {
-    let payload = samples.encode_to_vec();
-    let id = new_id();
-    let event_type = <ev::MetricSamples as prost::Name>::full_name();
+/// Sends `event` (made by its topic's `event`) as the outbox relay would,
+/// under `id` (a fresh one when `None`); false when the broker refuses it.
+async fn send(producer: &Producer, event: NewEvent) -> bool {
+    let id = event.id.clone().unwrap_or_else(new_id);
     producer
         .send(Outgoing {
-            topic: topics::METRICS_SAMPLES.name,
-            key: cluster,
+            topic: event.topic,
+            key: &event.key,
             event_id: &id,
-            event_type: &event_type,
-            payload: &payload,
+            event_type: &event.event_type,
+            payload: &event.payload,
             traceparent: None,
         })
         .await
         .is_ok()
+}
+
+async fn publish(producer: &Producer, cluster: &str, samples: &ev::MetricSamples) -> bool {
+    send(producer, topics::METRICS_SAMPLES.event(cluster, samples)).await
 }
 
 async fn publish_droplet(
@@ -79,20 +83,10 @@ async fn publish_droplet(
         time: Some(timestamp(now_millis())),
         ..Default::default()
     };
-    let payload = event.encode_to_vec();
-    let id = new_id();
-    let event_type = <ev::DropletEvent as prost::Name>::full_name();
-    producer
-        .send(Outgoing {
-            topic: topics::DROPLETS_EVENTS.name,
-            key: cluster,
-            event_id: &id,
-            event_type: &event_type,
-            payload: &payload,
-            traceparent: None,
-        })
-        .await
-        .expect("droplet event published");
+    assert!(
+        send(producer, topics::DROPLETS_EVENTS.event(cluster, &event)).await,
+        "droplet event published"
+    );
 }
 
 /// Raw points per (droplet, time) of a cluster over the last `minutes`.
@@ -605,10 +599,9 @@ async fn recv(s: &mut tonic::Streaming<pb::StreamActivityResponse>) -> pb::Activ
         .unwrap()
 }
 
-async fn publish_activity(producer: &Producer, cluster: &str, kind: &str, message: &str) -> String {
-    let id = new_id();
-    let entry = ev::Activity {
-        id: id.clone(),
+fn activity(id: &str, cluster: &str, kind: &str, message: &str) -> ev::Activity {
+    ev::Activity {
+        id: id.into(),
         time: Some(timestamp(now_millis())),
         cluster_id: cluster.into(),
         source: "jobs".into(),
@@ -616,20 +609,17 @@ async fn publish_activity(producer: &Producer, cluster: &str, kind: &str, messag
         severity: pb::ActivitySeverity::Info as i32,
         message: message.into(),
         ..Default::default()
+    }
+}
+
+/// Publishes an entry under its own id (as producers' outboxes do).
+async fn publish_activity(producer: &Producer, cluster: &str, kind: &str, message: &str) -> String {
+    let id = new_id();
+    let event = NewEvent {
+        id: Some(id.clone()),
+        ..topics::ACTIVITY.event(cluster, &activity(&id, cluster, kind, message))
     };
-    let payload = entry.encode_to_vec();
-    let event_type = <ev::Activity as prost::Name>::full_name();
-    producer
-        .send(Outgoing {
-            topic: topics::ACTIVITY.name,
-            key: cluster,
-            event_id: &id,
-            event_type: &event_type,
-            payload: &payload,
-            traceparent: None,
-        })
-        .await
-        .expect("activity published");
+    assert!(send(producer, event).await, "activity published");
     id
 }
 
@@ -657,28 +647,11 @@ async fn an_activity_stream_resumes_from_its_cursor_with_exactly_the_missed_entr
         .into_inner();
     let a = publish_activity(&producer, &cluster, "job.created", "first").await;
     // Redelivered: the same id again is stored (and streamed) once.
-    let event_type = <ev::Activity as prost::Name>::full_name();
-    let dup = ev::Activity {
-        id: a.clone(),
-        time: Some(timestamp(now_millis())),
-        cluster_id: cluster.clone(),
-        source: "jobs".into(),
-        kind: "job.created".into(),
-        message: "first".into(),
-        ..Default::default()
-    }
-    .encode_to_vec();
-    producer
-        .send(Outgoing {
-            topic: topics::ACTIVITY.name,
-            key: &cluster,
-            event_id: &a,
-            event_type: &event_type,
-            payload: &dup,
-            traceparent: None,
-        })
-        .await
-        .unwrap();
+    let again = NewEvent {
+        id: Some(a.clone()),
+        ..topics::ACTIVITY.event(&cluster, &activity(&a, &cluster, "job.created", "first"))
+    };
+    assert!(send(&producer, again).await);
     publish_activity(&producer, &cluster, "job.succeeded", "second").await;
     let first = recv(&mut stream).await;
     assert_eq!(
