@@ -86,7 +86,7 @@ impl Flow {
         };
         let mut dbs = Vec::new();
         let mut urls = std::collections::HashMap::new();
-        for name in ["provisioning", "jobs", "gateway"] {
+        for name in ["provisioning", "jobs", "monitoring", "gateway"] {
             let db = TestDb::new(Backend::MySql).await;
             urls.insert(name.to_string(), db.url.clone());
             dbs.push(db);
@@ -102,7 +102,7 @@ impl Flow {
             storage: clustergenie::Storage::Urls(Arc::new(move |service| {
                 urls.get(service)
                     .cloned()
-                    // Services without state of their own yet.
+                    // Services without a database of their own yet.
                     .unwrap_or_else(|| format!("sqlite::memory:{service}"))
             })),
             broker: clustergenie::Broker::External(kafka.clone()),
