@@ -380,6 +380,7 @@ async fn members_joining_and_leaving_never_move_a_committed_offset_backwards() {
     let first = start(first_stop.clone());
     let watch = cg_testkit::OffsetWatch::start(&config, "g-rebalance", "t.rebalance");
     let total = 300;
+    let mut second_member = None;
     for i in 0..total {
         // Keys spread the records over every partition.
         producer
@@ -395,7 +396,7 @@ async fn members_joining_and_leaving_never_move_a_committed_offset_backwards() {
             .unwrap();
         if i == 60 {
             // A second member joins mid-burst…
-            tokio::spawn({
+            second_member = Some(tokio::spawn({
                 let start = start.clone();
                 async move {
                     let second_stop = CancellationToken::new();
@@ -405,7 +406,7 @@ async fn members_joining_and_leaving_never_move_a_committed_offset_backwards() {
                     second_stop.cancel();
                     second.await.unwrap().unwrap();
                 }
-            });
+            }));
         }
         if i % 20 == 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -428,6 +429,8 @@ async fn members_joining_and_leaving_never_move_a_committed_offset_backwards() {
         })
     })
     .await;
+    // The watch covers the second member's leaving too, not just its joining.
+    second_member.expect("a second member").await.unwrap();
     watch.finish().await;
     first_stop.cancel();
     first.await.unwrap().unwrap();

@@ -125,10 +125,13 @@ impl OffsetWatch {
             stop.clone(),
         );
         let sampler = tokio::task::spawn_blocking(move || {
+            // One client for the whole watch: a new one per sample spends most
+            // of its time finding the coordinator, and samples too seldom.
+            let offsets = GroupOffsets::new(&config, &group, &topic);
             let mut high: std::collections::HashMap<i32, i64> = Default::default();
             let mut samples = 0;
             while !watching.is_cancelled() {
-                for (partition, offset) in committed_offsets(&config, &group, &topic) {
+                for (partition, offset) in offsets.read() {
                     let before = high.entry(partition).or_insert(offset);
                     assert!(
                         offset >= *before,
@@ -160,33 +163,51 @@ impl OffsetWatch {
 /// The offsets consumer group `group` has committed on `topic`, by
 /// partition (partitions it never committed are left out).
 pub fn committed_offsets(config: &KafkaConfig, group: &str, topic: &str) -> Vec<(i32, i64)> {
-    use rdkafka::{
-        Offset, TopicPartitionList,
-        consumer::{BaseConsumer, Consumer as _},
-    };
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &config.brokers)
-        .set("group.id", group)
-        .create()
-        .expect("a group client");
-    let timeout = Duration::from_secs(10);
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .expect("topic metadata");
-    let mut wanted = TopicPartitionList::new();
-    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        wanted.add_partition(topic, p.id());
+    GroupOffsets::new(config, group, topic).read()
+}
+
+/// A client that reads one group's committed offsets on one topic.
+struct GroupOffsets {
+    consumer: rdkafka::consumer::BaseConsumer,
+    partitions: rdkafka::TopicPartitionList,
+}
+
+impl GroupOffsets {
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    fn new(config: &KafkaConfig, group: &str, topic: &str) -> Self {
+        use rdkafka::consumer::Consumer as _;
+        let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("group.id", group)
+            .create()
+            .expect("a group client");
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Self::TIMEOUT)
+            .expect("topic metadata");
+        let mut partitions = rdkafka::TopicPartitionList::new();
+        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            partitions.add_partition(topic, p.id());
+        }
+        Self {
+            consumer,
+            partitions,
+        }
     }
-    consumer
-        .committed_offsets(wanted, timeout)
-        .expect("committed offsets")
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect()
+
+    fn read(&self) -> Vec<(i32, i64)> {
+        use rdkafka::consumer::Consumer as _;
+        self.consumer
+            .committed_offsets(self.partitions.clone(), Self::TIMEOUT)
+            .expect("committed offsets")
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// True once `topic` exists with partitions on the broker.
