@@ -15,6 +15,7 @@ pub mod error;
 pub mod limits;
 pub mod roles;
 pub mod streams;
+mod web;
 
 use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
 
@@ -26,10 +27,7 @@ use secrecy::ExposeSecret as _;
 use tonic::{body::Body, service::RoutesBuilder, transport::Endpoint};
 use tonic_health::server::HealthReporter;
 use tower::{Layer as _, ServiceExt as _};
-use tower_http::{
-    cors::{AllowOrigin, CorsLayer},
-    services::{ServeDir, ServeFile},
-};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use crate::config::Config;
 use crate::{
@@ -221,12 +219,7 @@ impl Service for GatewayService {
                 let gateway = gateway.clone();
                 async move { Ok::<_, Infallible>(gateway.handle(req).await) }
             }));
-        let index = config.web_root.join("index.html");
-        if !index.exists() {
-            tracing::warn!(path = %index.display(), "dashboard not built (run `just web-build`); serving gRPC only");
-        }
-        // Unknown paths get index.html: the dashboard routes on the client.
-        let web = ServeDir::new(&config.web_root).fallback(ServeFile::new(index));
+        let web = web::dashboard(&config.web_root);
         let edge = tower::service_fn(move |req: Request<axum::body::Body>| {
             let (grpc, web) = (grpc.clone(), web.clone());
             async move {
@@ -234,8 +227,7 @@ impl Service for GatewayService {
                     let resp = grpc.oneshot(req).await?;
                     Ok::<_, Infallible>(resp.map(axum::body::Body::new))
                 } else {
-                    let resp = web.oneshot(req).await?;
-                    Ok(resp.map(axum::body::Body::new))
+                    web.oneshot(req).await
                 }
             }
         });

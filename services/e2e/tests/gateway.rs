@@ -393,6 +393,8 @@ async fn grpc_web_cors_and_the_dashboard_share_one_port() {
     let mesh = Flow::start(fast_cloud()).await;
     let web = tempfile::tempdir().unwrap();
     std::fs::write(web.path().join("index.html"), "<title>ClusterGenie</title>").unwrap();
+    std::fs::create_dir(web.path().join("assets")).unwrap();
+    std::fs::write(web.path().join("assets/index-abc123.js"), "console.log(1)").unwrap();
     let mut config = mesh.gateway_config();
     config.web_root = web.path().to_path_buf();
     let gw = mesh.gateway(&config).await;
@@ -448,18 +450,38 @@ async fn grpc_web_cors_and_the_dashboard_share_one_port() {
         );
     }
 
-    // Static files, with client-side routes falling back to index.html.
-    for path in ["/", "/clusters/123"] {
-        let page = http1(
-            gw.addr,
-            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await;
-        let page = String::from_utf8_lossy(&page);
-        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-        assert!(page.contains("<title>ClusterGenie</title>"), "{page}");
+    // Static files, with the app's own paths (typed, shared, bookmarked)
+    // answered with index.html, which is never cached stale.
+    let get = |path: &str| {
+        let addr = gw.addr;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+        async move { String::from_utf8_lossy(&http1(addr, request.as_bytes()).await).to_lowercase() }
+    };
+    for path in [
+        "/",
+        "/jobs",
+        "/clusters/123",
+        "/monitoring/checks?cluster=1",
+    ] {
+        let page = get(path).await;
+        assert!(page.starts_with("http/1.1 200"), "{path}: {page}");
+        assert!(
+            page.contains("<title>clustergenie</title>"),
+            "{path}: {page}"
+        );
+        assert!(page.contains("cache-control: no-cache"), "{path}: {page}");
     }
+    // Hashed assets are kept for good; a stale one is a 404, not the app.
+    let asset = get("/assets/index-abc123.js").await;
+    assert!(asset.starts_with("http/1.1 200"), "{asset}");
+    assert!(asset.contains("immutable"), "{asset}");
+    assert!(asset.contains("console.log(1)"), "{asset}");
+    let stale = get("/assets/index-old999.js").await;
+    assert!(stale.starts_with("http/1.1 404"), "{stale}");
+    // An RPC path without gRPC's content type is not a page of the app.
+    let rpc = get("/clustergenie.jobs.v1.JobService/ListJobs").await;
+    assert!(rpc.starts_with("http/1.1 404"), "{rpc}");
     gw.stop().await.expect("stops cleanly");
     mesh.stop().await;
 }
