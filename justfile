@@ -25,9 +25,9 @@ web-build:
     [[ -d node_modules ]] || npm ci --no-audit --no-fund
     npm run build
 
-# The dashboard's own checks: types, unit tests (Vitest), production build and its size budget.
+# The dashboard's own checks: types, lint (incl. feature import boundaries), unit tests (Vitest), production build and its size budget.
 web-test:
-    cd web && npm ci --no-audit --no-fund && npm run typecheck && npm test && npm run build && npm run size
+    cd web && npm ci --no-audit --no-fund && npm run typecheck && npm run lint && npm test && npm run build && npm run size
 
 # Every test: the dashboard's, then unit, repository suite on MariaDB and SQLite, gRPC, grpcurl,
 # Kafka (tansu), Redis, the browser story (Chromium), shutdown, compose.

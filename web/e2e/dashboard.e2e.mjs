@@ -202,7 +202,7 @@ async function main() {
     });
 
     await step(pageRef, "scale-to-3", async () => {
-      await page.goto(`${BASE}/#/clusters/${clusterId}`);
+      await page.goto(`${BASE}/clusters/${clusterId}`);
       await page.locator(tid("scale-form")).waitFor();
       await until("sizes and images in the scale form", async () =>
         (await page.locator(`${tid("scale-size")} option`).count()) > 0 && (await page.locator(`${tid("scale-image")} option`).count()) > 0,
@@ -210,7 +210,7 @@ async function main() {
       );
       await page.fill(tid("scale-count"), "3");
       await page.click(tid("scale-submit"));
-      await page.waitForURL(/#\/jobs\//, { timeout: 20_000 }).catch(async () => fail(`CreateJob(scale_cluster) did not open the job${await pageErrors(page)}`));
+      await page.waitForURL(/\/jobs\/[^/]+$/, { timeout: 20_000 }).catch(async () => fail(`CreateJob(scale_cluster) did not open the job${await pageErrors(page)}`));
       const bar = page.locator(tid("job-progress"));
       await bar.waitFor();
       const seen = new Set();
@@ -226,13 +226,125 @@ async function main() {
     });
 
     await step(pageRef, "cluster-has-3", async () => {
-      await page.goto(`${BASE}/#/clusters/${clusterId}`);
+      await page.goto(`${BASE}/clusters/${clusterId}`);
       const count = page.locator(tid("cluster-droplet-count"));
       await until("the cluster to report 3 droplets", async () => (await text(count)) === "3", {
         timeout: 30_000,
         every: 2000,
         tick: () => page.click(tid("cluster-refresh")),
       });
+    });
+
+    // Monitoring: a check and an alert rule, then a CPU fault on the first
+    // droplet; its chart rises live, its check fails, the cluster's health
+    // badge changes, the alert fires and the activity log tells it all.
+    const monitoring = (tab) => `${BASE}/monitoring${tab}?cluster=${clusterId}`;
+    await step(pageRef, "create-health-check", async () => {
+      await page.goto(monitoring("/checks"));
+      await page.locator(tid("check-create-form")).waitFor();
+      await page.fill(tid("check-name"), "web");
+      await page.fill(tid("check-interval"), "5");
+      await page.fill(tid("check-timeout"), "1");
+      await page.fill(tid("check-unhealthy-threshold"), "1");
+      await page.fill(tid("check-healthy-threshold"), "1");
+      await page.click(tid("check-submit"));
+      const row = page.locator(`${tid("check-row")}[data-check-name="web"]`);
+      await row.waitFor().catch(async () => fail(`CreateHealthCheck did not list the check${await pageErrors(page)}`));
+      await until("the check to pass on every droplet", async () => (await row.getAttribute("data-state")) === "healthy", {
+        timeout: 60_000,
+        every: 1000,
+      });
+    });
+
+    await step(pageRef, "create-alert-rule", async () => {
+      await page.goto(monitoring("/alerts"));
+      await page.locator(tid("rule-form")).waitFor();
+      await page.fill(tid("rule-name"), "cpu-hot");
+      await page.fill(tid("rule-threshold"), "90");
+      await page.fill(tid("rule-for"), "1");
+      await page.click(tid("rule-submit"));
+      await page.locator(`${tid("alert-rule-row")}[data-rule-name="cpu-hot"]`).waitFor()
+        .catch(async () => fail(`CreateAlertRule did not list the rule${await pageErrors(page)}`));
+    });
+
+    await step(pageRef, "inject-cpu-fault", async () => {
+      await page.goto(monitoring(""));
+      const pick = page.locator(tid("monitoring-droplet"));
+      const option = pick.locator("option", { hasText: `${dropletName} (` });
+      await until(`droplet ${dropletName} in the droplet picker`, async () => (await option.count()) > 0, { timeout: 20_000, every: 250 });
+      await pick.selectOption((await option.first().getAttribute("value")) ?? "");
+      const cpu = page.locator(`${tid("metric-chart")}[data-metric="cpu"] ${tid("metric-latest")}`);
+      await until("a first CPU point", async () => (await cpu.count()) > 0, { timeout: 30_000, every: 500 });
+      const before = Number(await cpu.getAttribute("data-value"));
+      console.log(`\n  cpu before the fault: ${before.toFixed(1)} %`);
+      const spike = page.locator(`${tid("fault-kind")} option`, { hasText: /cpu spike/i });
+      if ((await spike.count()) === 0) fail("the fault form offers no CPU spike");
+      await page.locator(tid("fault-kind")).selectOption((await spike.first().getAttribute("value")) ?? "");
+      await page.click(tid("fault-inject"));
+      await page.locator(`${tid("fault-row")}[data-kind="cpu_spike"]`).waitFor()
+        .catch(async () => fail(`InjectFault did not list the fault${await pageErrors(page)}`));
+      // No reload: WatchMetrics pushes the new points into the open chart.
+      const after = await until("the CPU chart to rise above 90 %", async () => {
+        const v = Number(await cpu.getAttribute("data-value"));
+        return v > 90 ? v : null;
+      }, { timeout: 60_000, every: 500 });
+      console.log(`  cpu after the fault: ${after.toFixed(1)} %`);
+    });
+
+    await step(pageRef, "check-unhealthy", async () => {
+      await page.click(tid("monitoring-tab-checks"));
+      const row = page.locator(`${tid("check-row")}[data-check-name="web"]`);
+      await row.waitFor();
+      await until("the faulty droplet's check to turn unhealthy", async () =>
+        (await row.locator(`${tid("check-droplet")}[data-state="unhealthy"]`).count()) > 0,
+        { timeout: 60_000, every: 1000 },
+      );
+    });
+
+    await step(pageRef, "cluster-health-badge", async () => {
+      await page.goto(`${BASE}/clusters/${clusterId}`);
+      const badge = page.locator(`${tid("cluster-detail")} ${tid("cluster-health")}`);
+      const health = await until("the cluster's health badge to leave healthy", async () => {
+        const h = await badge.getAttribute("data-health").catch(() => null);
+        return h === "degraded" || h === "unhealthy" ? h : null;
+      }, { timeout: 60_000, every: 1000 });
+      console.log(`\n  cluster health: ${health}`);
+    });
+
+    await step(pageRef, "alert-fires", async () => {
+      await page.goto(monitoring("/alerts"));
+      await until("the cpu-hot alert to fire", async () =>
+        (await page.locator(`${tid("alert-row")}[data-state="firing"]`).count()) > 0,
+        { timeout: 60_000, every: 1000 },
+      );
+    });
+
+    await step(pageRef, "activity-log", async () => {
+      await page.goto(monitoring("/activity"));
+      for (const kind of ["fault.injected", "health.unhealthy", "alert.fired"]) {
+        await page.locator(`${tid("activity-row")}[data-kind="${kind}"]`).first().waitFor({ timeout: 30_000 })
+          .catch(async () => fail(`no ${kind} entry in the activity log${await pageErrors(page)}`));
+      }
+      // A new entry appears live: clearing the fault is logged without a reload.
+      await page.goto(`${BASE}/monitoring?cluster=${clusterId}`);
+      const pick = page.locator(tid("monitoring-droplet"));
+      const option = pick.locator("option", { hasText: `${dropletName} (` });
+      await until("the droplet picker", async () => (await option.count()) > 0, { timeout: 20_000, every: 250 });
+      const dropletId = (await option.first().getAttribute("value")) ?? "";
+      await page.goto(monitoring("/activity"));
+      const cleared = page.locator(`${tid("activity-row")}[data-kind="fault.cleared"]`);
+      await page.locator(tid("activity-row")).first().waitFor();
+      const before = await cleared.count();
+      // A second tab (its own session: the token lives in sessionStorage) clears the fault.
+      const other = await page.context().newPage();
+      try {
+        await signIn(other, ADMIN, "admin");
+        await other.goto(`${BASE}/monitoring?cluster=${clusterId}&droplet=${dropletId}`);
+        await other.locator(tid("fault-clear")).first().click();
+      } finally {
+        await other.close().catch(() => {});
+      }
+      await until("the fault.cleared entry to stream in", async () => (await cleared.count()) > before, { timeout: 30_000, every: 500 });
     });
 
     if (!SKIP_RATE_LIMIT && LIMIT_REQUESTS) {

@@ -122,7 +122,7 @@ describe("sign-in", () => {
 describe("session restore", () => {
   it("restores the session from sessionStorage", async () => {
     sessionStorage.setItem("clustergenie.session", JSON.stringify(SESSIONS.admin));
-    renderApp({ routes: (r) => catalog(r), path: "/monitoring" });
+    renderApp({ routes: (r) => catalog(r), path: "/diagnosis" });
     await waitFor(() => expect(screen.getByTestId("whoami")).toHaveAttribute("data-role", "admin"));
     expect(screen.getByTestId("placeholder-page")).toHaveTextContent("arrives with a later release");
   });

@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import {
+  ClusterHealth,
   ClusterService,
   CostSchema,
   DropletService,
@@ -51,6 +52,31 @@ describe("clusters", () => {
     expect(screen.getByTestId("cluster-created")).toHaveTextContent("web");
     // The form is cleared for the next one.
     expect(screen.getByTestId("cluster-name")).toHaveValue("");
+  });
+
+  it("shows each cluster's health from monitoring's checks on the list and its page", async () => {
+    let health = ClusterHealth.HEALTHY;
+    const { user } = renderApp({
+      session: SESSIONS.viewer,
+      path: "/clusters",
+      routes: (router) => {
+        router.service(ClusterService, {
+          listClusters: () => ({
+            clusters: [cluster({ id: "c1", name: "web", health: ClusterHealth.DEGRADED }), cluster({ id: "c2", name: "db" })],
+          }),
+          getCluster: () => ({ cluster: cluster({ id: "c1", name: "web", health }) }),
+        });
+        router.service(DropletService, { listDroplets: () => ({ droplets: [] }) });
+      },
+    });
+
+    const rows = await screen.findAllByTestId("cluster-row");
+    expect(rows.map((r) => within(r).getByTestId("cluster-health").dataset.health)).toEqual(["degraded", "unknown"]);
+    health = ClusterHealth.UNHEALTHY;
+    await user.click(within(rows[0]!).getByTestId("cluster-link"));
+    const badge = await screen.findByTestId("cluster-health");
+    expect(badge).toHaveAttribute("data-health", "unhealthy");
+    expect(badge.closest("a")).toHaveAttribute("href", "/monitoring/checks?cluster=c1");
   });
 
   it("shows BadRequest field violations next to their fields", async () => {

@@ -60,9 +60,12 @@ describe("droplets", () => {
     expect(within(screen.getByTestId("droplet-row")).getByTestId("droplet-cluster-badge")).toHaveTextContent("db");
     expect(screen.getByTestId("droplets-pager-next")).toBeDisabled();
 
+    // Back to the first page (page_token ""), which is still fresh in the query cache: no new call.
+    const sent = requests.length;
     await user.click(screen.getByTestId("droplets-pager-prev"));
     await waitFor(() => expect(names()).toEqual(["web-1", "web-2"]));
-    expect(requests.at(-1)!.pageToken).toBe("");
+    expect(requests).toHaveLength(sent);
+    expect(screen.getByTestId("droplets-pager-prev")).toBeDisabled();
 
     // Filtering by cluster sends cluster_id and starts from the first page.
     await user.selectOptions(screen.getByTestId("droplets-filter-cluster"), "c2");

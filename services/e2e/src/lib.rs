@@ -99,6 +99,7 @@ impl Flow {
             grace: Duration::from_secs(5),
             cloud: o.cloud,
             executor: o.executor,
+            fleet: provisioning::fleet::FleetConfig::default(),
             storage: clustergenie::Storage::Urls(Arc::new(move |service| {
                 urls.get(service)
                     .cloned()
@@ -211,6 +212,10 @@ pub fn embedded(dir: &Path, web_root: &Path, delay: Duration) -> Options {
             ..provisioning::cloud::CloudConfig::default()
         },
         executor: provisioning::executor::ExecutorConfig::default(),
+        // Each second, so a chart moves and a check turns within a story step.
+        fleet: provisioning::fleet::FleetConfig {
+            sample_interval: Duration::from_secs(1),
+        },
         storage: clustergenie::Storage::Sqlite,
         broker: clustergenie::Broker::Tansu(
             std::env::var_os("TANSU")

@@ -71,6 +71,13 @@ async fn an_operator_runs_the_story_in_the_dashboard() {
         "create-droplet",
         "resize-droplet",
         "scale-to-3",
+        "create-health-check",
+        "create-alert-rule",
+        "inject-cpu-fault",
+        "check-unhealthy",
+        "cluster-health-badge",
+        "alert-fires",
+        "activity-log",
         "rate-limit",
     ] {
         assert!(
@@ -81,5 +88,5 @@ async fn an_operator_runs_the_story_in_the_dashboard() {
     let shots = std::fs::read_dir(web.join("e2e/artifacts"))
         .unwrap()
         .count();
-    assert!(shots >= 8, "screenshots are kept as artifacts");
+    assert!(shots >= 15, "screenshots are kept as artifacts");
 }

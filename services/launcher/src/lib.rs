@@ -54,6 +54,8 @@ pub struct Options {
     pub grace: Duration,
     pub cloud: provisioning::cloud::CloudConfig,
     pub executor: provisioning::executor::ExecutorConfig,
+    /// How often the simulated droplets report metrics.
+    pub fleet: provisioning::fleet::FleetConfig,
     pub storage: Storage,
     pub broker: Broker,
     /// The gateway's port (0: any free port).
@@ -216,6 +218,7 @@ impl Options {
         let mut config = self.config::<ProvisioningService>(0, kafka);
         config.cloud = self.cloud.clone();
         config.executor = self.executor.clone();
+        config.fleet = self.fleet.clone();
         config
     }
 

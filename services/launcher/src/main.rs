@@ -116,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
         grace: Duration::from_secs(10),
         cloud: provisioning::cloud::CloudConfig::default(),
         executor: provisioning::executor::ExecutorConfig::default(),
+        fleet: provisioning::fleet::FleetConfig::default(),
         storage: clustergenie::Storage::Sqlite,
         broker: match &cli.tansu {
             Some(tansu) => clustergenie::Broker::Tansu(tansu.clone()),

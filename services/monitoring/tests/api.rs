@@ -764,3 +764,223 @@ async fn an_activity_stream_resumes_from_its_cursor_with_exactly_the_missed_entr
     );
     server.stop().await.unwrap();
 }
+
+/// Holds `method` open through grpcurl for `seconds`, off the runtime.
+fn grpcurl_stream(
+    g: &Grpcurl,
+    method: &'static str,
+    body: serde_json::Value,
+    seconds: u32,
+) -> tokio::task::JoinHandle<Vec<serde_json::Value>> {
+    let g = g.clone();
+    tokio::task::spawn_blocking(move || g.stream(method, body, seconds))
+}
+
+/// Calls `method` through grpcurl off the runtime.
+async fn grpcurl(
+    g: &Grpcurl,
+    method: &'static str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let g = g.clone();
+    tokio::task::spawn_blocking(move || g.call(method, &body))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_alerts_and_both_streams_work_through_grpcurl() {
+    let broker = Broker::start(Storage::Memory);
+    let db = TestDb::new(Backend::MySql).await;
+    let server = cg_testkit::start::<MonitoringService>(&config_for::<MonitoringService>(
+        Some(&db),
+        Some(&broker),
+    ))
+    .await;
+    let producer = Producer::new(&broker.kafka()).unwrap();
+    let g = Grpcurl::new(
+        server.endpoint().trim_start_matches("http://"),
+        "clustergenie.monitoring.v1",
+    );
+    let cluster = new_id();
+    let droplets = droplet_ids(2);
+    for d in &droplets {
+        publish_droplet(&producer, &cluster, d, ppb::DropletStatus::Active).await;
+    }
+
+    // Health checks: create (with defaults filled in), get, list, update, results.
+    let created = grpcurl(
+        &g,
+        "HealthCheckService/CreateHealthCheck",
+        json!({"cluster_id": cluster, "name": "web", "kind": "HEALTH_CHECK_KIND_HTTP",
+               "interval": "5s", "timeout": "1s", "request_id": "grpcurl-1"}),
+    )
+    .await
+    .unwrap();
+    let check = created["healthCheck"].clone();
+    let check_id = check["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        (check["port"].clone(), check["path"].clone()),
+        (json!(80), json!("/"))
+    );
+    let got = grpcurl(
+        &g,
+        "HealthCheckService/GetHealthCheck",
+        json!({"id": check_id}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got["healthCheck"]["name"], "web");
+    let listed = grpcurl(
+        &g,
+        "HealthCheckService/ListHealthChecks",
+        json!({"cluster_id": cluster}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed["healthChecks"][0]["id"], json!(check_id), "{listed}");
+    let updated = grpcurl(
+        &g,
+        "HealthCheckService/UpdateHealthCheck",
+        json!({"health_check": {"id": check_id, "unhealthy_threshold": 1}, "update_mask": {"paths": ["unhealthy_threshold"]}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(updated["healthCheck"]["unhealthyThreshold"], 1, "{updated}");
+    let refused = grpcurl(
+        &g,
+        "HealthCheckService/CreateHealthCheck",
+        json!({"cluster_id": cluster, "name": "", "kind": "HEALTH_CHECK_KIND_HTTP"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.contains("InvalidArgument"), "{refused}");
+
+    // An alert rule that fires on the first hot sample.
+    let rule = grpcurl(
+        &g,
+        "AlertService/CreateAlertRule",
+        json!({"cluster_id": cluster, "name": "hot-cpu", "metric": "METRIC_KIND_CPU_PERCENT",
+               "comparison": "ALERT_COMPARISON_ABOVE", "threshold": 80, "for": "0s"}),
+    )
+    .await
+    .unwrap();
+    let rule_id = rule["rule"]["id"].as_str().unwrap().to_string();
+
+    // Both streams open while hot samples and activity flow in.
+    let watched = grpcurl_stream(
+        &g,
+        "MetricsService/WatchMetrics",
+        json!({"cluster_id": cluster, "metrics": ["METRIC_KIND_CPU_PERCENT"]}),
+        8,
+    );
+    let streamed = grpcurl_stream(
+        &g,
+        "ActivityService/StreamActivity",
+        json!({"cluster_id": cluster}),
+        8,
+    );
+    let mut published = Vec::new();
+    for i in 0..12 {
+        let samples = batch(&cluster, &droplets, now_millis(), 95.0);
+        assert!(publish(&producer, &cluster, &samples).await);
+        published
+            .push(publish_activity(&producer, &cluster, "job.created", &format!("n{i}")).await);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let watched = watched.await.unwrap();
+    let points: usize = watched
+        .iter()
+        .flat_map(|m| m["series"].as_array().cloned().unwrap_or_default())
+        .map(|s| s["points"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(points > 0, "WatchMetrics pushed points: {watched:?}");
+    let streamed = streamed.await.unwrap();
+    let ids: Vec<&str> = streamed
+        .iter()
+        .filter_map(|m| m["entry"]["id"].as_str())
+        .collect();
+    assert!(
+        ids.iter().any(|id| published.iter().any(|p| p == id)),
+        "StreamActivity delivered the published entries: {streamed:?}"
+    );
+
+    // The hot samples fire the alert and fail the check.
+    eventually(WAIT, "the alert fires", || {
+        let g = g.clone();
+        let cluster = cluster.clone();
+        async move {
+            let alerts = grpcurl(
+                &g,
+                "AlertService/ListAlerts",
+                json!({"cluster_id": cluster}),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let firing = alerts["alerts"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|a| a["state"] == "ALERT_STATE_FIRING"));
+            if firing {
+                Ok(())
+            } else {
+                Err(alerts.to_string())
+            }
+        }
+    })
+    .await;
+    eventually(WAIT, "the check records results", || {
+        let g = g.clone();
+        let check_id = check_id.clone();
+        async move {
+            let results = grpcurl(
+                &g,
+                "HealthCheckService/ListHealthResults",
+                json!({"check_id": check_id}),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            match results["results"].as_array() {
+                Some(r) if !r.is_empty() => Ok(()),
+                _ => Err(results.to_string()),
+            }
+        }
+    })
+    .await;
+
+    // Rules: get, list, delete; checks: delete. Gone means NOT_FOUND.
+    let got = grpcurl(&g, "AlertService/GetAlertRule", json!({"id": rule_id}))
+        .await
+        .unwrap();
+    assert_eq!(got["rule"]["name"], "hot-cpu");
+    let rules = grpcurl(
+        &g,
+        "AlertService/ListAlertRules",
+        json!({"cluster_id": cluster}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rules["rules"].as_array().map(Vec::len), Some(1), "{rules}");
+    grpcurl(&g, "AlertService/DeleteAlertRule", json!({"id": rule_id}))
+        .await
+        .unwrap();
+    let gone = grpcurl(&g, "AlertService/GetAlertRule", json!({"id": rule_id}))
+        .await
+        .unwrap_err();
+    assert!(gone.contains("NotFound"), "{gone}");
+    grpcurl(
+        &g,
+        "HealthCheckService/DeleteHealthCheck",
+        json!({"id": check_id}),
+    )
+    .await
+    .unwrap();
+    let gone = grpcurl(
+        &g,
+        "HealthCheckService/GetHealthCheck",
+        json!({"id": check_id}),
+    )
+    .await
+    .unwrap_err();
+    assert!(gone.contains("NotFound"), "{gone}");
+    server.stop().await.unwrap();
+}

@@ -99,6 +99,29 @@ impl Grpcurl {
         })
     }
 
+    /// Holds the server stream `method` open for `seconds` and returns the
+    /// messages it printed meanwhile (the deadline ending it is expected).
+    pub fn stream(&self, method: &str, body: Value, seconds: u32) -> Vec<Value> {
+        let (body, seconds) = (body.to_string(), seconds.to_string());
+        let out = self.run(&[
+            "-max-time",
+            &seconds,
+            "-d",
+            &body,
+            &self.addr,
+            &format!("{}.{method}", self.package),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || stderr.contains("DeadlineExceeded"),
+            "{method} failed: {stderr}"
+        );
+        serde_json::Deserializer::from_slice(&out.stdout)
+            .into_iter::<Value>()
+            .collect::<Result<_, _>>()
+            .expect("grpcurl prints JSON")
+    }
+
     pub fn ok(&self, method: &str, body: Value) -> Value {
         self.call(method, &body)
             .unwrap_or_else(|e| panic!("{method} failed: {e}"))

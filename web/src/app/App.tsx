@@ -1,7 +1,6 @@
 import type { Transport } from "@connectrpc/connect";
-import type { ReactNode } from "react";
-import { Link, Redirect, Route, Router, Switch, useRoute, type BaseLocationHook } from "wouter";
-import { useHashLocation } from "wouter/use-hash-location";
+import { lazy, Suspense, type ReactNode } from "react";
+import { Link, Route, Router, Switch, useRoute, type BaseLocationHook } from "wouter";
 import { Role, roleLabel, type AuthStore } from "../lib/auth";
 import { AppProvider, useAuth, useAuthStore } from "../lib/context";
 import type { QuotaStore } from "../lib/ratelimit";
@@ -18,18 +17,23 @@ import { TokensPage } from "../features/admin/TokensPage";
 import { RateLimitsPage } from "../features/admin/RateLimitsPage";
 import { PlaceholderPage } from "../features/placeholders/PlaceholderPage";
 
+// Monitoring (and its chart library) loads on first visit.
+const MonitoringSection = lazy(() =>
+  import("../features/monitoring/MonitoringSection").then((m) => ({ default: m.MonitoringSection })),
+);
+
 export interface AppProps {
   transport: Transport;
   auth: AuthStore;
   quota: QuotaStore;
-  /** Routing; hash-based by default so the gateway needs no SPA fallback. Tests pass memoryLocation. */
+  /** Routing; the browser's real paths by default (the gateway answers unknown paths with the app). Tests pass memoryLocation. */
   location?: BaseLocationHook;
 }
 
 export function App({ transport, auth, quota, location }: AppProps) {
   return (
     <AppProvider transport={transport} auth={auth} quota={quota}>
-      <Router hook={location ?? useHashLocation}>
+      <Router {...(location ? { hook: location } : {})}>
         <Shell />
       </Router>
     </AppProvider>
@@ -49,8 +53,10 @@ function Shell() {
         <Route path="/droplets/:id">{(p) => <DropletDetailPage key={p.id} id={p.id} />}</Route>
         <Route path="/jobs" component={JobsPage} />
         <Route path="/jobs/:id">{(p) => <JobDetailPage key={p.id} id={p.id} />}</Route>
-        <Route path="/monitoring">
-          <PlaceholderPage title="Monitoring" about="Live CPU, memory, disk and network metrics per droplet and cluster." />
+        <Route path="/monitoring/*?">
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <MonitoringSection />
+          </Suspense>
         </Route>
         <Route path="/diagnosis">
           <PlaceholderPage title="Diagnosis" about="Findings about unhealthy droplets and recommendations you can turn into jobs." />
@@ -68,11 +74,20 @@ function Shell() {
             <RateLimitsPage />
           </AdminOnly>
         </Route>
-        <Route>
-          <Redirect to="/" />
-        </Route>
+        <Route component={NotFoundPage} />
       </Switch>
     </Layout>
+  );
+}
+
+function NotFoundPage() {
+  return (
+    <section>
+      <h1>Page not found</h1>
+      <p className="muted" data-testid="not-found">
+        Nothing lives at this address. <Link href="/">Go to the overview</Link>.
+      </p>
+    </section>
   );
 }
 
@@ -116,8 +131,8 @@ function Layout({ children }: { children: ReactNode }) {
           <NavLink href="/clusters" testid="nav-clusters">Clusters</NavLink>
           <NavLink href="/droplets" testid="nav-droplets">Droplets</NavLink>
           <NavLink href="/jobs" testid="nav-jobs">Jobs</NavLink>
+          <NavLink href="/monitoring" testid="nav-monitoring">Monitoring</NavLink>
           <div className="nav__group">Later releases</div>
-          <NavLink href="/monitoring" testid="nav-monitoring" soon>Monitoring</NavLink>
           <NavLink href="/diagnosis" testid="nav-diagnosis" soon>Diagnosis</NavLink>
           <NavLink href="/autoscaling" testid="nav-autoscaling" soon>Autoscaling</NavLink>
           {can(Role.ADMIN) && (

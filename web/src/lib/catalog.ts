@@ -1,14 +1,8 @@
-// What the simulated cloud offers (regions, sizes, images), fetched once per
-// transport: every create form needs it and it rarely changes.
-import { createClient, type Transport } from "@connectrpc/connect";
-import {
-  CatalogService,
-  type Image,
-  type Region,
-  type Size,
-} from "../gen/clustergenie/provisioning/v1/provisioning_pb";
-import { useTransport } from "./context";
-import { useRpc, type RpcState } from "./hooks";
+// What the simulated cloud offers (regions, sizes, images): every create form
+// needs it and it rarely changes, so it is cached for an hour.
+import { useQuery } from "@connectrpc/connect-query";
+import type { ConnectError } from "@connectrpc/connect";
+import { CatalogService, type Image, type Region, type Size } from "../gen/clustergenie/provisioning/v1/provisioning_pb";
 
 export interface Catalog {
   regions: Region[];
@@ -16,26 +10,22 @@ export interface Catalog {
   images: Image[];
 }
 
-const cache = new WeakMap<Transport, Promise<Catalog>>();
+const CATALOG_STALE_MS = 60 * 60 * 1000;
 
-export function loadCatalog(transport: Transport): Promise<Catalog> {
-  let p = cache.get(transport);
-  if (!p) {
-    const c = createClient(CatalogService, transport);
-    p = Promise.all([c.listRegions({}), c.listSizes({}), c.listImages({})]).then(([r, s, i]) => ({
-      regions: r.regions,
-      sizes: s.sizes,
-      images: i.images,
-    }));
-    p.catch(() => cache.delete(transport));
-    cache.set(transport, p);
-  }
-  return p;
-}
-
-export function useCatalog(): RpcState<Catalog> {
-  const transport = useTransport();
-  return useRpc(() => loadCatalog(transport), [transport]);
+export function useCatalog(): { data: Catalog | undefined; error: ConnectError | null; isPending: boolean } {
+  const opts = { staleTime: CATALOG_STALE_MS };
+  const regions = useQuery(CatalogService.method.listRegions, {}, opts);
+  const sizes = useQuery(CatalogService.method.listSizes, {}, opts);
+  const images = useQuery(CatalogService.method.listImages, {}, opts);
+  const data =
+    regions.data && sizes.data && images.data
+      ? { regions: regions.data.regions, sizes: sizes.data.sizes, images: images.data.images }
+      : undefined;
+  return {
+    data,
+    error: regions.error ?? sizes.error ?? images.error,
+    isPending: regions.isPending || sizes.isPending || images.isPending,
+  };
 }
 
 /** Sizes offered in a region (from Region.sizes, else Size.regions); all sizes without a region. */

@@ -7,6 +7,7 @@ import {
   ClusterStatus,
   DropletStatus,
   type Cost,
+  type Droplet,
 } from "../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { JobKind, JobStatus, type JobAction } from "../gen/clustergenie/jobs/v1/jobs_pb";
 
@@ -53,6 +54,14 @@ export const DROPLET_STATUSES = [
 export function isTerminalJob(s: JobStatus): boolean {
   return s === JobStatus.SUCCEEDED || s === JobStatus.FAILED || s === JobStatus.CANCELLED;
 }
+
+/** A droplet still booting or locked by an action: it changes soon, so lists showing it poll. */
+export function isDropletChanging(d: Droplet): boolean {
+  return d.status === DropletStatus.NEW || d.locked;
+}
+
+/** How often a list polls while something on it is changing. */
+export const POLL_MS = 3000;
 
 export function money(cents: bigint | number, currency = "USD"): string {
   const n = Number(cents) / 100;

@@ -1,8 +1,11 @@
-import { useEffect, useState } from "react";
-import { RateLimitService, type RateLimit } from "../../gen/clustergenie/gateway/v1/gateway_pb";
+import { useState } from "react";
+import { create } from "@bufbuild/protobuf";
+import { createConnectQueryKey, useMutation, useQuery, useTransport } from "@connectrpc/connect-query";
+import { useQueryClient } from "@tanstack/react-query";
+import { GetRateLimitsResponseSchema, RateLimitService, type RateLimit } from "../../gen/clustergenie/gateway/v1/gateway_pb";
 import { Role } from "../../lib/auth";
-import { useAuth, useClient } from "../../lib/context";
-import { useMutation, useRpc } from "../../lib/hooks";
+import { useAuth } from "../../lib/context";
+import { uiError } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Loading, PageHeader } from "../../components/ui";
 
@@ -18,41 +21,41 @@ const ABOUT: Record<string, string> = {
   anonymous: "callers without a token (per address)",
 };
 
+const toRows = (ls: RateLimit[]): Row[] =>
+  ls.map((l) => ({ tier: l.tier, requests: String(l.requests), periodSeconds: String(l.periodSeconds) }));
+
 /** The rate-limit classes; admins may change them (effective at once). */
 export function RateLimitsPage() {
-  const client = useClient(RateLimitService);
   const { can } = useAuth();
   const admin = can(Role.ADMIN);
-  const limits = useRpc((signal) => client.getRateLimits({}, { signal }), [client]);
-  const [rows, setRows] = useState<Row[]>([]);
+  const transport = useTransport();
+  const queryClient = useQueryClient();
+  const limits = useQuery(RateLimitService.method.getRateLimits, {});
+  // The admin's edits; until the first one, the rows are what the server says.
+  const [edits, setEdits] = useState<Row[] | null>(null);
+  const rows = edits ?? toRows(limits.data?.limits ?? []);
   const [saved, setSaved] = useState(false);
-  const toRows = (ls: RateLimit[]) =>
-    ls.map((l) => ({ tier: l.tier, requests: String(l.requests), periodSeconds: String(l.periodSeconds) }));
-  useEffect(() => {
-    if (limits.data) setRows(toRows(limits.data.limits));
-  }, [limits.data]);
-  const update = useMutation(() =>
-    client.updateRateLimits({
-      limits: rows.map((r) => ({
-        tier: r.tier,
-        requests: Number.parseInt(r.requests, 10) || 0,
-        periodSeconds: Number.parseInt(r.periodSeconds, 10) || 0,
-      })),
-    }),
-  );
+  const update = useMutation(RateLimitService.method.updateRateLimits, {
+    // The answer is the limits in force: that is what GetRateLimits says now.
+    onSuccess: (res) =>
+      queryClient.setQueryData(
+        createConnectQueryKey({ schema: RateLimitService.method.getRateLimits, input: {}, transport, cardinality: "finite" }),
+        create(GetRateLimitsResponseSchema, { limits: res.limits }),
+      ),
+  });
   const edit = (i: number, patch: Partial<Row>) => {
     setSaved(false);
-    setRows((rs) => rs.map((r, j) => (j === i ? { ...r, ...patch } : r)));
+    setEdits(rows.map((r, j) => (j === i ? { ...r, ...patch } : r)));
   };
 
   return (
     <>
       <PageHeader title="Rate limits">
-        <button type="button" onClick={limits.reload} data-testid="ratelimits-refresh">
+        <button type="button" onClick={() => void limits.refetch()} data-testid="ratelimits-refresh">
           Refresh
         </button>
       </PageHeader>
-      <ErrorBanner error={limits.error ?? update.error} />
+      <ErrorBanner error={uiError(limits.error, update.error)} />
       {saved && (
         <div className="banner banner--ok" data-testid="ratelimits-saved">
           Saved; in force now on every gateway replica.
@@ -62,17 +65,27 @@ export function RateLimitsPage() {
         <p className="muted">
           A budget is <i>requests</i> per <i>period</i>, refilled evenly: a caller may burst up to the whole budget.
         </p>
-        {limits.loading && !limits.data ? (
+        {limits.isPending ? (
           <Loading />
         ) : (
           <form
-            onSubmit={async (e) => {
+            onSubmit={(e) => {
               e.preventDefault();
-              const res = await update.run();
-              if (res) {
-                setRows(toRows(res.limits));
-                setSaved(true);
-              }
+              update.mutate(
+                {
+                  limits: rows.map((r) => ({
+                    tier: r.tier,
+                    requests: Number.parseInt(r.requests, 10) || 0,
+                    periodSeconds: Number.parseInt(r.periodSeconds, 10) || 0,
+                  })),
+                },
+                {
+                  onSuccess: () => {
+                    setEdits(null);
+                    setSaved(true);
+                  },
+                },
+              );
             }}
           >
             <table className="table" data-testid="ratelimits-table">
@@ -100,7 +113,7 @@ export function RateLimitsPage() {
               </tbody>
             </table>
             {admin && (
-              <button type="submit" className="primary" disabled={update.pending} data-testid="ratelimits-save">
+              <button type="submit" className="primary" disabled={update.isPending} data-testid="ratelimits-save">
                 Save limits
               </button>
             )}

@@ -1,51 +1,57 @@
 import { useState, type FormEvent } from "react";
+import { useMutation, useQuery } from "@connectrpc/connect-query";
 import { Role, TokenService, type CreateTokenResponse } from "../../gen/clustergenie/gateway/v1/gateway_pb";
 import { roleLabel } from "../../lib/auth";
-import { useAuth, useClient } from "../../lib/context";
+import { useAuth } from "../../lib/context";
 import { fieldError } from "../../lib/errors";
 import { time } from "../../lib/format";
-import { useMutation, useRpc } from "../../lib/hooks";
+import { uiError, useInvalidate } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Field } from "../../components/Field";
 import { Badge, Loading, PageHeader } from "../../components/ui";
 
 /** Admin: API tokens. A new token's secret is shown once, here. */
 export function TokensPage() {
-  const client = useClient(TokenService);
   const { session } = useAuth();
+  const invalidate = useInvalidate();
   const [includeRevoked, setIncludeRevoked] = useState(false);
-  const list = useRpc((signal) => client.listTokens({ includeRevoked }, { signal }), [client, includeRevoked]);
+  const list = useQuery(TokenService.method.listTokens, { includeRevoked });
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>(Role.VIEWER);
   const [created, setCreated] = useState<CreateTokenResponse | null>(null);
-  const create = useMutation(() => client.createToken({ name: name.trim(), role }));
-  const revoke = useMutation((id: string) => client.revokeToken({ id }));
+  const changed = { onSuccess: () => invalidate(TokenService.method.listTokens) };
+  const create = useMutation(TokenService.method.createToken, changed);
+  const revoke = useMutation(TokenService.method.revokeToken, changed);
+  const createError = uiError(create.error);
 
-  async function submit(e: FormEvent) {
+  function submit(e: FormEvent) {
     e.preventDefault();
-    const res = await create.run();
-    if (res) {
-      setCreated(res);
-      setName("");
-      list.reload();
-    }
+    create.mutate(
+      { name: name.trim(), role },
+      {
+        onSuccess: (res) => {
+          setCreated(res);
+          setName("");
+        },
+      },
+    );
   }
 
   return (
     <>
       <PageHeader title="API tokens">
-        <button type="button" onClick={list.reload} data-testid="tokens-refresh">
+        <button type="button" onClick={() => void list.refetch()} data-testid="tokens-refresh">
           Refresh
         </button>
       </PageHeader>
       <form className="card form" onSubmit={submit} data-testid="create-token-form">
         <h2>New token</h2>
-        <ErrorBanner error={create.error} shownFields={["name", "role"]} />
+        <ErrorBanner error={createError} shownFields={["name", "role"]} />
         <div className="form__row">
-          <Field label="Name" name="name" error={fieldError(create.error, "name")}>
+          <Field label="Name" name="name" error={fieldError(createError, "name")}>
             <input value={name} onChange={(e) => setName(e.target.value)} placeholder="ci-bot" data-testid="token-name" />
           </Field>
-          <Field label="Role" name="role" error={fieldError(create.error, "role")}>
+          <Field label="Role" name="role" error={fieldError(createError, "role")}>
             <select value={role} onChange={(e) => setRole(Number(e.target.value))} data-testid="token-role">
               {[Role.VIEWER, Role.OPERATOR, Role.ADMIN].map((r) => (
                 <option key={r} value={r}>
@@ -55,7 +61,7 @@ export function TokensPage() {
             </select>
           </Field>
         </div>
-        <button type="submit" className="primary" disabled={create.pending} data-testid="token-submit">
+        <button type="submit" className="primary" disabled={create.isPending} data-testid="token-submit">
           Create token
         </button>
       </form>
@@ -73,13 +79,13 @@ export function TokensPage() {
           </button>
         </div>
       )}
-      <ErrorBanner error={list.error ?? revoke.error} />
+      <ErrorBanner error={uiError(list.error, revoke.error)} />
       <section className="card">
         <label className="check">
           <input type="checkbox" checked={includeRevoked} onChange={(e) => setIncludeRevoked(e.target.checked)} data-testid="tokens-include-revoked" />
           Show revoked tokens
         </label>
-        {list.loading && !list.data ? (
+        {list.isPending ? (
           <Loading />
         ) : (
           <table className="table" data-testid="tokens-table">
@@ -109,10 +115,8 @@ export function TokensPage() {
                       <button
                         type="button"
                         className="danger small"
-                        disabled={revoke.pending}
-                        onClick={async () => {
-                          if (await revoke.run(t.id)) list.reload();
-                        }}
+                        disabled={revoke.isPending}
+                        onClick={() => revoke.mutate({ id: t.id })}
                         data-testid="token-revoke"
                       >
                         Revoke

@@ -1,38 +1,52 @@
 import { useState, type FormEvent } from "react";
+import { callUnaryMethod, useTransport } from "@connectrpc/connect-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { TokenService } from "../../gen/clustergenie/gateway/v1/gateway_pb";
 import { Role, roleLabel } from "../../lib/auth";
-import { useAuth, useAuthStore, useClient } from "../../lib/context";
+import { useAuth, useAuthStore } from "../../lib/context";
 import { toUiError, type UiError } from "../../lib/errors";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Field } from "../../components/Field";
 
 /** Paste an API token; WhoAmI tells us whether it is valid and its role. */
 export function SignInPage() {
-  const tokens = useClient(TokenService);
+  const transport = useTransport();
+  const queryClient = useQueryClient();
   const store = useAuthStore();
   const { notice } = useAuth();
   const [token, setToken] = useState("");
-  const [pending, setPending] = useState(false);
-  const [error, setError] = useState<UiError | null>(null);
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    const t = token.trim();
-    if (!t) {
-      setError({ kind: "invalid", message: "Paste an API token first.", fields: { token: "Required." } });
-      return;
-    }
-    setPending(true);
-    setError(null);
-    try {
-      const res = await tokens.whoAmI({}, { headers: { authorization: `Bearer ${t}` } });
+  const [missing, setMissing] = useState(false);
+  // WhoAmI with the pasted token (not the stored one) as the bearer.
+  const whoAmI = useMutation({
+    mutationFn: async (t: string) => {
+      const res = await callUnaryMethod(transport, TokenService.method.whoAmI, {}, { headers: { authorization: `Bearer ${t}` } });
       const role = res.token?.role ?? Role.UNSPECIFIED;
       if (role === Role.UNSPECIFIED) throw new Error("The gateway did not report a role for this token.");
-      store.signIn({ token: t, role, name: res.token?.name ?? "" });
-    } catch (err) {
-      setError(toUiError(err));
-      setPending(false);
+      return { token: t, role, name: res.token?.name ?? "" };
+    },
+    onSuccess: (session) => {
+      // Nothing cached for the previous session (another role) may show.
+      queryClient.clear();
+      store.signIn(session);
+    },
+  });
+  const error: UiError | null = missing
+    ? { kind: "invalid", message: "Paste an API token first.", fields: { token: "Required." } }
+    : whoAmI.error
+      ? toUiError(whoAmI.error)
+      : null;
+  // Stays "Checking…" once signed in, while the app replaces this page.
+  const pending = whoAmI.isPending || whoAmI.isSuccess;
+
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    const t = token.trim();
+    setMissing(!t);
+    if (!t) {
+      whoAmI.reset();
+      return;
     }
+    whoAmI.mutate(t);
   }
 
   return (

@@ -1,41 +1,39 @@
 import { useState, type FormEvent } from "react";
+import { useMutation, useQuery } from "@connectrpc/connect-query";
 import { Link, useLocation } from "wouter";
 import {
   ClusterService,
   DropletService,
-  DropletStatus,
   type Cluster,
 } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { JobService } from "../../gen/clustergenie/jobs/v1/jobs_pb";
 import { Role } from "../../lib/auth";
 import { sizesForRegion, useCatalog } from "../../lib/catalog";
-import { useClient } from "../../lib/context";
 import { fieldError } from "../../lib/errors";
-import { clusterStatusLabel, dropletStatusLabel, hourlyCost, monthlyCost, time } from "../../lib/format";
-import { useMutation, useRefreshWhile, useRpc } from "../../lib/hooks";
+import { POLL_MS, clusterStatusLabel, dropletStatusLabel, hourlyCost, isDropletChanging, monthlyCost, time } from "../../lib/format";
+import { uiError, useIdempotentMutation, useInvalidate } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
+import { HealthBadge } from "../../components/HealthBadge";
 import { Field } from "../../components/Field";
 import { ImageSelect, SizeSelect } from "../../components/Pickers";
 import { Badge, Can, Loading, PageHeader } from "../../components/ui";
 
+// How often an open cluster page asks again for its health.
+const HEALTH_POLL_MS = 10_000;
+
 export function ClusterDetailPage({ id }: { id: string }) {
-  const clusters = useClient(ClusterService);
-  const droplets = useClient(DropletService);
-  const cluster = useRpc((signal) => clusters.getCluster({ id }, { signal }), [clusters, id]);
-  const members = useRpc(
-    (signal) => droplets.listDroplets({ clusterId: id, pageSize: 200 }, { signal }),
-    [droplets, id],
+  // Health follows the checks monitoring runs: look again now and then.
+  const cluster = useQuery(ClusterService.method.getCluster, { id }, { refetchInterval: HEALTH_POLL_MS });
+  // A droplet booting or locked by an action changes soon: look again.
+  const members = useQuery(
+    DropletService.method.listDroplets,
+    { clusterId: id, pageSize: 200 },
+    { refetchInterval: (q) => (q.state.data?.droplets.some(isDropletChanging) ? POLL_MS : false) },
   );
   const c = cluster.data?.cluster;
-  useRefreshWhile(
-    !!members.data?.droplets.some((d) => d.status === DropletStatus.NEW || d.locked),
-    members.reload,
-    3000,
-    members.data,
-  );
   const reload = () => {
-    cluster.reload();
-    members.reload();
+    void cluster.refetch();
+    void members.refetch();
   };
 
   return (
@@ -45,9 +43,9 @@ export function ClusterDetailPage({ id }: { id: string }) {
           Refresh
         </button>
       </PageHeader>
-      <ErrorBanner error={cluster.error ?? members.error} />
+      <ErrorBanner error={uiError(cluster.error, members.error)} />
       {!c ? (
-        cluster.loading && <Loading />
+        cluster.isPending && <Loading />
       ) : (
         <>
           <section className="card grid-2" data-testid="cluster-detail" data-cluster-id={c.id}>
@@ -57,6 +55,12 @@ export function ClusterDetailPage({ id }: { id: string }) {
               <dt>Status</dt>
               <dd>
                 <Badge>{clusterStatusLabel(c.status)}</Badge>
+              </dd>
+              <dt>Health</dt>
+              <dd>
+                <Link href={`/monitoring/checks?cluster=${c.id}`}>
+                  <HealthBadge health={c.health} />
+                </Link>
               </dd>
               <dt>Droplets</dt>
               <dd data-testid="cluster-droplet-count">{c.dropletCount}</dd>
@@ -82,7 +86,7 @@ export function ClusterDetailPage({ id }: { id: string }) {
       <section className="card">
         <h2>Droplets in this cluster</h2>
         {(members.data?.droplets.length ?? 0) === 0 ? (
-          <p className="muted">{members.loading ? "Loading…" : "None yet."}</p>
+          <p className="muted">{members.isPending ? "Loading…" : "None yet."}</p>
         ) : (
           <table className="table" data-testid="cluster-droplets">
             <thead>
@@ -114,8 +118,8 @@ export function ClusterDetailPage({ id }: { id: string }) {
 
 /** "Scale to N": a JOB_KIND_SCALE_CLUSTER job, then its live progress. */
 function ScaleClusterForm({ cluster }: { cluster: Cluster }) {
-  const jobs = useClient(JobService);
   const catalog = useCatalog();
+  const invalidate = useInvalidate();
   const [, navigate] = useLocation();
   const [count, setCount] = useState(String(Math.max(1, cluster.dropletCount + 1)));
   const [size, setSize] = useState("");
@@ -124,30 +128,32 @@ function ScaleClusterForm({ cluster }: { cluster: Cluster }) {
   const images = catalog.data?.images ?? [];
   const chosenSize = size || sizes[0]?.slug || "";
   const chosenImage = image || images[0]?.slug || "";
-  const scale = useMutation((_: void, requestId: string) =>
-    jobs.createJob({
-      clusterId: cluster.id,
-      requestId,
-      action: {
+  const scale = useIdempotentMutation(JobService.method.createJob, {
+    onSuccess: () => invalidate(JobService.method.listJobs),
+  });
+  const error = uiError(scale.error);
+
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    scale.mutate(
+      {
+        clusterId: cluster.id,
         action: {
-          case: "scaleCluster",
-          value: { targetCount: Number.parseInt(count, 10) || 0, size: chosenSize, image: chosenImage },
+          action: {
+            case: "scaleCluster",
+            value: { targetCount: Number.parseInt(count, 10) || 0, size: chosenSize, image: chosenImage },
+          },
         },
       },
-    }),
-  );
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    const res = await scale.run();
-    if (res?.job) navigate(`/jobs/${res.job.id}`);
+      { onSuccess: (res) => res.job && navigate(`/jobs/${res.job.id}`) },
+    );
   }
 
   return (
     <form className="card form" onSubmit={submit} data-testid="scale-form">
       <h2>Scale</h2>
-      <ErrorBanner error={scale.error} shownFields={["target_count", "size", "image"]} />
-      <Field label="Target droplet count" name="target_count" error={fieldError(scale.error, "target_count")}>
+      <ErrorBanner error={error} shownFields={["target_count", "size", "image"]} />
+      <Field label="Target droplet count" name="target_count" error={fieldError(error, "target_count")}>
         <input
           type="number"
           min={0}
@@ -158,37 +164,38 @@ function ScaleClusterForm({ cluster }: { cluster: Cluster }) {
         />
       </Field>
       <div className="form__row">
-        <Field label="Size for new droplets" name="size" error={fieldError(scale.error, "size")}>
+        <Field label="Size for new droplets" name="size" error={fieldError(error, "size")}>
           <SizeSelect options={sizes} value={chosenSize} onChange={setSize} testid="scale-size" />
         </Field>
-        <Field label="Image for new droplets" name="image" error={fieldError(scale.error, "image")}>
+        <Field label="Image for new droplets" name="image" error={fieldError(error, "image")}>
           <ImageSelect options={images} value={chosenImage} onChange={setImage} testid="scale-image" />
         </Field>
       </div>
-      <button type="submit" className="primary" disabled={scale.pending} data-testid="scale-submit">
-        {scale.pending ? "Queuing…" : "Scale cluster"}
+      <button type="submit" className="primary" disabled={scale.isPending} data-testid="scale-submit">
+        {scale.isPending ? "Queuing…" : "Scale cluster"}
       </button>
     </form>
   );
 }
 
 function DeleteCluster({ cluster }: { cluster: Cluster }) {
-  const clusters = useClient(ClusterService);
+  const invalidate = useInvalidate();
   const [, navigate] = useLocation();
   const [confirming, setConfirming] = useState(false);
   const [force, setForce] = useState(false);
-  const del = useMutation(() => clusters.deleteCluster({ id: cluster.id, force }));
+  const del = useMutation(ClusterService.method.deleteCluster, {
+    onSuccess: () => invalidate(ClusterService.method.listClusters, DropletService),
+  });
   const hasDroplets = cluster.dropletCount > 0;
 
-  async function confirm() {
-    const res = await del.run();
-    if (res) navigate("/clusters");
+  function confirm() {
+    del.mutate({ id: cluster.id, force }, { onSuccess: () => navigate("/clusters") });
   }
 
   return (
     <div className="card form danger-zone">
       <h2>Delete</h2>
-      <ErrorBanner error={del.error} />
+      <ErrorBanner error={uiError(del.error)} />
       {hasDroplets && (
         <label className="check">
           <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} data-testid="cluster-delete-force" />
@@ -201,8 +208,8 @@ function DeleteCluster({ cluster }: { cluster: Cluster }) {
         </button>
       ) : (
         <div className="row">
-          <button type="button" className="danger" onClick={confirm} disabled={del.pending || (hasDroplets && !force)} data-testid="cluster-delete-confirm">
-            {del.pending ? "Deleting…" : `Really delete ${cluster.name}`}
+          <button type="button" className="danger" onClick={confirm} disabled={del.isPending || (hasDroplets && !force)} data-testid="cluster-delete-confirm">
+            {del.isPending ? "Deleting…" : `Really delete ${cluster.name}`}
           </button>
           <button type="button" onClick={() => setConfirming(false)}>
             Cancel

@@ -1,38 +1,35 @@
 import { useState } from "react";
+import { useQuery } from "@connectrpc/connect-query";
+import { keepPreviousData } from "@tanstack/react-query";
 import { Link } from "wouter";
 import { ClusterService, ClusterStatus, type Cluster } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { Role } from "../../lib/auth";
-import { useClient } from "../../lib/context";
 import { clusterStatusLabel, monthlyCost } from "../../lib/format";
-import { useRpc } from "../../lib/hooks";
 import { usePages } from "../../lib/pages";
+import { uiError } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
+import { HealthBadge } from "../../components/HealthBadge";
 import { Badge, Can, Loading, PageHeader, Pager, ReadOnlyNote } from "../../components/ui";
 import { CreateClusterForm } from "./CreateClusterForm";
 
 export function ClustersPage() {
-  const clusters = useClient(ClusterService);
   const pages = usePages();
-  const list = useRpc(
-    (signal) => clusters.listClusters({ pageSize: 50, pageToken: pages.token }, { signal }),
-    [clusters, pages.token],
+  const list = useQuery(
+    ClusterService.method.listClusters,
+    { pageSize: 50, pageToken: pages.token },
+    { placeholderData: keepPreviousData },
   );
   const [created, setCreated] = useState<Cluster | null>(null);
 
   return (
     <>
       <PageHeader title="Clusters">
-        <button type="button" onClick={list.reload} disabled={list.loading} data-testid="clusters-refresh">
+        <button type="button" onClick={() => void list.refetch()} disabled={list.isFetching} data-testid="clusters-refresh">
           Refresh
         </button>
       </PageHeader>
       <Can role={Role.OPERATOR} otherwise={<ReadOnlyNote what="creating clusters" />}>
-        <CreateClusterForm
-          onCreated={(c) => {
-            setCreated(c);
-            list.reload();
-          }}
-        />
+        <CreateClusterForm onCreated={setCreated} />
       </Can>
       {created && (
         <div className="banner banner--ok" data-testid="cluster-created">
@@ -43,9 +40,9 @@ export function ClustersPage() {
           .
         </div>
       )}
-      <ErrorBanner error={list.error} />
+      <ErrorBanner error={uiError(list.error)} />
       <section className="card">
-        {list.loading && !list.data ? (
+        {list.isPending ? (
           <Loading />
         ) : list.error && !list.data ? (
           // Nothing loaded yet: the banner above says why; "no clusters" would be wrong.
@@ -74,6 +71,7 @@ function ClusterTable({ clusters }: { clusters: Cluster[] }) {
           <th>Name</th>
           <th>Region</th>
           <th>Status</th>
+          <th>Health</th>
           <th className="num">Droplets</th>
           <th className="num">Monthly cost</th>
           <th>Description</th>
@@ -90,6 +88,9 @@ function ClusterTable({ clusters }: { clusters: Cluster[] }) {
             <td>{c.region}</td>
             <td>
               <Badge tone={c.status === ClusterStatus.ACTIVE ? "ok" : "warn"}>{clusterStatusLabel(c.status)}</Badge>
+            </td>
+            <td>
+              <HealthBadge health={c.health} />
             </td>
             <td className="num">{c.dropletCount}</td>
             <td className="num">{monthlyCost(c.cost)}</td>

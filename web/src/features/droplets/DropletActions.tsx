@@ -3,57 +3,49 @@ import {
   ActionStatus,
   ActionType,
   DropletActionService,
+  DropletService,
   DropletStatus,
   type Droplet,
   type DropletAction,
 } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { CreateDropletActionRequestSchema } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { sizesForRegion, useCatalog } from "../../lib/catalog";
-import { useClient } from "../../lib/context";
 import { fieldError } from "../../lib/errors";
 import { actionStatusLabel, actionTypeLabel } from "../../lib/format";
-import { useMutation } from "../../lib/hooks";
+import { uiError, useIdempotentMutation, useInvalidate, type WithoutRequestId } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge } from "../../components/ui";
 import { useLiveAction } from "./useLiveAction";
 
-interface ActionInit {
-  type: ActionType;
-  params?: MessageInitShape<typeof CreateDropletActionRequestSchema>["params"];
-}
+type ActionInit = Omit<WithoutRequestId<typeof DropletActionService.method.createDropletAction.input>, "dropletId">;
 
 /**
  * Per-droplet actions through CreateDropletAction, with the latest action's
- * live status. `expanded` adds resize, rename and destroy.
+ * live status. `expanded` adds resize, rename and destroy. A started or
+ * finished action invalidates the droplet queries, so lists and pages showing
+ * the droplet fetch it again.
  */
-export function DropletActions({ droplet, expanded, onSettled }: {
-  droplet: Droplet;
-  expanded: boolean;
-  /** Called when an action finished, so the owner can reload the droplet. */
-  onSettled?: (a: DropletAction) => void;
-}) {
-  const client = useClient(DropletActionService);
+export function DropletActions({ droplet, expanded }: { droplet: Droplet; expanded: boolean }) {
   const catalog = useCatalog();
-  const [started, setStarted] = useState<DropletAction | null>(null);
-  const { action, error: watchError } = useLiveAction(started, onSettled);
+  const invalidate = useInvalidate();
+  const create = useIdempotentMutation(DropletActionService.method.createDropletAction, {
+    // The droplet is locked now.
+    onSuccess: () => invalidate(DropletService),
+  });
+  const { action, error: watchError } = useLiveAction(create.data?.action);
   const [size, setSize] = useState("");
   const [name, setName] = useState("");
   const [confirmDestroy, setConfirmDestroy] = useState(false);
-  const create = useMutation((init: ActionInit, requestId: string) =>
-    client.createDropletAction({ ...init, dropletId: droplet.id, requestId }),
-  );
+  const error = uiError(create.error);
 
   // A booting droplet takes no actions yet.
   const booting = droplet.status === DropletStatus.NEW;
-  const busy = create.pending || booting || action?.status === ActionStatus.IN_PROGRESS;
+  const busy = create.isPending || booting || action?.status === ActionStatus.IN_PROGRESS;
   const archived = droplet.status === DropletStatus.ARCHIVE;
   const sizes = sizesForRegion(catalog.data, droplet.region).filter((s) => s.slug !== droplet.size);
   const chosenSize = size || sizes[0]?.slug || "";
 
-  async function run(init: ActionInit) {
-    const res = await create.run(init);
-    if (res?.action) setStarted(res.action);
+  function run(init: ActionInit) {
+    create.mutate({ ...init, dropletId: droplet.id });
   }
 
   if (archived) return <span className="muted small">archived</span>;
@@ -93,7 +85,7 @@ export function DropletActions({ droplet, expanded, onSettled }: {
               Resize
             </button>
           </div>
-          {fieldError(create.error, "size") && <span className="field__error">{fieldError(create.error, "size")}</span>}
+          {fieldError(error, "size") && <span className="field__error">{fieldError(error, "size")}</span>}
           <div className="row">
             <input value={name} onChange={(e) => setName(e.target.value)} placeholder={droplet.name} aria-label="New name" data-testid="droplet-rename-name" />
             <button
@@ -105,7 +97,7 @@ export function DropletActions({ droplet, expanded, onSettled }: {
               Rename
             </button>
           </div>
-          {fieldError(create.error, "name") && <span className="field__error">{fieldError(create.error, "name")}</span>}
+          {fieldError(error, "name") && <span className="field__error">{fieldError(error, "name")}</span>}
           <div className="row">
             {!confirmDestroy ? (
               <button type="button" className="danger" disabled={busy} onClick={() => setConfirmDestroy(true)} data-testid="droplet-action-destroy">
@@ -119,7 +111,7 @@ export function DropletActions({ droplet, expanded, onSettled }: {
                   disabled={busy}
                   onClick={() => {
                     setConfirmDestroy(false);
-                    void run({ type: ActionType.DESTROY });
+                    run({ type: ActionType.DESTROY });
                   }}
                   data-testid="droplet-action-destroy-confirm"
                 >
@@ -133,13 +125,13 @@ export function DropletActions({ droplet, expanded, onSettled }: {
           </div>
         </>
       )}
-      <ErrorBanner error={create.error ?? watchError} shownFields={["size", "name"]} />
+      <ErrorBanner error={error ?? watchError} shownFields={["size", "name"]} />
       <ActionStatusLine action={action} />
     </div>
   );
 }
 
-export function ActionStatusLine({ action }: { action: DropletAction | null }) {
+export function ActionStatusLine({ action }: { action: DropletAction | undefined }) {
   if (!action) return null;
   const tone = action.status === ActionStatus.COMPLETED ? "ok" : action.status === ActionStatus.ERRORED ? "bad" : "info";
   return (

@@ -1,29 +1,26 @@
+import { useQuery } from "@connectrpc/connect-query";
 import { Link } from "wouter";
-import {
-  DropletActionService,
-  DropletService,
-  DropletStatus,
-} from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
+import { DropletActionService, DropletService } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { Role } from "../../lib/auth";
-import { useClient } from "../../lib/context";
-import { actionStatusLabel, actionTypeLabel, dropletStatusLabel, memory, time } from "../../lib/format";
-import { useRefreshWhile, useRpc } from "../../lib/hooks";
+import { POLL_MS, actionStatusLabel, actionTypeLabel, dropletStatusLabel, isDropletChanging, memory, time } from "../../lib/format";
+import { uiError } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
+import { ResizeJobForm } from "../../components/ResizeJobForm";
 import { Badge, Can, Loading, PageHeader } from "../../components/ui";
-import { ResizeJobForm } from "../jobs/ResizeJobForm";
 import { DropletActions } from "./DropletActions";
 import { dropletTone } from "./DropletsPage";
 
 export function DropletDetailPage({ id }: { id: string }) {
-  const droplets = useClient(DropletService);
-  const actions = useClient(DropletActionService);
-  const droplet = useRpc((signal) => droplets.getDroplet({ id }, { signal }), [droplets, id]);
-  const history = useRpc((signal) => actions.listDropletActions({ dropletId: id, pageSize: 20 }, { signal }), [actions, id]);
+  const droplet = useQuery(
+    DropletService.method.getDroplet,
+    { id },
+    { refetchInterval: (q) => (q.state.data?.droplet && isDropletChanging(q.state.data.droplet) ? POLL_MS : false) },
+  );
+  const history = useQuery(DropletActionService.method.listDropletActions, { dropletId: id, pageSize: 20 });
   const d = droplet.data?.droplet;
-  useRefreshWhile(!!d && (d.status === DropletStatus.NEW || d.locked), droplet.reload, 3000, droplet.data);
   const reload = () => {
-    droplet.reload();
-    history.reload();
+    void droplet.refetch();
+    void history.refetch();
   };
 
   return (
@@ -33,9 +30,9 @@ export function DropletDetailPage({ id }: { id: string }) {
           Refresh
         </button>
       </PageHeader>
-      <ErrorBanner error={droplet.error ?? history.error} />
+      <ErrorBanner error={uiError(droplet.error, history.error)} />
       {!d ? (
-        droplet.loading && <Loading />
+        droplet.isPending && <Loading />
       ) : (
         <>
           <section className="card grid-2" data-testid="droplet-detail" data-droplet-id={d.id}>
@@ -73,7 +70,7 @@ export function DropletDetailPage({ id }: { id: string }) {
             <Can role={Role.OPERATOR}>
               <div>
                 <h2>Actions</h2>
-                <DropletActions droplet={d} expanded onSettled={reload} />
+                <DropletActions droplet={d} expanded />
               </div>
             </Can>
           </section>
@@ -85,7 +82,7 @@ export function DropletDetailPage({ id }: { id: string }) {
       <section className="card">
         <h2>Action history</h2>
         {(history.data?.actions.length ?? 0) === 0 ? (
-          <p className="muted">{history.loading ? "Loading…" : "No actions yet."}</p>
+          <p className="muted">{history.isPending ? "Loading…" : "No actions yet."}</p>
         ) : (
           <table className="table" data-testid="droplet-action-history">
             <thead>

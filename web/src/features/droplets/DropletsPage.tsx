@@ -1,4 +1,6 @@
 import { useState } from "react";
+import { useQuery } from "@connectrpc/connect-query";
+import { keepPreviousData } from "@tanstack/react-query";
 import { Link } from "wouter";
 import {
   ClusterService,
@@ -8,15 +10,15 @@ import {
 } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { Role } from "../../lib/auth";
 import { useCatalog } from "../../lib/catalog";
-import { useAuth, useClient } from "../../lib/context";
-import { DROPLET_STATUSES, dropletStatusLabel, memory } from "../../lib/format";
-import { useRefreshWhile, useRpc } from "../../lib/hooks";
+import { useAuth } from "../../lib/context";
+import { DROPLET_STATUSES, POLL_MS, dropletStatusLabel, isDropletChanging, memory } from "../../lib/format";
 import { usePages } from "../../lib/pages";
+import { uiError } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge, Can, Loading, PageHeader, Pager, ReadOnlyNote } from "../../components/ui";
+import { ClusterFilter } from "../../components/Pickers";
 import { CreateDropletForm } from "./CreateDropletForm";
 import { DropletActions } from "./DropletActions";
-import { ClusterFilter } from "../../components/Pickers";
 
 export const PAGE_SIZE = 20;
 
@@ -25,25 +27,20 @@ export function dropletTone(s: DropletStatus) {
 }
 
 export function DropletsPage() {
-  const droplets = useClient(DropletService);
-  const clustersClient = useClient(ClusterService);
   const catalog = useCatalog();
   const pages = usePages();
   const [clusterId, setClusterId] = useState("");
   const [status, setStatus] = useState<DropletStatus>(DropletStatus.UNSPECIFIED);
   const [region, setRegion] = useState("");
-  const clusters = useRpc((signal) => clustersClient.listClusters({ pageSize: 1000 }, { signal }), [clustersClient]);
-  const list = useRpc(
-    (signal) =>
-      droplets.listDroplets({ pageSize: PAGE_SIZE, pageToken: pages.token, clusterId, status, region }, { signal }),
-    [droplets, pages.token, clusterId, status, region],
-  );
-  // A droplet booting or locked by an action changes soon: look again.
-  useRefreshWhile(
-    !!list.data?.droplets.some((d) => d.status === DropletStatus.NEW || d.locked),
-    list.reload,
-    3000,
-    list.data,
+  const clusters = useQuery(ClusterService.method.listClusters, { pageSize: 1000 });
+  const list = useQuery(
+    DropletService.method.listDroplets,
+    { pageSize: PAGE_SIZE, pageToken: pages.token, clusterId, status, region },
+    {
+      placeholderData: keepPreviousData,
+      // A droplet booting or locked by an action changes soon: look again.
+      refetchInterval: (q) => (q.state.data?.droplets.some(isDropletChanging) ? POLL_MS : false),
+    },
   );
   const filter = (f: () => void) => {
     f();
@@ -53,14 +50,14 @@ export function DropletsPage() {
   return (
     <>
       <PageHeader title="Droplets">
-        <button type="button" onClick={list.reload} disabled={list.loading} data-testid="droplets-refresh">
+        <button type="button" onClick={() => void list.refetch()} disabled={list.isFetching} data-testid="droplets-refresh">
           Refresh
         </button>
       </PageHeader>
       <Can role={Role.OPERATOR} otherwise={<ReadOnlyNote what="creating droplets" />}>
-        <CreateDropletForm clusters={clusters.data?.clusters ?? []} onCreated={() => list.reload()} />
+        <CreateDropletForm clusters={clusters.data?.clusters ?? []} />
       </Can>
-      <ErrorBanner error={list.error ?? clusters.error} />
+      <ErrorBanner error={uiError(list.error, clusters.error)} />
       <section className="card">
         <div className="filters">
           <ClusterFilter
@@ -92,12 +89,12 @@ export function DropletsPage() {
             </select>
           </label>
         </div>
-        {list.loading && !list.data ? (
+        {list.isPending ? (
           <Loading />
         ) : list.error && !list.data ? (
           <p className="muted">Droplets could not be loaded.</p>
         ) : (
-          <DropletTable droplets={list.data?.droplets ?? []} onChanged={list.reload} />
+          <DropletTable droplets={list.data?.droplets ?? []} />
         )}
         <Pager
           testid="droplets-pager"
@@ -111,7 +108,7 @@ export function DropletsPage() {
   );
 }
 
-function DropletTable({ droplets, onChanged }: { droplets: Droplet[]; onChanged: () => void }) {
+function DropletTable({ droplets }: { droplets: Droplet[] }) {
   const { can } = useAuth();
   const [open, setOpen] = useState<string | null>(null);
   if (droplets.length === 0) return <p className="muted" data-testid="droplets-empty">No droplets match.</p>;
@@ -156,7 +153,7 @@ function DropletTable({ droplets, onChanged }: { droplets: Droplet[]; onChanged:
             <td>{d.publicIpv4 || "—"}</td>
             {can(Role.OPERATOR) && (
               <td>
-                <DropletActions droplet={d} expanded={open === d.id} onSettled={onChanged} />
+                <DropletActions droplet={d} expanded={open === d.id} />
                 <button type="button" className="link small" onClick={() => setOpen(open === d.id ? null : d.id)} data-testid="droplet-more">
                   {open === d.id ? "Fewer actions" : "More actions…"}
                 </button>

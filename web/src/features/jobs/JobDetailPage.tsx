@@ -1,54 +1,43 @@
 import { useState } from "react";
+import { create } from "@bufbuild/protobuf";
+import { useMutation, useTransport } from "@connectrpc/connect-query";
+import { useQueryClient } from "@tanstack/react-query";
 import { Link } from "wouter";
-import { JobService, JobStatus, type Job } from "../../gen/clustergenie/jobs/v1/jobs_pb";
+import { GetJobResponseSchema, JobService, JobStatus, type Job } from "../../gen/clustergenie/jobs/v1/jobs_pb";
 import { Role } from "../../lib/auth";
-import { useClient } from "../../lib/context";
 import { describeAction, isTerminalJob, jobKindLabel, jobStatusLabel, time } from "../../lib/format";
-import { useMutation } from "../../lib/hooks";
+import { uiError, useInvalidate } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
+import { jobTone } from "../../components/jobTone";
 import { Badge, Can, Loading, PageHeader, ProgressBar } from "../../components/ui";
-import { useLiveJob } from "./useLiveJob";
-
-export function jobTone(s: JobStatus) {
-  switch (s) {
-    case JobStatus.SUCCEEDED:
-      return "ok" as const;
-    case JobStatus.FAILED:
-      return "bad" as const;
-    case JobStatus.CANCELLED:
-      return "warn" as const;
-    case JobStatus.RUNNING:
-      return "info" as const;
-    default:
-      return "neutral" as const;
-  }
-}
+import { jobKey, useLiveJob } from "./useLiveJob";
 
 export function JobDetailPage({ id }: { id: string }) {
-  const client = useClient(JobService);
+  const transport = useTransport();
+  const queryClient = useQueryClient();
+  const invalidate = useInvalidate();
   const [generation, setGeneration] = useState(0);
-  const { job, setJob, error, live } = useLiveJob(id, generation);
-  const cancel = useMutation(() => client.cancelJob({ id }));
-  const retry = useMutation(() => client.retryJob({ id }));
-
-  async function onCancel() {
-    const res = await cancel.run();
-    if (res?.job) setJob(res.job);
-  }
-  async function onRetry() {
-    const res = await retry.run();
-    if (res?.job) {
-      setJob(res.job);
+  const { job, error, live } = useLiveJob(id, generation);
+  // CancelJob and RetryJob answer with the job: that is its state now.
+  const settle = (res: { job?: Job | undefined }) => {
+    if (res.job) queryClient.setQueryData(jobKey(transport, id), create(GetJobResponseSchema, { job: res.job }));
+    return invalidate(JobService.method.listJobs);
+  };
+  const cancel = useMutation(JobService.method.cancelJob, { onSuccess: settle });
+  const retry = useMutation(JobService.method.retryJob, {
+    onSuccess: (res) => {
+      // Queued again: follow it again.
       setGeneration((g) => g + 1);
-    }
-  }
+      return settle(res);
+    },
+  });
 
   return (
     <>
       <PageHeader title="Job">
         <Link href="/jobs">← All jobs</Link>
       </PageHeader>
-      <ErrorBanner error={error ?? cancel.error ?? retry.error} />
+      <ErrorBanner error={error ?? uiError(cancel.error, retry.error)} />
       {!job ? (
         !error && <Loading />
       ) : (
@@ -78,12 +67,12 @@ export function JobDetailPage({ id }: { id: string }) {
           <Can role={Role.OPERATOR}>
             <div className="row">
               {!isTerminalJob(job.status) && (
-                <button type="button" className="danger" onClick={onCancel} disabled={cancel.pending || job.cancelRequested} data-testid="job-cancel">
+                <button type="button" className="danger" onClick={() => cancel.mutate({ id })} disabled={cancel.isPending || job.cancelRequested} data-testid="job-cancel">
                   {job.cancelRequested ? "Cancelling…" : "Cancel job"}
                 </button>
               )}
               {(job.status === JobStatus.FAILED || job.status === JobStatus.CANCELLED) && (
-                <button type="button" onClick={onRetry} disabled={retry.pending} data-testid="job-retry">
+                <button type="button" onClick={() => retry.mutate({ id })} disabled={retry.isPending} data-testid="job-retry">
                   Retry
                 </button>
               )}

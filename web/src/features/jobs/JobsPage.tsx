@@ -1,35 +1,40 @@
 import { useMemo, useState } from "react";
+import { useQuery } from "@connectrpc/connect-query";
+import { keepPreviousData } from "@tanstack/react-query";
 import { Link } from "wouter";
 import { JobKind, JobService, JobStatus } from "../../gen/clustergenie/jobs/v1/jobs_pb";
 import { ClusterService } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { Role } from "../../lib/auth";
-import { useClient } from "../../lib/context";
-import { JOB_KINDS, JOB_STATUSES, ago, describeAction, jobKindLabel, jobStatusLabel, shortId } from "../../lib/format";
-import { useNow, useRpc } from "../../lib/hooks";
+import { JOB_KINDS, JOB_STATUSES, POLL_MS, ago, describeAction, isTerminalJob, jobKindLabel, jobStatusLabel, shortId } from "../../lib/format";
+import { useNow } from "../../lib/hooks";
 import { usePages } from "../../lib/pages";
+import { uiError } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
-import { Badge, Can, Loading, PageHeader, Pager, ProgressBar } from "../../components/ui";
-import { jobTone } from "./JobDetailPage";
-import { ResizeJobForm } from "./ResizeJobForm";
+import { jobTone } from "../../components/jobTone";
 import { ClusterFilter } from "../../components/Pickers";
+import { ResizeJobForm } from "../../components/ResizeJobForm";
+import { Badge, Can, Loading, PageHeader, Pager, ProgressBar } from "../../components/ui";
 
 export function JobsPage() {
-  const jobs = useClient(JobService);
-  const clustersClient = useClient(ClusterService);
   const pages = usePages();
   const now = useNow(10_000);
   const [clusterId, setClusterId] = useState("");
   const [status, setStatus] = useState<JobStatus>(JobStatus.UNSPECIFIED);
   const [kind, setKind] = useState<JobKind>(JobKind.UNSPECIFIED);
   const [showResize, setShowResize] = useState(false);
-  const clusters = useRpc((signal) => clustersClient.listClusters({ pageSize: 1000 }, { signal }), [clustersClient]);
+  const clusters = useQuery(ClusterService.method.listClusters, { pageSize: 1000 });
   const names = useMemo(
     () => new Map((clusters.data?.clusters ?? []).map((c) => [c.id, c.name])),
     [clusters.data],
   );
-  const list = useRpc(
-    (signal) => jobs.listJobs({ pageSize: 25, pageToken: pages.token, clusterId, status, kind }, { signal }),
-    [jobs, pages.token, clusterId, status, kind],
+  const list = useQuery(
+    JobService.method.listJobs,
+    { pageSize: 25, pageToken: pages.token, clusterId, status, kind },
+    {
+      placeholderData: keepPreviousData,
+      // Queued or running jobs move on: look again.
+      refetchInterval: (q) => (q.state.data?.jobs.some((j) => !isTerminalJob(j.status)) ? POLL_MS : false),
+    },
   );
   const filter = (f: () => void) => {
     f();
@@ -44,12 +49,12 @@ export function JobsPage() {
             {showResize ? "Close" : "New resize job"}
           </button>
         </Can>
-        <button type="button" onClick={list.reload} disabled={list.loading} data-testid="jobs-refresh">
+        <button type="button" onClick={() => void list.refetch()} disabled={list.isFetching} data-testid="jobs-refresh">
           Refresh
         </button>
       </PageHeader>
       {showResize && <ResizeJobForm />}
-      <ErrorBanner error={list.error ?? clusters.error} />
+      <ErrorBanner error={uiError(list.error, clusters.error)} />
       <section className="card">
         <div className="filters">
           <ClusterFilter
@@ -81,7 +86,7 @@ export function JobsPage() {
             </select>
           </label>
         </div>
-        {list.loading && !list.data ? (
+        {list.isPending ? (
           <Loading />
         ) : list.error && !list.data ? (
           <p className="muted">Jobs could not be loaded.</p>

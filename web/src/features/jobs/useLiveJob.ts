@@ -1,42 +1,60 @@
 import { useEffect, useState } from "react";
-import { JobService, type Job } from "../../gen/clustergenie/jobs/v1/jobs_pb";
+import { create } from "@bufbuild/protobuf";
+import { createConnectQueryKey, useQuery, useTransport } from "@connectrpc/connect-query";
+import { useQueryClient } from "@tanstack/react-query";
+import { GetJobResponseSchema, JobService, type Job } from "../../gen/clustergenie/jobs/v1/jobs_pb";
+import { ClusterService, DropletService } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { useClient } from "../../lib/context";
 import { toUiError, type UiError } from "../../lib/errors";
 import { isTerminalJob } from "../../lib/format";
 import { follow } from "../../lib/live";
+import { useInvalidate } from "../../lib/query";
+
+/** The GetJob query key a job's live state is written under. */
+export function jobKey(transport: ReturnType<typeof useTransport>, id: string) {
+  return createConnectQueryKey({ schema: JobService.method.getJob, input: { id }, transport, cardinality: "finite" });
+}
 
 /**
  * The job as WatchJob streams it (current state, then each change, until
- * terminal); GetJob polling if the stream is unavailable. Bump `generation`
- * to follow again (after a retry re-queued it).
+ * terminal); GetJob polling if the stream is unavailable. Each state goes into
+ * the GetJob query cache, which the page reads; a terminal job invalidates the
+ * lists it may have changed. Bump `generation` to follow again (after a retry
+ * re-queued it).
  */
 export function useLiveJob(id: string, generation = 0) {
   const client = useClient(JobService);
-  const [job, setJob] = useState<Job | null>(null);
-  const [error, setError] = useState<UiError | null>(null);
-  const [live, setLive] = useState(false);
+  const transport = useTransport();
+  const queryClient = useQueryClient();
+  const invalidate = useInvalidate();
+  // Filled only by the follower below, never fetched on its own.
+  const job = useQuery(JobService.method.getJob, { id }, { enabled: false }).data?.job;
+  const run = `${id}#${generation}`;
+  const [ended, setEnded] = useState<string | null>(null);
+  const [failure, setFailure] = useState<{ run: string; error: UiError } | null>(null);
 
   useEffect(() => {
+    const run = `${id}#${generation}`;
+    const key = jobKey(transport, id);
     const ctrl = new AbortController();
-    setError(null);
-    setLive(true);
     void follow({
       signal: ctrl.signal,
       watch: (signal) => jobs(client.watchJob({ id }, { signal })),
       poll: async (signal) => (await client.getJob({ id }, { signal })).job,
       isDone: (j) => isTerminalJob(j.status),
-      onUpdate: (j) => {
-        setJob(j);
-        setError(null);
+      onUpdate: (j: Job) => {
+        queryClient.setQueryData(key, create(GetJobResponseSchema, { job: j }));
+        setFailure(null);
+        if (isTerminalJob(j.status)) void invalidate(JobService.method.listJobs, ClusterService, DropletService);
       },
-      onError: (e) => setError(toUiError(e)),
+      onError: (e) => setFailure({ run, error: toUiError(e) }),
     }).finally(() => {
-      if (!ctrl.signal.aborted) setLive(false);
+      if (!ctrl.signal.aborted) setEnded(run);
     });
     return () => ctrl.abort();
-  }, [client, id, generation]);
+  }, [client, transport, queryClient, invalidate, id, generation]);
 
-  return { job, setJob, error, live };
+  return { job, error: failure?.run === run ? failure.error : null, live: ended !== run };
 }
 
 async function* jobs(s: AsyncIterable<{ job?: Job | undefined }>) {

@@ -1,55 +1,26 @@
 import { Link } from "wouter";
 import { JobService, type Job } from "../../gen/clustergenie/jobs/v1/jobs_pb";
 import { ClusterService, DropletService } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
-import { useClient } from "../../lib/context";
 import { JOB_STATUSES, ago, describeAction, dropletStatusLabel, jobKindLabel, jobStatusLabel } from "../../lib/format";
-import { useNow, useRpc } from "../../lib/hooks";
+import { useNow } from "../../lib/hooks";
+import { uiError } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
+import { jobTone } from "../../components/jobTone";
 import { Badge, Loading, PageHeader } from "../../components/ui";
-import { jobTone } from "../jobs/JobDetailPage";
-
-/** Pages through a list (at most `maxPages` of 1000) and says whether it stopped early. */
-async function collect<T>(
-  fetch: (pageToken: string) => Promise<{ items: T[]; next: string }>,
-  maxPages = 3,
-): Promise<{ items: T[]; truncated: boolean }> {
-  const items: T[] = [];
-  let token = "";
-  for (let i = 0; i < maxPages; i++) {
-    const page = await fetch(token);
-    items.push(...page.items);
-    token = page.next;
-    if (!token) return { items, truncated: false };
-  }
-  return { items, truncated: true };
-}
+import { useAllPages } from "./useAllPages";
 
 export function OverviewPage() {
-  const clusters = useClient(ClusterService);
-  const droplets = useClient(DropletService);
-  const jobs = useClient(JobService);
   const now = useNow(10_000);
-  const data = useRpc(
-    async (signal) => {
-      const [c, d, j] = await Promise.all([
-        collect(async (pageToken) => {
-          const r = await clusters.listClusters({ pageSize: 1000, pageToken }, { signal });
-          return { items: r.clusters, next: r.nextPageToken };
-        }),
-        collect(async (pageToken) => {
-          const r = await droplets.listDroplets({ pageSize: 1000, pageToken }, { signal });
-          return { items: r.droplets, next: r.nextPageToken };
-        }),
-        collect(async (pageToken) => {
-          const r = await jobs.listJobs({ pageSize: 1000, pageToken }, { signal });
-          return { items: r.jobs, next: r.nextPageToken };
-        }, 2),
-      ]);
-      return { clusters: c, droplets: d, jobs: j };
-    },
-    [clusters, droplets, jobs],
-  );
-  const v = data.data;
+  const clusters = useAllPages(ClusterService.method.listClusters, { pageSize: 1000 }, (r) => ({ items: r.clusters, next: r.nextPageToken }));
+  const droplets = useAllPages(DropletService.method.listDroplets, { pageSize: 1000 }, (r) => ({ items: r.droplets, next: r.nextPageToken }));
+  const jobs = useAllPages(JobService.method.listJobs, { pageSize: 1000 }, (r) => ({ items: r.jobs, next: r.nextPageToken }), 2);
+  const all = [clusters, droplets, jobs];
+  const data =
+    clusters.data && droplets.data && jobs.data
+      ? { clusters: clusters.data, droplets: droplets.data, jobs: jobs.data }
+      : undefined;
+  const refresh = () => all.forEach((q) => void q.refetch());
+  const v = data;
   const plus = (t: boolean) => (t ? "+" : "");
   const countBy = <T,>(items: T[], key: (t: T) => number) => {
     const m = new Map<number, number>();
@@ -63,13 +34,13 @@ export function OverviewPage() {
   return (
     <>
       <PageHeader title="Overview">
-        <button type="button" onClick={data.reload} disabled={data.loading} data-testid="overview-refresh">
+        <button type="button" onClick={refresh} disabled={all.some((q) => q.isFetching)} data-testid="overview-refresh">
           Refresh
         </button>
       </PageHeader>
-      <ErrorBanner error={data.error} />
+      <ErrorBanner error={uiError(...all.map((q) => q.error))} />
       {!v ? (
-        data.loading && <Loading />
+        all.some((q) => q.isPending) && <Loading />
       ) : (
         <>
           <div className="stats">

@@ -1,0 +1,189 @@
+// The fleet's activity log: the newest page from ListActivity, then
+// StreamActivity from its newest cursor, so new entries appear as they are
+// stored; after a dropped stream it resumes from the last cursor received.
+import { Code } from "@connectrpc/connect";
+import { useInfiniteQuery } from "@connectrpc/connect-query";
+import { useEffect, useMemo, useState } from "react";
+import { Link } from "wouter";
+import {
+  ActivityService,
+  ActivitySeverity,
+  AlertService,
+  type ActivityEntry,
+  type StreamActivityResponse,
+} from "../../gen/clustergenie/monitoring/v1/monitoring_pb";
+import { useClient } from "../../lib/context";
+import { toUiError } from "../../lib/errors";
+import { ago, time } from "../../lib/format";
+import { useResumableStream } from "../../lib/stream";
+import { ErrorBanner } from "../../components/ErrorBanner";
+import { Badge } from "../../components/ui";
+import { matchesFilters, mergeEntries, useDebounced, type ActivityFilters } from "./activity";
+import { useInvalidate } from "../../lib/query";
+import { SEVERITIES, severityLabel, severityTone, SOURCES } from "./labels";
+import { LiveStatus } from "./LiveStatus";
+import { useSelection } from "./selection";
+
+/** Live entries kept above the listed pages. */
+const MAX_LIVE = 1000;
+
+export function ActivityPage() {
+  const sel = useSelection();
+  const [source, setSource] = useState("");
+  const [kind, setKind] = useState("");
+  const [minSeverity, setMinSeverity] = useState(ActivitySeverity.UNSPECIFIED);
+  const [text, setText] = useState("");
+  const typedKind = useDebounced(kind.trim(), 300);
+  const typedText = useDebounced(text.trim(), 300);
+  const filters: ActivityFilters = { clusterId: sel.cluster, source, kind: typedKind, minSeverity, text: typedText };
+
+  return (
+    <>
+      <div className="filters card" data-testid="activity-filters">
+        <label>
+          Source{" "}
+          <select value={source} onChange={(e) => setSource(e.target.value)} data-testid="activity-source">
+            <option value="">All</option>
+            {SOURCES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Kind{" "}
+          <input
+            value={kind}
+            onChange={(e) => setKind(e.target.value)}
+            placeholder="job. or droplet.created"
+            data-testid="activity-kind"
+          />
+        </label>
+        <label>
+          At least{" "}
+          <select
+            value={minSeverity}
+            onChange={(e) => setMinSeverity(Number(e.target.value) as ActivitySeverity)}
+            data-testid="activity-severity"
+          >
+            <option value={ActivitySeverity.UNSPECIFIED}>any severity</option>
+            {SEVERITIES.map((s) => (
+              <option key={s} value={s}>
+                {severityLabel(s)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Text{" "}
+          <input value={text} maxLength={100} onChange={(e) => setText(e.target.value)} data-testid="activity-text" />
+        </label>
+      </div>
+      {/* New filters: a new list and a new stream. */}
+      <ActivityLog key={JSON.stringify(filters)} filters={filters} />
+    </>
+  );
+}
+
+function ActivityLog({ filters }: { filters: ActivityFilters }) {
+  const client = useClient(ActivityService);
+  const invalidate = useInvalidate();
+  const list = useInfiniteQuery(
+    ActivityService.method.listActivity,
+    { ...filters, pageSize: 50, pageToken: "" },
+    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined },
+  );
+  const [live, setLive] = useState<readonly ActivityEntry[]>([]);
+  const newestListed = list.data?.pages[0]?.entries[0]?.cursor;
+
+  const stream = useResumableStream<StreamActivityResponse>({
+    // Start once the first page is here, from its newest entry (read again on a restart).
+    key: list.data ? "live" : null,
+    cursor: newestListed,
+    open: (since, signal) =>
+      client.streamActivity({ clusterId: filters.clusterId, minSeverity: filters.minSeverity, since: since ?? "" }, { signal }),
+    cursorOf: (r) => r.entry?.cursor,
+    onItem: ({ entry }) => {
+      if (!entry) return;
+      if (entry.kind.startsWith("alert.")) void invalidate(AlertService.method.listAlerts);
+      if (!matchesFilters(filters, entry)) return;
+      setLive((prev) => (prev.some((e) => e.id === entry.id) ? prev : [entry, ...prev].slice(0, MAX_LIVE)));
+    },
+  });
+
+  // A cursor older than retention: list again, then stream from the newest entry.
+  const expired = stream.status === "stopped" && stream.error?.code === Code.FailedPrecondition;
+  const { refetch } = list;
+  const { restart } = stream;
+  useEffect(() => {
+    if (expired) void refetch().then(restart);
+  }, [expired, refetch, restart]);
+
+  const entries = useMemo(() => mergeEntries(live, list.data?.pages.flatMap((p) => p.entries) ?? []), [live, list.data]);
+
+  return (
+    <section className="card" data-testid="activity-log">
+      <div className="card__head">
+        <h2>Activity</h2>
+        <LiveStatus stream={stream} testid="activity-live" />
+      </div>
+      <ErrorBanner error={list.error ? toUiError(list.error) : null} />
+      {stream.status === "stopped" && !expired && <ErrorBanner error={stream.error} />}
+      {entries.length === 0 ? (
+        <p className="muted" data-testid="activity-empty">
+          {list.isPending ? "Loading…" : "Nothing matches yet; new entries appear here as they happen."}
+        </p>
+      ) : (
+        <ol className="activity-log">
+          {entries.map((e) => (
+            <ActivityRow key={e.id} entry={e} />
+          ))}
+        </ol>
+      )}
+      {list.hasNextPage && (
+        <button type="button" onClick={() => void list.fetchNextPage()} disabled={list.isFetchingNextPage} data-testid="activity-more">
+          Older entries
+        </button>
+      )}
+    </section>
+  );
+}
+
+function ActivityRow({ entry: e }: { entry: ActivityEntry }) {
+  const attrs = Object.entries(e.attributes);
+  return (
+    <li
+      className="activity-log__row"
+      data-testid="activity-row"
+      data-id={e.id}
+      data-kind={e.kind}
+      data-severity={severityLabel(e.severity)}
+    >
+      <span className="activity-log__time" title={time(e.time)}>
+        {ago(e.time)}
+      </span>
+      <Badge tone={severityTone(e.severity)}>{severityLabel(e.severity)}</Badge>
+      <code className="activity-log__kind">{e.kind}</code>
+      <span className="activity-log__msg" data-testid="activity-message">
+        {e.message}
+      </span>
+      <span className="muted activity-log__refs">
+        {e.source}
+        {e.dropletId && (
+          <>
+            {" · "}
+            <Link href={`/droplets/${e.dropletId}`}>droplet</Link>
+          </>
+        )}
+        {e.jobId && (
+          <>
+            {" · "}
+            <Link href={`/jobs/${e.jobId}`}>job</Link>
+          </>
+        )}
+        {attrs.length > 0 && ` · ${attrs.map(([k, v]) => `${k}: ${v}`).join(", ")}`}
+      </span>
+    </li>
+  );
+}

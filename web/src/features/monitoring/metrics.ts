@@ -1,0 +1,136 @@
+// Time ranges, their steps, and folding live samples into bucketed series.
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { MetricKind, MetricPoint, WatchMetricsResponse } from "../../gen/clustergenie/monitoring/v1/monitoring_pb";
+
+export interface Range {
+  id: string;
+  label: string;
+  seconds: number;
+  /** Bucket width: at most a few hundred points per chart (QueryMetrics allows 10 s – 1 day). */
+  step: number;
+}
+
+export const RANGES: readonly Range[] = [
+  { id: "1h", label: "1 h", seconds: 3_600, step: 15 }, // 240 points
+  { id: "6h", label: "6 h", seconds: 21_600, step: 90 }, // 240
+  { id: "24h", label: "24 h", seconds: 86_400, step: 300 }, // 288
+  { id: "7d", label: "7 d", seconds: 604_800, step: 3_600 }, // 168
+];
+
+/**
+ * Where a range ending at `end` (Unix seconds) starts: one step short of
+ * the full width, so the 7-day range stays inside the server's 7-day
+ * retention however long the request takes to arrive.
+ */
+export function rangeStart(end: number, r: Range): number {
+  return end - r.seconds + r.step;
+}
+
+export function rangeById(id: string | null | undefined): Range {
+  return RANGES.find((r) => r.id === id) ?? RANGES[0]!;
+}
+
+/** One chart point: a bucket (or a raw sample, count 1). Times in Unix seconds. */
+export interface Bucket {
+  t: number;
+  v: number;
+  min: number;
+  max: number;
+  count: number;
+}
+
+/** One raw sample from the live stream. */
+export interface Sample {
+  t: number;
+  v: number;
+}
+
+export function toBuckets(points: readonly MetricPoint[]): Bucket[] {
+  return points.map((p) => ({
+    t: p.time ? timestampDate(p.time).getTime() / 1000 : 0,
+    v: p.value,
+    min: p.min,
+    max: p.max,
+    count: Number(p.count) || 1,
+  }));
+}
+
+/**
+ * The queried buckets with live samples folded in the way the server
+ * buckets them: a sample joins the bucket its time falls in (aligned to
+ * multiples of `step` since the epoch), updating its average, min and max,
+ * or starts a new one. Samples must be newer than the queried range.
+ */
+export function foldSamples(base: readonly Bucket[], samples: readonly Sample[], step: number): Bucket[] {
+  if (samples.length === 0) return base as Bucket[];
+  const out = base.slice();
+  for (const s of samples) {
+    const t = Math.floor(s.t / step) * step;
+    const last = out[out.length - 1];
+    if (last && last.t === t) {
+      const count = last.count + 1;
+      out[out.length - 1] = {
+        t,
+        v: (last.v * last.count + s.v) / count,
+        min: Math.min(last.min, s.v),
+        max: Math.max(last.max, s.v),
+        count,
+      };
+    } else if (!last || t > last.t) {
+      out.push({ t, v: s.v, min: s.v, max: s.v, count: 1 });
+    }
+  }
+  return out;
+}
+
+/** Drops buckets older than `fromSec` (the range slides with live data). */
+export function sinceTime(buckets: Bucket[], fromSec: number): Bucket[] {
+  const first = buckets[0];
+  return first && first.t >= fromSec ? buckets : buckets.filter((b) => b.t >= fromSec);
+}
+
+export interface Summary {
+  latest: number;
+  min: number;
+  max: number;
+}
+
+/** Latest value (the newest live sample if any, else the newest bucket), lowest and highest. */
+export function summarize(buckets: readonly Bucket[], latestSample?: Sample): Summary | null {
+  const last = buckets[buckets.length - 1];
+  if (!last) return null;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const b of buckets) {
+    min = Math.min(min, b.min);
+    max = Math.max(max, b.max);
+  }
+  return { latest: latestSample?.v ?? last.v, min, max };
+}
+
+/**
+ * One sample per metric from a WatchMetrics batch. With `average` (the
+ * cluster view) the batch's droplets are averaged, as the cluster-average
+ * query does; otherwise each point counts.
+ */
+export function batchSamples(resp: WatchMetricsResponse, average: boolean): Map<MetricKind, Sample[]> {
+  const out = new Map<MetricKind, Sample[]>();
+  const sums = new Map<MetricKind, { sum: number; n: number; t: number }>();
+  for (const series of resp.series) {
+    for (const p of series.points) {
+      if (!p.time) continue;
+      const t = timestampDate(p.time).getTime() / 1000;
+      if (average) {
+        const s = sums.get(series.metric) ?? { sum: 0, n: 0, t: 0 };
+        sums.set(series.metric, { sum: s.sum + p.value, n: s.n + 1, t: Math.max(s.t, t) });
+      } else {
+        const list = out.get(series.metric) ?? [];
+        list.push({ t, v: p.value });
+        out.set(series.metric, list);
+      }
+    }
+  }
+  for (const [m, s] of sums) out.set(m, [{ t: s.t, v: s.sum / s.n }]);
+  for (const list of out.values()) list.sort((a, b) => a.t - b.t);
+  return out;
+}
