@@ -47,7 +47,8 @@ import {
   type InjectFaultRequest,
 } from "../src/gen/clustergenie/provisioning/v1/provisioning_pb";
 import { BadRequestSchema } from "../src/gen/google/rpc/error_details_pb";
-import { cluster, droplet } from "./harness";
+import type { Session } from "../src/lib/auth";
+import { cluster, droplet, renderApp, SESSIONS } from "./harness";
 
 /** One open server stream, fed by the test: push items, then end or fail it. */
 export class StreamConn<T> {
@@ -308,7 +309,10 @@ export function monitoringFake() {
       listHealthResults(req) {
         calls.listHealthResults.push(req.checkId);
         const list = results.filter(
-          (r) => (!req.checkId || r.checkId === req.checkId) && (!req.unhealthyOnly || !r.healthy),
+          (r) =>
+            (!req.checkId || r.checkId === req.checkId) &&
+            (!req.dropletId || r.dropletId === req.dropletId) &&
+            (!req.unhealthyOnly || !r.healthy),
         );
         const { items, next } = page(list, req.pageSize, req.pageToken);
         return { results: items, nextPageToken: next };
@@ -369,11 +373,9 @@ export function monitoringFake() {
       },
       listAlerts(req) {
         calls.listAlerts++;
-        return {
-          alerts: alerts.filter(
-            (a) => (!req.clusterId || a.clusterId === req.clusterId) && (!req.state || a.state === req.state),
-          ),
-        };
+        const list = alerts.filter((a) => (!req.clusterId || a.clusterId === req.clusterId) && (!req.state || a.state === req.state));
+        const { items, next } = page(list, req.pageSize, req.pageToken);
+        return { alerts: items, nextPageToken: next };
       },
     });
     router.service(FaultService, {
@@ -435,3 +437,8 @@ export function monitoringFake() {
 }
 
 export type MonitoringFake = ReturnType<typeof monitoringFake>;
+
+/** The whole app at `path`, signed in (an operator by default), on a fresh fake monitoring backend. */
+export function openMonitoring(path: string, session: Session = SESSIONS.operator, fake: MonitoringFake = monitoringFake()) {
+  return { fake, ...renderApp({ session, path, routes: fake.routes }) };
+}

@@ -1,7 +1,9 @@
-// src/lib/stream.ts: the reopen-from-the-last-cursor loop and its hook.
+// src/lib/stream.ts: the reopen-from-the-last-cursor loop and its hook; and
+// lib/live.ts's polling, which waits with the same sleep.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { act, renderHook, waitFor } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
+import { follow } from "../src/lib/live";
 import { backoffDelay, DEFAULT_BACKOFF, resumeStream, useResumableStream } from "../src/lib/stream";
 import { StreamConn } from "./monitoring-fixtures";
 
@@ -180,5 +182,36 @@ describe("useResumableStream", () => {
     unmount();
     expect(conns[3]!.signal.aborted).toBe(true);
     expect(got).toEqual(["one", "two"]);
+  });
+});
+
+describe("follow", () => {
+  it("polls after the stream fails, without leaving an abort listener behind per poll", async () => {
+    const ctrl = new AbortController();
+    let listeners = 0;
+    const add = ctrl.signal.addEventListener.bind(ctrl.signal);
+    const remove = ctrl.signal.removeEventListener.bind(ctrl.signal);
+    ctrl.signal.addEventListener = ((...args: Parameters<AbortSignal["addEventListener"]>) => {
+      listeners++;
+      add(...args);
+    }) as AbortSignal["addEventListener"];
+    ctrl.signal.removeEventListener = ((...args: Parameters<AbortSignal["removeEventListener"]>) => {
+      listeners--;
+      remove(...args);
+    }) as AbortSignal["removeEventListener"];
+    let polls = 0;
+    const seen: number[] = [];
+    await follow<number>({
+      watch: () => {
+        throw unavailable();
+      },
+      poll: async () => ++polls,
+      isDone: (n) => n === 5,
+      onUpdate: (n) => seen.push(n),
+      signal: ctrl.signal,
+      pollMs: 1,
+    });
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    expect(listeners).toBe(0);
   });
 });

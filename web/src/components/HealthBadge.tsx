@@ -1,5 +1,6 @@
 // A cluster's rolled-up health (Cluster.health, from monitoring's checks).
 import { ClusterHealth } from "../gen/clustergenie/provisioning/v1/provisioning_pb";
+import { Badge, type Tone } from "./ui";
 
 export type ClusterHealthState = "healthy" | "degraded" | "unhealthy" | "unknown";
 
@@ -16,7 +17,7 @@ export function clusterHealthState(h: ClusterHealth | undefined): ClusterHealthS
   }
 }
 
-const TONE: Record<ClusterHealthState, string> = {
+const TONE: Record<ClusterHealthState, Tone> = {
   healthy: "ok",
   degraded: "warn",
   unhealthy: "bad",
@@ -33,8 +34,8 @@ const TITLE: Record<ClusterHealthState, string> = {
 export function HealthBadge({ health, testid = "cluster-health" }: { health: ClusterHealth | undefined; testid?: string }) {
   const state = clusterHealthState(health);
   return (
-    <span className={`badge badge--${TONE[state]}`} data-testid={testid} data-health={state} title={TITLE[state]}>
+    <Badge tone={TONE[state]} testid={testid} title={TITLE[state]} data-health={state}>
       {state}
-    </span>
+    </Badge>
   );
 }

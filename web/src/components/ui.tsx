@@ -16,14 +16,19 @@ export function ReadOnlyNote({ what }: { what: string }) {
   );
 }
 
-export function Badge({ tone = "neutral", children, testid, title }: {
-  tone?: "neutral" | "ok" | "warn" | "bad" | "info";
+export type Tone = "neutral" | "ok" | "warn" | "bad" | "info";
+
+/** `data-*` attributes a component passes through to its element. */
+type DataAttributes = { [name: `data-${string}`]: string | undefined };
+
+export function Badge({ tone = "neutral", children, testid, title, ...data }: {
+  tone?: Tone;
   children: ReactNode;
   testid?: string;
   title?: string;
-}) {
+} & DataAttributes) {
   return (
-    <span className={`badge badge--${tone}`} data-testid={testid} title={title}>
+    <span className={`badge badge--${tone}`} data-testid={testid} title={title} {...data}>
       {children}
     </span>
   );

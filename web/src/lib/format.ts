@@ -11,8 +11,8 @@ import {
 } from "../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { JobKind, JobStatus, type JobAction } from "../gen/clustergenie/jobs/v1/jobs_pb";
 
-/** `JOB_STATUS_SUCCEEDED` style enum names → `succeeded`, from the generated enum objects. */
-function label<E extends object>(e: E) {
+/** Enum value → its name in lowercase words (`HEALTH_STATE_UNHEALTHY` → `unhealthy`), from the generated enum objects. */
+export function label<E extends object>(e: E) {
   return (v: number): string => {
     const name = (e as Record<number, string | undefined>)[v];
     if (!name) return String(v);
@@ -62,6 +62,9 @@ export function isDropletChanging(d: Droplet): boolean {
 
 /** How often a list polls while something on it is changing. */
 export const POLL_MS = 3000;
+
+/** How often a view showing a cluster's health (from monitoring's checks) asks again. */
+export const HEALTH_POLL_MS = 10_000;
 
 export function money(cents: bigint | number, currency = "USD"): string {
   const n = Number(cents) / 100;

@@ -24,3 +24,13 @@ export function useNow(ms = 1000, on = true): number {
   // eslint-disable-next-line react-hooks/purity
   return Date.now();
 }
+
+/** `value`, once it has stopped changing for `ms` (typing in a filter box). */
+export function useDebounced<T>(value: T, ms: number): T {
+  const [v, setV] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setV(value), ms);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return v;
+}

@@ -2,6 +2,7 @@
 // server stream first; if the stream fails or closes early, polling.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { retryDelaySeconds } from "./errors";
+import { sleep } from "./stream";
 
 export interface FollowOptions<T> {
   /** Opens the server stream (WatchJob, WatchDropletAction). */
@@ -16,16 +17,6 @@ export interface FollowOptions<T> {
 }
 
 const FATAL = new Set([Code.NotFound, Code.PermissionDenied, Code.Unauthenticated, Code.InvalidArgument]);
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
-}
 
 /** Resolves once the thing is done, the caller aborts, or a fatal error. */
 export async function follow<T>(o: FollowOptions<T>): Promise<void> {

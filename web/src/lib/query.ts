@@ -32,7 +32,7 @@
 import { create, equals, type DescMessage, type DescMethodUnary, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import type { ConnectError } from "@connectrpc/connect";
 import { callUnaryMethod, createConnectQueryKey, useTransport } from "@connectrpc/connect-query";
-import { useMutation, useQueryClient, type UseMutationOptions, type UseMutationResult } from "@tanstack/react-query";
+import { useMutation, useQueryClient, type QueryKey, type UseMutationOptions, type UseMutationResult } from "@tanstack/react-query";
 import { useCallback, useRef } from "react";
 import { isTransient, toUiError, type UiError } from "./errors";
 import { newRequestId } from "./hooks";
@@ -42,18 +42,20 @@ export function uiError(...errors: unknown[]): UiError | null {
   return e === undefined ? null : toUiError(e);
 }
 
+/**
+ * The key matching every query of a method or a service (any input, transport
+ * and cardinality). createConnectQueryKey's overloads take one or the other,
+ * not the union; the implementation is the same for both.
+ */
+const filterKey = createConnectQueryKey as (params: { schema: DescService | DescMethodUnary; cardinality: undefined }) => QueryKey;
+
 export function useInvalidate(): (...targets: (DescService | DescMethodUnary)[]) => Promise<void> {
   const queryClient = useQueryClient();
   return useCallback(
     async (...targets) => {
       await Promise.all(
         targets.map((schema) =>
-          queryClient.invalidateQueries({
-            queryKey:
-              schema.kind === "rpc"
-                ? createConnectQueryKey({ schema, cardinality: undefined })
-                : createConnectQueryKey({ schema, cardinality: undefined }),
-          }),
+          queryClient.invalidateQueries({ queryKey: filterKey({ schema, cardinality: undefined }) }),
         ),
       );
     },

@@ -10,16 +10,13 @@ import { JobService } from "../../gen/clustergenie/jobs/v1/jobs_pb";
 import { Role } from "../../lib/auth";
 import { sizesForRegion, useCatalog } from "../../lib/catalog";
 import { fieldError } from "../../lib/errors";
-import { POLL_MS, clusterStatusLabel, dropletStatusLabel, hourlyCost, isDropletChanging, monthlyCost, time } from "../../lib/format";
+import { HEALTH_POLL_MS, POLL_MS, clusterStatusLabel, dropletStatusLabel, hourlyCost, isDropletChanging, monthlyCost, time } from "../../lib/format";
 import { uiError, useIdempotentMutation, useInvalidate } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { HealthBadge } from "../../components/HealthBadge";
 import { Field } from "../../components/Field";
 import { ImageSelect, SizeSelect } from "../../components/Pickers";
 import { Badge, Can, Loading, PageHeader } from "../../components/ui";
-
-// How often an open cluster page asks again for its health.
-const HEALTH_POLL_MS = 10_000;
 
 export function ClusterDetailPage({ id }: { id: string }) {
   // Health follows the checks monitoring runs: look again now and then.

@@ -4,7 +4,7 @@ import { keepPreviousData } from "@tanstack/react-query";
 import { Link } from "wouter";
 import { ClusterService, ClusterStatus, type Cluster } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { Role } from "../../lib/auth";
-import { clusterStatusLabel, monthlyCost } from "../../lib/format";
+import { clusterStatusLabel, HEALTH_POLL_MS, monthlyCost } from "../../lib/format";
 import { usePages } from "../../lib/pages";
 import { uiError } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
@@ -17,7 +17,8 @@ export function ClustersPage() {
   const list = useQuery(
     ClusterService.method.listClusters,
     { pageSize: 50, pageToken: pages.token },
-    { placeholderData: keepPreviousData },
+    // The health column follows monitoring's checks: look again now and then.
+    { placeholderData: keepPreviousData, refetchInterval: HEALTH_POLL_MS },
   );
   const [created, setCreated] = useState<Cluster | null>(null);
 

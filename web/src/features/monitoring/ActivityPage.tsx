@@ -1,9 +1,9 @@
 // The fleet's activity log: the newest page from ListActivity, then
-// StreamActivity from its newest cursor, so new entries appear as they are
-// stored; after a dropped stream it resumes from the last cursor received.
+// StreamActivity from the log's newest cursor, so new entries appear as they
+// are stored; after a dropped stream it resumes from the last cursor received.
 import { Code } from "@connectrpc/connect";
-import { useInfiniteQuery } from "@connectrpc/connect-query";
-import { useEffect, useMemo, useState } from "react";
+import { skipToken, useInfiniteQuery, useQuery } from "@connectrpc/connect-query";
+import { useEffect, useEffectEvent, useMemo, useRef, useState } from "react";
 import { Link } from "wouter";
 import {
   ActivityService,
@@ -15,10 +15,11 @@ import {
 import { useClient } from "../../lib/context";
 import { toUiError } from "../../lib/errors";
 import { ago, time } from "../../lib/format";
-import { useResumableStream } from "../../lib/stream";
+import { useDebounced } from "../../lib/hooks";
+import { backoffDelay, DEFAULT_BACKOFF, sleep, useResumableStream } from "../../lib/stream";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge } from "../../components/ui";
-import { matchesFilters, mergeEntries, useDebounced, type ActivityFilters } from "./activity";
+import { matchesFilters, mergeEntries, type ActivityFilters } from "./activity";
 import { useInvalidate } from "../../lib/query";
 import { SEVERITIES, severityLabel, severityTone, SOURCES } from "./labels";
 import { LiveStatus } from "./LiveStatus";
@@ -94,17 +95,28 @@ function ActivityLog({ filters }: { filters: ActivityFilters }) {
     { ...filters, pageSize: 50, pageToken: "" },
     { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined },
   );
+  // The stream filters by cluster and severity only, so it starts from the newest
+  // entry those allow: with a source, kind or text filter too, the filtered list's
+  // newest entry can be days old, and streaming from it would replay everything since.
+  const narrowed = !!(filters.source || filters.kind || filters.text);
+  const head = useQuery(
+    ActivityService.method.listActivity,
+    narrowed ? { clusterId: filters.clusterId, minSeverity: filters.minSeverity, pageSize: 1 } : skipToken,
+  );
+  const newest = narrowed ? head.data?.entries[0]?.cursor : list.data?.pages[0]?.entries[0]?.cursor;
   const [live, setLive] = useState<readonly ActivityEntry[]>([]);
-  const newestListed = list.data?.pages[0]?.entries[0]?.cursor;
+  /** Consecutive expired cursors, for the backoff before the next try. */
+  const expiries = useRef(0);
 
   const stream = useResumableStream<StreamActivityResponse>({
-    // Start once the first page is here, from its newest entry (read again on a restart).
-    key: list.data ? "live" : null,
-    cursor: newestListed,
+    // Start once the newest cursor is known (read again on a restart).
+    key: list.data && (!narrowed || head.data) ? "live" : null,
+    cursor: newest,
     open: (since, signal) =>
       client.streamActivity({ clusterId: filters.clusterId, minSeverity: filters.minSeverity, since: since ?? "" }, { signal }),
     cursorOf: (r) => r.entry?.cursor,
     onItem: ({ entry }) => {
+      expiries.current = 0;
       if (!entry) return;
       if (entry.kind.startsWith("alert.")) void invalidate(AlertService.method.listAlerts);
       if (!matchesFilters(filters, entry)) return;
@@ -112,13 +124,23 @@ function ActivityLog({ filters }: { filters: ActivityFilters }) {
     },
   });
 
-  // A cursor older than retention: list again, then stream from the newest entry.
+  // A cursor older than retention: after a backoff (so a cursor that keeps
+  // expiring is not retried in a loop), list again, then stream from the newest entry.
   const expired = stream.status === "stopped" && stream.error?.code === Code.FailedPrecondition;
-  const { refetch } = list;
-  const { restart } = stream;
+  const recover = useEffectEvent(async (signal: AbortSignal) => {
+    await sleep(backoffDelay(expiries.current, DEFAULT_BACKOFF, Math.random), signal);
+    if (signal.aborted) return;
+    await Promise.all([list.refetch(), narrowed ? head.refetch() : undefined]);
+    if (signal.aborted) return;
+    expiries.current++;
+    stream.restart();
+  });
   useEffect(() => {
-    if (expired) void refetch().then(restart);
-  }, [expired, refetch, restart]);
+    if (!expired) return;
+    const ctrl = new AbortController();
+    void recover(ctrl.signal);
+    return () => ctrl.abort();
+  }, [expired]);
 
   const entries = useMemo(() => mergeEntries(live, list.data?.pages.flatMap((p) => p.entries) ?? []), [live, list.data]);
 
@@ -128,14 +150,14 @@ function ActivityLog({ filters }: { filters: ActivityFilters }) {
         <h2>Activity</h2>
         <LiveStatus stream={stream} testid="activity-live" />
       </div>
-      <ErrorBanner error={list.error ? toUiError(list.error) : null} />
+      <ErrorBanner error={list.error || head.error ? toUiError(list.error ?? head.error) : null} />
       {stream.status === "stopped" && !expired && <ErrorBanner error={stream.error} />}
       {entries.length === 0 ? (
         <p className="muted" data-testid="activity-empty">
           {list.isPending ? "Loading…" : "Nothing matches yet; new entries appear here as they happen."}
         </p>
       ) : (
-        <ol className="activity-log">
+        <ol className="activity-log" aria-live="polite">
           {entries.map((e) => (
             <ActivityRow key={e.id} entry={e} />
           ))}

@@ -1,6 +1,7 @@
 // A cluster's alert rules (create / delete for operators) and its alerts,
 // polled; the activity log also refreshes them when an alert entry arrives.
 import { useMutation, useQuery } from "@connectrpc/connect-query";
+import { keepPreviousData } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import {
   ActivitySeverity,
@@ -14,9 +15,10 @@ import { Role } from "../../lib/auth";
 import { useAuth } from "../../lib/context";
 import { fieldError, toUiError } from "../../lib/errors";
 import { ago, time } from "../../lib/format";
+import { usePages } from "../../lib/pages";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Field } from "../../components/Field";
-import { Badge, ReadOnlyNote } from "../../components/ui";
+import { Badge, Pager, ReadOnlyNote } from "../../components/ui";
 import { useDefaultCluster, useDroplets } from "./fleet";
 import { duration, durationSeconds } from "./duration";
 import { useIdempotentMutation, useInvalidate } from "../../lib/query";
@@ -36,6 +38,8 @@ import { useSelection } from "./selection";
 
 /** How often the alert list is polled. */
 export const ALERTS_POLL_MS = 10_000;
+/** Alerts per page (paged with page_token). */
+export const ALERTS_PAGE_SIZE = 50;
 
 export function AlertsPage() {
   const sel = useSelection();
@@ -205,7 +209,12 @@ function Rules({ clusterId, operator }: { clusterId: string; operator: boolean }
 
 function Alerts({ clusterId }: { clusterId: string }) {
   const [state, setState] = useState<AlertState>(AlertState.UNSPECIFIED);
-  const alerts = useQuery(AlertService.method.listAlerts, { clusterId, state, pageSize: 200 }, { refetchInterval: ALERTS_POLL_MS });
+  const pages = usePages();
+  const alerts = useQuery(
+    AlertService.method.listAlerts,
+    { clusterId, state, pageSize: ALERTS_PAGE_SIZE, pageToken: pages.token },
+    { refetchInterval: ALERTS_POLL_MS, placeholderData: keepPreviousData },
+  );
   const droplets = useDroplets(clusterId);
   const names = new Map(droplets.data?.droplets.map((d) => [d.id, d.name]));
   const rules = useQuery(AlertService.method.listAlertRules, { clusterId, pageSize: 1000 });
@@ -217,7 +226,14 @@ function Alerts({ clusterId }: { clusterId: string }) {
         <h2>Alerts</h2>
         <label>
           State{" "}
-          <select value={state} onChange={(e) => setState(Number(e.target.value) as AlertState)} data-testid="alert-state-filter">
+          <select
+            value={state}
+            onChange={(e) => {
+              setState(Number(e.target.value) as AlertState);
+              pages.reset();
+            }}
+            data-testid="alert-state-filter"
+          >
             <option value={AlertState.UNSPECIFIED}>All</option>
             {ALERT_STATES.map((s) => (
               <option key={s} value={s}>
@@ -263,6 +279,13 @@ function Alerts({ clusterId }: { clusterId: string }) {
           </tbody>
         </table>
       )}
+      <Pager
+        testid="alerts-pager"
+        page={pages.index}
+        hasNext={!!alerts.data?.nextPageToken}
+        onPrev={pages.prev}
+        onNext={() => pages.next(alerts.data?.nextPageToken ?? "")}
+      />
     </section>
   );
 }

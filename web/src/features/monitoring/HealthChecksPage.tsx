@@ -11,7 +11,7 @@ import {
 import { Role } from "../../lib/auth";
 import { useAuth } from "../../lib/context";
 import { toUiError } from "../../lib/errors";
-import { ago, time } from "../../lib/format";
+import { ago, HEALTH_POLL_MS, time } from "../../lib/format";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge, ReadOnlyNote } from "../../components/ui";
 import { useDefaultCluster, useDroplets } from "./fleet";
@@ -49,7 +49,7 @@ function ClusterChecks({ clusterId, dropletId }: { clusterId: string; dropletId:
   const { can } = useAuth();
   const operator = can(Role.OPERATOR);
   // Verdicts change with every probe round.
-  const list = useQuery(HealthCheckService.method.listHealthChecks, { clusterId, pageSize: 1000 }, { refetchInterval: 10_000 });
+  const list = useQuery(HealthCheckService.method.listHealthChecks, { clusterId, pageSize: 1000 }, { refetchInterval: HEALTH_POLL_MS });
   const droplets = useDroplets(clusterId);
   const names = new Map(droplets.data?.droplets.map((d) => [d.id, d.name]));
   const [editing, setEditing] = useState<string | null>(null);
@@ -216,13 +216,23 @@ function HealthResults({ check, dropletId, names }: { check: HealthCheck; drople
   const q = useInfiniteQuery(
     HealthCheckService.method.listHealthResults,
     { checkId: check.id, dropletId, unhealthyOnly: failedOnly, pageSize: 20, pageToken: "" },
-    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined },
+    // New probes land every round, like the verdicts above.
+    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined, refetchInterval: HEALTH_POLL_MS },
   );
   const results = q.data?.pages.flatMap((p) => p.results) ?? [];
   return (
     <section className="card" data-testid="check-results" data-check-id={check.id}>
       <div className="card__head">
-        <h2>Results of {check.name}</h2>
+        <h2>
+          Results of {check.name}{" "}
+          {/* The droplet picked above narrows the history too: say so. */}
+          <span className="muted" data-testid="results-scope" data-droplet-id={dropletId}>
+            {dropletId ? `on ${names.get(dropletId) ?? dropletId}` : "on every droplet"}
+          </span>
+        </h2>
+        <button type="button" onClick={() => void q.refetch()} disabled={q.isFetching} data-testid="results-refresh">
+          Refresh
+        </button>
         <label className="check">
           <input type="checkbox" checked={failedOnly} onChange={(e) => setFailedOnly(e.target.checked)} data-testid="results-failed-only" />
           Failures only

@@ -11,7 +11,7 @@ export function LiveStatus({ stream, testid }: { stream: ResumableStream; testid
           ? "live updates stopped"
           : "";
   return (
-    <span className={`live-status live-status--${stream.status}`} data-testid={testid} data-status={stream.status}>
+    <span role="status" className={`live-status live-status--${stream.status}`} data-testid={testid} data-status={stream.status}>
       {text}
       {stream.status === "stopped" && (
         <>

@@ -3,7 +3,7 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { useQuery } from "@connectrpc/connect-query";
 import { keepPreviousData } from "@tanstack/react-query";
-import { useMemo, useState } from "react";
+import { useMemo, useRef, useState } from "react";
 import {
   MetricsService,
   type MetricKind,
@@ -17,7 +17,21 @@ import { FaultsPanel } from "./FaultsPanel";
 import { useDefaultCluster } from "./fleet";
 import { formatMetric, metricInfo, METRICS } from "./labels";
 import { LiveStatus } from "./LiveStatus";
-import { batchSamples, foldSamples, RANGES, rangeById, rangeStart, sinceTime, summarize, toBuckets, type Range, type Sample } from "./metrics";
+import {
+  batchSamples,
+  foldLive,
+  mergeBuckets,
+  noteBatch,
+  RANGES,
+  rangeById,
+  rangeStart,
+  sinceTime,
+  summarize,
+  toBuckets,
+  type LiveSeries,
+  type Range,
+  type SeriesClock,
+} from "./metrics";
 import { PickCluster } from "./PickCluster";
 import { RawSamples } from "./RawSamples";
 import { useSelection } from "./selection";
@@ -49,17 +63,26 @@ export function MetricsPage() {
       {/* A new selection or range starts over: a new anchor, no stale live samples. */}
       <MetricCharts key={`${sel.cluster}/${sel.droplet}/${range.id}`} cluster={sel.cluster} droplet={sel.droplet} range={range} />
       {sel.droplet && <FaultsPanel dropletId={sel.droplet} />}
-      <RawSamples cluster={sel.cluster} droplet={sel.droplet} />
+      {/* The raw table starts from the picked droplet: a new pick, a new table. */}
+      <RawSamples key={`${sel.cluster}/${sel.droplet}`} cluster={sel.cluster} droplet={sel.droplet} />
     </>
   );
 }
 
 const nowSec = () => Math.floor(Date.now() / 1000);
 
+/** The queried range's end (Unix seconds) and, per metric, the live samples after it, bucketed. */
+interface Live {
+  anchor: number;
+  series: ReadonlyMap<MetricKind, LiveSeries>;
+}
+
+const startLive = (anchor: number): Live => ({ anchor, series: new Map() });
+
 function MetricCharts({ cluster, droplet, range }: { cluster: string; droplet: string; range: Range }) {
-  // The queried range ends here; live samples after it are folded in.
-  const [anchor, setAnchor] = useState(nowSec);
-  const [live, setLive] = useState<ReadonlyMap<MetricKind, readonly Sample[]>>(new Map());
+  // Moving the anchor queries the range again and drops the live buckets it now covers.
+  const [live, setLive] = useState(() => startLive(nowSec()));
+  const { anchor } = live;
   const query = useQuery(
     MetricsService.method.queryMetrics,
     {
@@ -78,38 +101,42 @@ function MetricCharts({ cluster, droplet, range }: { cluster: string; droplet: s
   const refill = () => {
     const now = nowSec();
     if (now === anchor) void query.refetch();
-    else setAnchor(now);
+    else setLive(startLive(now));
   };
 
+  // The newest sample time per live series, to notice batches the server dropped.
+  const clock = useRef<SeriesClock>(new Map());
   const client = useClient(MetricsService);
   const stream = useResumableStream<WatchMetricsResponse>({
     key: `${cluster}/${droplet}`,
     open: (_cursor, signal, attempt) => {
       // Reopened after a gap: query the range again (up to now) to fill it.
-      if (attempt > 0) refill();
+      if (attempt > 0) {
+        clock.current = new Map();
+        refill();
+      }
       return client.watchMetrics({ clusterId: cluster, dropletId: droplet }, { signal });
     },
-    onItem: (resp) =>
+    onItem: (resp) => {
+      // Fell behind (a jump in a series' times): query the range again up to now.
+      if (noteBatch(clock.current, resp)) refill();
+      const batch = batchSamples(resp, !droplet);
       setLive((prev) => {
-        const next = new Map(prev);
-        for (const [metric, samples] of batchSamples(resp, !droplet)) {
-          // Keep what the queried range lacks and the window still shows.
-          const newest = samples[samples.length - 1]?.t ?? 0;
-          const keep = Math.max(anchor, newest - range.seconds);
-          next.set(metric, [...(next.get(metric) ?? []), ...samples].filter((s) => s.t > keep));
-        }
-        return next;
-      }),
+        const series = new Map(prev.series);
+        for (const [metric, samples] of batch) series.set(metric, foldLive(series.get(metric), samples, prev.anchor, range));
+        return { anchor: prev.anchor, series };
+      });
+    },
   });
 
   const charts = useMemo(() => {
-    const series = query.data?.series ?? [];
+    const queried = query.data?.series ?? [];
     return METRICS.map((metric) => {
-      const s = series.find((x) => x.metric === metric && (droplet ? x.dropletId === droplet : true));
-      const samples = (live.get(metric) ?? []).filter((x) => x.t > anchor);
-      const end = Math.max(anchor, samples[samples.length - 1]?.t ?? 0);
-      const buckets = sinceTime(foldSamples(toBuckets(s?.points ?? []), samples, range.step), rangeStart(end, range) - range.step);
-      return { metric, buckets, summary: summarize(buckets, samples[samples.length - 1]) };
+      const s = queried.find((x) => x.metric === metric && (droplet ? x.dropletId === droplet : true));
+      const l = live.series.get(metric);
+      const end = Math.max(anchor, l?.latest?.t ?? 0);
+      const buckets = sinceTime(mergeBuckets(toBuckets(s?.points ?? []), l?.buckets ?? []), rangeStart(end, range) - range.step);
+      return { metric, buckets, summary: summarize(buckets, l?.latest) };
     });
   }, [query.data, live, anchor, range, droplet]);
 

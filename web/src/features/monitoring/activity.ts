@@ -1,6 +1,5 @@
 // Activity filters: ListActivity applies them all on the server;
 // StreamActivity only cluster and severity, so live entries are matched here.
-import { useEffect, useState } from "react";
 import { ActivitySeverity, type ActivityEntry } from "../../gen/clustergenie/monitoring/v1/monitoring_pb";
 
 export interface ActivityFilters {
@@ -33,14 +32,4 @@ export function mergeEntries(...lists: readonly (readonly ActivityEntry[])[]): A
     }
   }
   return out;
-}
-
-/** `value`, once it has stopped changing for `ms` (typing in a filter box). */
-export function useDebounced<T>(value: T, ms: number): T {
-  const [v, setV] = useState(value);
-  useEffect(() => {
-    const t = setTimeout(() => setV(value), ms);
-    return () => clearTimeout(t);
-  }, [value, ms]);
-  return v;
 }

@@ -2,10 +2,12 @@
 import { skipToken, useQuery } from "@connectrpc/connect-query";
 import { useEffect } from "react";
 import { ClusterService, DropletService } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
+import { HEALTH_POLL_MS } from "../../lib/format";
 import type { Selection } from "./selection";
 
+/** Every cluster, polled: the section header shows the selected one's health. */
 export function useClusters() {
-  return useQuery(ClusterService.method.listClusters, { pageSize: 1000 });
+  return useQuery(ClusterService.method.listClusters, { pageSize: 1000 }, { refetchInterval: HEALTH_POLL_MS });
 }
 
 export function useDroplets(clusterId: string) {

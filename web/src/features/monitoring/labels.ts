@@ -8,6 +8,8 @@ import {
   MetricKind,
 } from "../../gen/clustergenie/monitoring/v1/monitoring_pb";
 import { FaultKind } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
+import type { Tone } from "../../components/ui";
+import { label } from "../../lib/format";
 
 export interface MetricInfo {
   /** For data attributes and URLs: `cpu`, `memory`, … */
@@ -48,14 +50,6 @@ export function formatMetric(m: MetricKind, v: number): string {
   return i.unit ? `${n} ${i.unit}` : n;
 }
 
-/** `HEALTH_STATE_UNHEALTHY` → `unhealthy`, from the generated enum objects. */
-function label<E extends object>(e: E) {
-  return (v: number): string => {
-    const name = (e as Record<number, string | undefined>)[v];
-    return name ? name.toLowerCase().replace(/_/g, " ") : String(v);
-  };
-}
-
 export const healthStateLabel = label(HealthState);
 export const checkKindLabel = label(HealthCheckKind);
 export const severityLabel = label(ActivitySeverity);
@@ -75,8 +69,6 @@ export const FAULT_KINDS = [
 ] as const;
 /** ActivityEntry.source values the contract names. */
 export const SOURCES = ["provisioning", "jobs", "diagnosis", "scaler", "monitoring", "gateway"] as const;
-
-export type Tone = "neutral" | "ok" | "warn" | "bad" | "info";
 
 export function healthTone(s: HealthState): Tone {
   return s === HealthState.HEALTHY ? "ok" : s === HealthState.UNHEALTHY ? "bad" : "neutral";

@@ -1,4 +1,5 @@
-// Time ranges, their steps, and folding live samples into bucketed series.
+// Time ranges, their steps, folding live samples into bucketed series, and
+// noticing gaps in the live stream.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { MetricKind, MetricPoint, WatchMetricsResponse } from "../../gen/clustergenie/monitoring/v1/monitoring_pb";
 
@@ -83,8 +84,50 @@ export function foldSamples(base: readonly Bucket[], samples: readonly Sample[],
   return out;
 }
 
+/** One bucket from two of the same time: weighted average, the lower min and the higher max. */
+function combine(a: Bucket, b: Bucket): Bucket {
+  const count = a.count + b.count;
+  return { t: a.t, v: (a.v * a.count + b.v * b.count) / count, min: Math.min(a.min, b.min), max: Math.max(a.max, b.max), count };
+}
+
+/**
+ * The queried buckets followed by the live ones: a live bucket with the
+ * newest queried bucket's time (the range ended inside it) is merged into
+ * it; older live buckets are dropped.
+ */
+export function mergeBuckets(base: readonly Bucket[], live: readonly Bucket[]): Bucket[] {
+  const out = base.slice();
+  for (const b of live) {
+    const last = out[out.length - 1];
+    if (last && last.t === b.t) out[out.length - 1] = combine(last, b);
+    else if (!last || b.t > last.t) out.push(b);
+  }
+  return out;
+}
+
+/** A metric's live part: the samples after the queried range, bucketed; the newest sample. */
+export interface LiveSeries {
+  buckets: readonly Bucket[];
+  latest: Sample | undefined;
+}
+
+/**
+ * Folds one batch's samples into a metric's live buckets as they arrive
+ * (samples at or before `anchor`, the queried range's end, are already in
+ * it), keeping only the buckets inside the range ending at the newest sample:
+ * the work per batch and the state stay bounded however long the page is open.
+ */
+export function foldLive(prev: LiveSeries | undefined, samples: readonly Sample[], anchor: number, range: Range): LiveSeries {
+  const fresh = samples.filter((s) => s.t > anchor);
+  const last = fresh[fresh.length - 1];
+  if (!last) return prev ?? { buckets: [], latest: undefined };
+  const latest = prev?.latest && prev.latest.t > last.t ? prev.latest : last;
+  const from = rangeStart(Math.max(anchor, latest.t), range) - range.step;
+  return { buckets: sinceTime(foldSamples(prev?.buckets ?? [], fresh, range.step), from), latest };
+}
+
 /** Drops buckets older than `fromSec` (the range slides with live data). */
-export function sinceTime(buckets: Bucket[], fromSec: number): Bucket[] {
+export function sinceTime(buckets: readonly Bucket[], fromSec: number): readonly Bucket[] {
   const first = buckets[0];
   return first && first.t >= fromSec ? buckets : buckets.filter((b) => b.t >= fromSec);
 }
@@ -133,4 +176,39 @@ export function batchSamples(resp: WatchMetricsResponse, average: boolean): Map<
   for (const [m, s] of sums) out.set(m, [{ t: s.t, v: s.sum / s.n }]);
   for (const list of out.values()) list.sort((a, b) => a.t - b.t);
   return out;
+}
+
+/** The sampling interval assumed for a series until it shows its own (the fleet's default). */
+export const DEFAULT_SAMPLE_SECONDS = 10;
+
+/** Per live series (droplet and metric): the newest sample time seen, and the shortest spacing between its samples. */
+export type SeriesClock = Map<string, { newest: number; interval: number | undefined }>;
+
+/**
+ * Notes a WatchMetrics batch's sample times in `clock`, and says whether
+ * some series starts more than two sample intervals after the newest time
+ * seen for it: the server drops the oldest batches for a client that falls
+ * behind, which shows only as such a gap, so the range must be queried again.
+ * A series' interval is the shortest spacing seen between its samples.
+ */
+export function noteBatch(clock: SeriesClock, resp: WatchMetricsResponse): boolean {
+  let gap = false;
+  for (const series of resp.series) {
+    const times = series.points.flatMap((p) => (p.time ? [timestampDate(p.time).getTime() / 1000] : [])).sort((a, b) => a - b);
+    const first = times[0];
+    if (first === undefined) continue;
+    const key = `${series.dropletId}/${series.metric}`;
+    const seen = clock.get(key);
+    const jumped = !!seen && first - seen.newest > 2 * (seen.interval ?? DEFAULT_SAMPLE_SECONDS);
+    if (jumped) gap = true;
+    // The spacing across a gap is not the interval.
+    let interval = seen?.interval;
+    let prev = jumped ? undefined : seen?.newest;
+    for (const t of times) {
+      if (prev !== undefined && t > prev) interval = Math.min(interval ?? Infinity, t - prev);
+      prev = t;
+    }
+    clock.set(key, { newest: Math.max(seen?.newest ?? -Infinity, times[times.length - 1]!), interval });
+  }
+  return gap;
 }
