@@ -349,6 +349,16 @@ const TABLE: &[(&str, &str, Rule)] = &[
     ),
     (
         "clustergenie.scaler.v1.ScalerService",
+        "GetClusterScaling",
+        unary(Viewer, Normal),
+    ),
+    (
+        "clustergenie.scaler.v1.ScalerService",
+        "UpdateClusterScaling",
+        unary(Operator, Normal),
+    ),
+    (
+        "clustergenie.scaler.v1.ScalerService",
         "ListDecisions",
         unary(Viewer, Normal),
     ),

@@ -86,7 +86,7 @@ impl Flow {
         };
         let mut dbs = Vec::new();
         let mut urls = std::collections::HashMap::new();
-        for name in ["provisioning", "jobs", "monitoring", "gateway"] {
+        for name in ["provisioning", "jobs", "monitoring", "scaler", "gateway"] {
             let db = TestDb::new(Backend::MySql).await;
             urls.insert(name.to_string(), db.url.clone());
             dbs.push(db);

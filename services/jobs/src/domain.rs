@@ -189,6 +189,8 @@ pub enum Action {
         target_count: u32,
         size: Slug,
         image: Slug,
+        /// On a scale-down, these go first (the scaler's choice).
+        remove_droplet_ids: Vec<Id>,
     },
 }
 

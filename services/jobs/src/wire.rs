@@ -113,10 +113,12 @@ impl From<&Action> for pb::JobAction {
                 target_count,
                 size,
                 image,
+                remove_droplet_ids,
             } => A::ScaleCluster(pb::ScaleCluster {
                 target_count: i32::try_from(*target_count).unwrap_or(i32::MAX),
                 size: size.as_str().into(),
                 image: image.as_str().into(),
+                remove_droplet_ids: remove_droplet_ids.iter().map(Id::to_string).collect(),
             }),
         };
         Self {
@@ -199,10 +201,22 @@ pub fn action(v: &mut Violations, raw: Option<&pb::JobAction>) -> Option<Action>
             );
             let size = slug(v, "action.scale_cluster.size", &p.size);
             let image = slug(v, "action.scale_cluster.image", &p.image);
+            if p.remove_droplet_ids.len() > Action::MAX_SCALE as usize {
+                v.add(
+                    "action.scale_cluster.remove_droplet_ids",
+                    format!("at most {} ids", Action::MAX_SCALE),
+                );
+            }
+            let remove: Vec<Option<Id>> = p
+                .remove_droplet_ids
+                .iter()
+                .map(|d| id(v, "action.scale_cluster.remove_droplet_ids", d))
+                .collect();
             Some(Action::ScaleCluster {
                 target_count: n?,
                 size: size?,
                 image: image?,
+                remove_droplet_ids: remove.into_iter().collect::<Option<Vec<_>>>()?,
             })
         }
     }
@@ -307,11 +321,14 @@ mod tests {
             Action::RebootDroplet {
                 droplet_id: id.clone(),
             },
-            Action::PowerCycleDroplet { droplet_id: id },
+            Action::PowerCycleDroplet {
+                droplet_id: id.clone(),
+            },
             Action::ScaleCluster {
                 target_count: 0,
                 size: slug("c-2"),
                 image: slug("ubuntu-24-04-x64"),
+                remove_droplet_ids: vec![id],
             },
         ];
         for a in actions {
@@ -369,6 +386,7 @@ mod tests {
                 target_count: 101,
                 size: "s-1vcpu-1gb".into(),
                 image: "ubuntu-24-04-x64".into(),
+                remove_droplet_ids: Vec::new(),
             })),
         };
         let mut v = Violations::new();

@@ -41,6 +41,7 @@ fn scale_to(n: i32) -> pb::JobAction {
             target_count: n,
             size: "s-1vcpu-1gb".into(),
             image: "ubuntu-24-04-x64".into(),
+            remove_droplet_ids: Vec::new(),
         })),
     }
 }

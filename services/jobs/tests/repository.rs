@@ -37,6 +37,7 @@ fn scale(n: u32) -> Action {
         target_count: n,
         size: Slug::parse("s-1vcpu-1gb").unwrap(),
         image: Slug::parse("ubuntu-24-04-x64").unwrap(),
+        remove_droplet_ids: Vec::new(),
     }
 }
 

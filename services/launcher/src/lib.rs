@@ -308,9 +308,19 @@ impl Mesh {
         group
             .start::<MonitoringService>(&opts.config::<MonitoringService>(3, kafka))
             .await?;
-        group
-            .start::<ScalerService>(&opts.config::<ScalerService>(4, kafka))
-            .await?;
+        let mut scaler = opts.config::<ScalerService>(4, kafka);
+        let listening = group.listening();
+        let url_of = |name: &str| {
+            listening
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, addr)| format!("http://{addr}"))
+        };
+        if let (Some(provisioning), Some(jobs)) = (url_of("provisioning"), url_of("jobs")) {
+            scaler.provisioning_url = provisioning;
+            scaler.jobs_url = jobs;
+        }
+        group.start::<ScalerService>(&scaler).await?;
 
         let admin_token = match &opts.admin_token {
             Some(token) => token.clone(),

@@ -981,8 +981,8 @@ impl Steps {
             .items)
     }
 
-    /// Grows by creating droplets, or shrinks by destroying the unhealthy
-    /// (off) ones first, then the newest.
+    /// Grows by creating droplets, or shrinks by destroying the ones the
+    /// job names first, then the unhealthy (off) ones, then the newest.
     async fn scale(&self, p: jobs::ScaleCluster, result: &mut jobs::JobResult) -> StepResult<()> {
         let mut live = self.live().await?;
         let target =
@@ -1006,9 +1006,22 @@ impl Steps {
             self.wait_active(&result.created_droplet_ids.clone())
                 .await?;
         } else if start > target {
+            // The ones asked for first (the scaler picked idle, least loaded
+            // droplets), in the order given, unless an action holds them;
+            // then the unhealthy (off) ones, then the newest.
+            let asked = |d: &crate::domain::Droplet| {
+                p.remove_droplet_ids
+                    .iter()
+                    .position(|r| *r == d.id)
+                    .filter(|_| d.locked_by.is_none())
+                    .unwrap_or(usize::MAX)
+            };
             live.sort_by(|a, b| {
                 let off = |d: &crate::domain::Droplet| d.status == DropletStatus::Off;
-                off(b).cmp(&off(a)).then_with(|| b.id.cmp(&a.id))
+                asked(a)
+                    .cmp(&asked(b))
+                    .then_with(|| off(b).cmp(&off(a)))
+                    .then_with(|| b.id.cmp(&a.id))
             });
             for (n, d) in live.iter().take(start - target).enumerate() {
                 self.check_cancel()?;

@@ -54,6 +54,12 @@ impl Activity {
     }
 
     #[must_use]
+    pub fn decision(mut self, id: &str) -> Self {
+        self.0.decision_id = id.to_string();
+        self
+    }
+
+    #[must_use]
     pub fn health_check(mut self, id: &str) -> Self {
         self.0.health_check_id = id.to_string();
         self

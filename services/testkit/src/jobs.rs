@@ -10,6 +10,7 @@ pub fn scale_cluster(cluster_id: &str, n: i32) -> pb::CreateJobRequest {
             target_count: n,
             size: "s-1vcpu-1gb".into(),
             image: "ubuntu-24-04-x64".into(),
+            remove_droplet_ids: Vec::new(),
         }),
     )
 }
