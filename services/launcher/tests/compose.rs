@@ -465,3 +465,71 @@ fn every_clustergenie_service_has_a_healthcheck_and_a_listen_address() -> Result
     }
     problems_to_result("health and listen addresses", problems)
 }
+
+/// A service's default configuration as the settings tree its environment
+/// variables address (`CLUSTERGENIE_DATABASE__URL` → `database.url`).
+/// Optional sections (the broker) are filled in, so their keys show.
+fn settings_of(name: &str) -> Option<serde_json::Value> {
+    fn tree<S: cg_runtime::kit::Service>() -> Option<serde_json::Value> {
+        use cg_runtime::kit::ServiceConfig as _;
+        let mut config = cg_runtime::kit::default_config::<S>();
+        config.common_mut().kafka = Some(cg_runtime::kafka::KafkaConfig::default());
+        serde_json::to_value(config).ok()
+    }
+    match name {
+        "provisioning" => tree::<provisioning::ProvisioningService>(),
+        "diagnosis" => tree::<diagnosis::DiagnosisService>(),
+        "jobs" => tree::<jobs::JobsService>(),
+        "monitoring" => tree::<monitoring::MonitoringService>(),
+        "scaler" => tree::<scaler::ScalerService>(),
+        "gateway" => tree::<gateway::GatewayService>(),
+        _ => None,
+    }
+}
+
+/// Settings the compose file already passes for diagnosis's coming issue
+/// (its LLM, cache and the services it reads), which today's contract-only
+/// diagnosis ignores. Each must still be unknown: once diagnosis reads one,
+/// it leaves this list.
+const PLANNED: [(&str, &str); 7] = [
+    ("diagnosis", "CLUSTERGENIE_REDIS__URL"),
+    ("diagnosis", "CLUSTERGENIE_UPSTREAMS__PROVISIONING"),
+    ("diagnosis", "CLUSTERGENIE_UPSTREAMS__MONITORING"),
+    ("diagnosis", "CLUSTERGENIE_UPSTREAMS__JOBS"),
+    ("diagnosis", "CLUSTERGENIE_LLM__BASE_URL"),
+    ("diagnosis", "CLUSTERGENIE_LLM__API_KEY"),
+    ("diagnosis", "CLUSTERGENIE_LLM__MODEL"),
+];
+
+#[test]
+fn every_setting_in_the_compose_file_is_one_its_service_reads() -> Result<()> {
+    let doc = compose()?;
+    let services = services(&doc)?;
+    let mut problems = Vec::new();
+    for (name, svc) in clustergenie_services(&services) {
+        let Some(tree) = settings_of(&name) else {
+            problems.push(format!("{name}: no configuration known to this test"));
+            continue;
+        };
+        for (key, _) in environment(svc)? {
+            let Some(path) = key.strip_prefix("CLUSTERGENIE_") else {
+                continue;
+            };
+            let found = path
+                .to_lowercase()
+                .split("__")
+                .try_fold(&tree, |node, part| node.get(part));
+            let planned = PLANNED.contains(&(name.as_str(), key.as_str()));
+            match (found.is_some(), planned) {
+                (false, false) => problems.push(format!(
+                    "{name}: {key} names no setting (a misspelt or dead key is silently ignored)"
+                )),
+                (true, true) => problems.push(format!(
+                    "{name}: {key} is read now; take it off the PLANNED list"
+                )),
+                _ => {}
+            }
+        }
+    }
+    problems_to_result("settings", problems)
+}

@@ -22,7 +22,7 @@ import { Badge } from "../../components/ui";
 import { matchesFilters, mergeEntries, type ActivityFilters } from "./activity";
 import { useInvalidate } from "../../lib/query";
 import { SEVERITIES, severityLabel, severityTone, SOURCES } from "./labels";
-import { LiveStatus } from "./LiveStatus";
+import { LiveStatus } from "../../components/LiveStatus";
 import { useSelection } from "./selection";
 
 /** Live entries kept above the listed pages. */

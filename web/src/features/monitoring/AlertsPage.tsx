@@ -20,7 +20,7 @@ import { ErrorBanner } from "../../components/ErrorBanner";
 import { Field } from "../../components/Field";
 import { Badge, Pager, ReadOnlyNote } from "../../components/ui";
 import { useDefaultCluster, useDroplets } from "./fleet";
-import { duration, durationSeconds } from "./duration";
+import { duration, durationSeconds } from "../../lib/duration";
 import { useIdempotentMutation, useInvalidate } from "../../lib/query";
 import {
   ALERT_STATES,

@@ -6,7 +6,7 @@ import { HealthCheckKind, HealthCheckService, type HealthCheck } from "../../gen
 import { fieldError, toUiError } from "../../lib/errors";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Field } from "../../components/Field";
-import { duration, durationSeconds } from "./duration";
+import { duration, durationSeconds } from "../../lib/duration";
 import { useIdempotentMutation, useInvalidate } from "../../lib/query";
 import { CHECK_KINDS, checkKindLabel } from "./labels";
 

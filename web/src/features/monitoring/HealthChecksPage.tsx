@@ -15,7 +15,7 @@ import { ago, HEALTH_POLL_MS, time } from "../../lib/format";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge, ReadOnlyNote } from "../../components/ui";
 import { useDefaultCluster, useDroplets } from "./fleet";
-import { durationSeconds } from "./duration";
+import { durationSeconds } from "../../lib/duration";
 import { HealthCheckForm } from "./HealthCheckForm";
 import { useInvalidate } from "../../lib/query";
 import { checkKindLabel, healthTone } from "./labels";

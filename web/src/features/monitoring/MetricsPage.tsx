@@ -16,7 +16,7 @@ import { ErrorBanner } from "../../components/ErrorBanner";
 import { FaultsPanel } from "./FaultsPanel";
 import { useDefaultCluster } from "./fleet";
 import { formatMetric, metricInfo, METRICS } from "./labels";
-import { LiveStatus } from "./LiveStatus";
+import { LiveStatus } from "../../components/LiveStatus";
 import {
   batchSamples,
   foldLive,

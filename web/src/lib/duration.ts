@@ -1,3 +1,4 @@
+// Durations in forms: seconds typed by a person ↔ google.protobuf.Duration.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Duration, DurationSchema } from "@bufbuild/protobuf/wkt";
 

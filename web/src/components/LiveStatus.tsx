@@ -1,4 +1,4 @@
-import type { ResumableStream } from "../../lib/stream";
+import type { ResumableStream } from "../lib/stream";
 
 /** "● live" / "reconnecting…" / "stopped" for a resumable stream. */
 export function LiveStatus({ stream, testid }: { stream: ResumableStream; testid: string }) {
