@@ -65,6 +65,16 @@ bench-monitoring *ARGS:
     export TANSU="$(deploy/dev/tansu.sh)"
     cargo bench -p monitoring --bench metrics -- {{ARGS}}
 
+# The scaler: breach sample → SCALE job p50/p99 through tansu (e2e), and
+# evaluations/s across 1,000 clusters × 3 policies (engine, and with MariaDB).
+bench-scaler *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    deploy/dev/test-deps.sh >/dev/null
+    export TANSU="$(deploy/dev/tansu.sh)"
+    cargo bench -p scaler --bench evaluate -- {{ARGS}}
+    cargo bench -p e2e --bench scaler
+
 # The same RPCs direct vs through the gateway: latency and throughput ratios (release build).
 bench-gateway:
     cargo bench -p gateway --bench proxy

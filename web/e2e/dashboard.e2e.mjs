@@ -347,6 +347,151 @@ async function main() {
       await until("the fault.cleared entry to stream in", async () => (await cleared.count()) > before, { timeout: 30_000, every: 500 });
     });
 
+    // Autoscaling: a CPU policy tried with a dry run and enabled; a CPU spike on
+    // every droplet scales the cluster up (the decision streams in live and its
+    // job succeeds); clearing the faults scales it back down.
+    const autoscaling = `${BASE}/autoscaling?cluster=${clusterId}`;
+    const decisions = (action) => page.locator(`${tid("decision-row")}[data-action="${action}"]`);
+    const startCount = await step(pageRef, "autoscaling-policy", async () => {
+      await page.goto(autoscaling);
+      const current = page.locator(tid("autoscaling-current"));
+      const count = Number(await until("the cluster's droplet count", async () => (await current.getAttribute("data-count").catch(() => "")) || null, {
+        timeout: 20_000,
+        every: 250,
+      }));
+      console.log(`\n  droplets now: ${count}`);
+      const form = page.locator(`${tid("policy-form")}[data-mode="create"]`);
+      await form.waitFor();
+      await until("sizes and images in the policy form", async () =>
+        (await form.locator(`${tid("policy-size")} option`).count()) > 0 && (await form.locator(`${tid("policy-image")} option`).count()) > 0,
+        { timeout: 20_000, every: 250 },
+      );
+      await form.locator(tid("policy-name")).fill("cpu");
+      const cpuOption = form.locator(`${tid("policy-metric")} option`, { hasText: /^CPU$/ });
+      await form.locator(tid("policy-metric")).selectOption((await cpuOption.first().getAttribute("value")) ?? "");
+      await form.locator(tid("policy-target")).fill("60");
+      await form.locator(tid("policy-min")).fill(String(count));
+      await form.locator(tid("policy-max")).fill("6");
+      await form.locator(tid("policy-down-window")).fill("8");
+      if (await form.locator(tid("policy-enabled")).isChecked()) fail("a new policy's Enabled box starts checked");
+      await form.locator(tid("policy-submit")).click();
+      const row = page.locator(`${tid("policy-row")}[data-policy-name="cpu"]`);
+      await row.waitFor().catch(async () => fail(`CreatePolicy did not list the policy${await pageErrors(page)}`));
+      if ((await row.getAttribute("data-enabled")) !== "false") fail("the new policy is enabled; it should start disabled");
+
+      // A dry run explains what the cluster's enabled policies would do, acting on nothing.
+      const result = page.locator(tid("dry-run-result"));
+      const refused = page.locator(tid("dry-run-error"));
+      const dryRun = async () => {
+        await page.click(tid("policy-dry-run"));
+        return until("the dry run's answer", async () => ((await result.isVisible()) ? "result" : (await refused.isVisible()) ? "refused" : null), {
+          timeout: 20_000,
+          every: 250,
+        });
+      };
+      const describe = async () =>
+        `${await result.getAttribute("data-action")}, ${await result.getAttribute("data-current")} → ${await result.getAttribute("data-desired")}: ${await text(result.locator(tid("dry-run-explanation")))}`;
+      const before = await dryRun();
+      if (before === "result") console.log(`  dry run (disabled): ${await describe()}`);
+      else console.log(`  dry run (disabled): ${await text(refused)}`);
+
+      await row.locator(tid("policy-toggle")).click();
+      await until("the policy to show enabled", async () => (await row.getAttribute("data-enabled")) === "true", { timeout: 20_000, every: 250 })
+        .catch(async () => fail(`UpdatePolicy(enabled) did not enable the policy${await pageErrors(page)}`));
+      if (before !== "result") {
+        // EvaluateNow evaluates enabled policies only: ask again now that it is.
+        if ((await dryRun()) !== "result") fail(`the dry run of the enabled policy was refused: ${await text(refused)}`);
+        console.log(`  dry run (enabled): ${await describe()}`);
+      }
+      return count;
+    });
+
+    /** The cluster's droplets (id, name) as the monitoring picker lists them, active ones only. */
+    async function activeDroplets(p, min) {
+      await p.goto(`${BASE}/monitoring?cluster=${clusterId}`);
+      const options = p.locator(`${tid("monitoring-droplet")} option`, { hasText: "(active)" });
+      await until(`${min} active droplet(s) in the picker`, async () => (await options.count()) >= min, { timeout: 60_000, every: 1000, tick: () => p.reload() });
+      const out = [];
+      for (const o of await options.all()) out.push({ id: (await o.getAttribute("value")) ?? "", name: await text(o) });
+      return out;
+    }
+
+    /** Opens a droplet's Monitoring page (its Faults panel) and clears every fault it lists. */
+    async function clearFaults(p, dropletId) {
+      await p.goto(`${BASE}/monitoring?cluster=${clusterId}&droplet=${dropletId}`);
+      const empty = p.locator(tid("faults-empty"));
+      const rows = p.locator(tid("fault-row"));
+      await until("the droplet's faults", async () => (await rows.count()) > 0 || (await text(empty)) === "No active faults.", { timeout: 20_000, every: 250 });
+      for (let n = await rows.count(); n > 0; n = await rows.count()) {
+        await rows.first().locator(tid("fault-clear")).click();
+        await until("the fault to be cleared", async () => (await rows.count()) < n, { timeout: 20_000, every: 250 })
+          .catch(async () => fail(`ClearFault did not clear it${await pageErrors(p)}`));
+      }
+    }
+
+    /** A second tab (its own session) to drive faults while the first watches decisions stream in. */
+    async function inOtherTab(fn) {
+      const other = await page.context().newPage();
+      other.setDefaultTimeout(20_000);
+      try {
+        await signIn(other, ADMIN, "admin");
+        return await fn(other);
+      } finally {
+        await other.close().catch(() => {});
+      }
+    }
+
+    await step(pageRef, "autoscaling-scale-up", async () => {
+      await page.goto(autoscaling);
+      await page.locator(`${tid("decisions-live")}[data-status="open"]`).waitFor();
+      const before = await decisions("scale_up").count();
+      await inOtherTab(async (other) => {
+        const droplets = await activeDroplets(other, startCount);
+        for (const d of droplets) {
+          await clearFaults(other, d.id);
+          const spike = other.locator(`${tid("fault-kind")} option`, { hasText: /cpu spike/i });
+          await other.locator(tid("fault-kind")).selectOption((await spike.first().getAttribute("value")) ?? "");
+          await other.locator(tid("fault-duration")).fill("10");
+          await other.click(tid("fault-inject"));
+          await other.locator(`${tid("fault-row")}[data-kind="cpu_spike"]`).waitFor()
+            .catch(async () => fail(`InjectFault on ${d.name} did not list the fault${await pageErrors(other)}`));
+        }
+        console.log(`\n  cpu spike on ${droplets.map((d) => d.name).join(", ")}`);
+      });
+      // No reload: WatchDecisions prepends the decision to the open timeline.
+      await until("a scale-up decision to stream in", async () => (await decisions("scale_up").count()) > before, { timeout: 90_000, every: 500 })
+        .catch(async () => fail(`no scale_up decision appeared${await pageErrors(page)}`));
+      const row = decisions("scale_up").first();
+      console.log(`  decision: ${await row.getAttribute("data-current")} → ${await row.getAttribute("data-desired")}: ${await text(row.locator(tid("decision-explanation")))}`);
+      const link = row.locator(tid("decision-job-link"));
+      await link.waitFor({ timeout: 30_000 }).catch(() => fail("the scale-up decision names no job"));
+      const href = (await link.getAttribute("href")) ?? "";
+      if (!/^\/jobs\/[^/]+$/.test(href)) fail(`the job link points at ${href}`);
+      await link.click();
+      await page.waitForURL(/\/jobs\/[^/]+$/, { timeout: 20_000 });
+      const final = await until("the scaling job to finish", async () => {
+        const s = await text(page.locator(tid("job-status")));
+        return ["succeeded", "failed", "cancelled"].includes(s) ? s : null;
+      }, { every: 500 });
+      console.log(`  job ${href.split("/jobs/")[1]}: ${final}`);
+      if (final !== "succeeded") fail(`scaling job ended ${final}: ${await text(page.locator(tid("job-error")))}`);
+    });
+
+    await step(pageRef, "autoscaling-scale-down", async () => {
+      await page.goto(autoscaling);
+      await page.locator(`${tid("decisions-live")}[data-status="open"]`).waitFor();
+      const before = await decisions("scale_down").count();
+      await inOtherTab(async (other) => {
+        const droplets = await activeDroplets(other, startCount);
+        for (const d of droplets) await clearFaults(other, d.id);
+        console.log(`\n  faults cleared on ${droplets.length} droplet(s)`);
+      });
+      await until("a scale-down decision", async () => (await decisions("scale_down").count()) > before, { timeout: 90_000, every: 500 })
+        .catch(async () => fail(`no scale_down decision within 90 s${await pageErrors(page)}`));
+      const row = decisions("scale_down").first();
+      console.log(`  decision: ${await row.getAttribute("data-current")} → ${await row.getAttribute("data-desired")}: ${await text(row.locator(tid("decision-explanation")))}`);
+    });
+
     if (!SKIP_RATE_LIMIT && LIMIT_REQUESTS) {
       await step(pageRef, "lower-rate-limit", async () => {
         await page.click(tid("nav-rate-limits"));

@@ -78,6 +78,9 @@ async fn an_operator_runs_the_story_in_the_dashboard() {
         "cluster-health-badge",
         "alert-fires",
         "activity-log",
+        "autoscaling-policy",
+        "autoscaling-scale-up",
+        "autoscaling-scale-down",
         "rate-limit",
     ] {
         assert!(
@@ -88,5 +91,5 @@ async fn an_operator_runs_the_story_in_the_dashboard() {
     let shots = std::fs::read_dir(web.join("e2e/artifacts"))
         .unwrap()
         .count();
-    assert!(shots >= 15, "screenshots are kept as artifacts");
+    assert!(shots >= 18, "screenshots are kept as artifacts");
 }

@@ -79,6 +79,34 @@ async fn wait_job(
     .await
 }
 
+/// The job `decision` made, once its record names it.
+async fn decision_job(scaler: &Scaler, decision: &spb::Decision) -> String {
+    eventually(WAIT, &format!("decision {}'s job", decision.id), || {
+        let mut scaler = scaler.clone();
+        let (cluster, id, action) = (
+            decision.cluster_id.clone(),
+            decision.id.clone(),
+            decision.action,
+        );
+        async move {
+            let listed = scaler
+                .list_decisions(spb::ListDecisionsRequest {
+                    cluster_id: cluster,
+                    action,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner();
+            match listed.decisions.iter().find(|d| d.id == id) {
+                Some(d) if !d.job_id.is_empty() => Ok(d.job_id.clone()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await
+}
+
 async fn scaler_jobs(
     jobs: &mut jpb::job_service_client::JobServiceClient<tonic::transport::Channel>,
     cluster: &str,
@@ -242,26 +270,7 @@ async fn a_cpu_spike_scales_up_through_a_job_and_the_calm_after_it_scales_down()
     assert_eq!(up.winning_policy_id, policy.id);
     assert!(up.explanation.contains("ceil(2×"), "{}", up.explanation);
     // The job id reaches the record once the job exists.
-    let up_job = eventually(WAIT, "the scale-up decision's job", || {
-        let (mut scaler, cluster) = (scaler.clone(), cluster.id.clone());
-        let id = up.id.clone();
-        async move {
-            let listed = scaler
-                .list_decisions(spb::ListDecisionsRequest {
-                    cluster_id: cluster,
-                    action: spb::ScaleAction::ScaleUp as i32,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner();
-            match listed.decisions.iter().find(|d| d.id == id) {
-                Some(d) if !d.job_id.is_empty() => Ok(d.job_id.clone()),
-                other => Err(format!("{other:?}")),
-            }
-        }
-    })
-    .await;
+    let up_job = decision_job(&scaler, &up).await;
     let job = wait_job(&jobs, &up_job).await;
     assert_eq!(job.origin_id, up.id);
     assert_eq!(job.result.as_ref().unwrap().created_droplet_ids.len(), 2);
@@ -293,26 +302,8 @@ async fn a_cpu_spike_scales_up_through_a_job_and_the_calm_after_it_scales_down()
         down.create_time.unwrap().seconds - up.create_time.unwrap().seconds >= 5,
         "not before the down window passed"
     );
-    let down_job = eventually(WAIT, "the scale-down decision's job", || {
-        let (mut other, id) = (other.clone(), cluster.id.clone());
-        let decision = down.id.clone();
-        async move {
-            let listed = other
-                .list_decisions(spb::ListDecisionsRequest {
-                    cluster_id: id,
-                    action: spb::ScaleAction::ScaleDown as i32,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner();
-            match listed.decisions.iter().find(|d| d.id == decision) {
-                Some(d) if !d.job_id.is_empty() => Ok(d.job_id.clone()),
-                other => Err(format!("{other:?}")),
-            }
-        }
-    })
-    .await;
+    // Asked of the other replica: both read the same record.
+    let down_job = decision_job(&other, &down).await;
     let job = wait_job(&jobs, &down_job).await;
     let mut destroyed = job.result.unwrap().destroyed_droplet_ids;
     let mut chosen = down.removed_droplet_ids.clone();
@@ -655,6 +646,26 @@ async fn every_scaler_rpc_works_through_grpcurl_and_bad_input_gets_typed_errors(
         .await
         .unwrap_err();
     assert_eq!(violations(&err), ["cluster_id"]);
+    // A disabled policy can be tried with a dry run, but does not act.
+    let tried = scaler
+        .evaluate_now(spb::EvaluateNowRequest {
+            cluster_id: cluster.clone(),
+            dry_run: true,
+        })
+        .await
+        .expect("a dry run weighs disabled policies")
+        .into_inner()
+        .decision
+        .unwrap();
+    assert_eq!(tried.policy_ids, [id.clone()]);
+    let err = scaler
+        .evaluate_now(spb::EvaluateNowRequest {
+            cluster_id: cluster.clone(),
+            dry_run: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "nothing enabled acts");
     scaler
         .delete_policy(spb::DeletePolicyRequest { id })
         .await

@@ -274,6 +274,37 @@ impl Where {
     }
 }
 
+/// After an insert hit a unique key: the row stored earlier under
+/// `request_id`, when the idempotency key is what collided. With the same
+/// `fingerprint` (the same body) that row is the answer to replay; with
+/// another it is `IdempotencyMismatch`. `None` without a key, or when no
+/// row carries it (another unique key collided: the caller's conflict).
+/// `select` reads the row's columns and `fingerprint` `WHERE request_id = ?`.
+pub async fn replay<T>(
+    pool: &AnyPool,
+    select: &str,
+    request_id: Option<&str>,
+    fingerprint: &str,
+    read: impl Fn(&sqlx::any::AnyRow) -> Result<T, crate::ApiError>,
+) -> Result<Option<T>, crate::ApiError> {
+    let Some(request_id) = request_id else {
+        return Ok(None);
+    };
+    let Some(row) = sqlx::query(select)
+        .bind(request_id)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let stored: String = sqlx::Row::try_get(&row, "fingerprint")?;
+    if stored == fingerprint {
+        read(&row).map(Some)
+    } else {
+        Err(crate::ApiError::IdempotencyMismatch(request_id.to_string()))
+    }
+}
+
 /// Which way a page of rows ordered by `id` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {

@@ -14,7 +14,7 @@ use std::future::Future;
 use cg_runtime::{
     ApiError,
     activity::Activity,
-    db::{Db, Order, Where, is_unique_violation, page_by_id},
+    db::{Db, Order, Where, is_unique_violation, page_by_id, replay},
     outbox::{self, Wake},
     page::{PageOf, PageRequest},
 };
@@ -73,6 +73,8 @@ pub trait ScalerStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<PageOf<Policy>>> + Send;
     /// The enabled policies of `cluster`, oldest first.
     fn enabled_policies(&self, cluster: &str) -> impl Future<Output = Result<Vec<Policy>>> + Send;
+    /// Every policy of `cluster`, oldest first.
+    fn all_policies(&self, cluster: &str) -> impl Future<Output = Result<Vec<Policy>>> + Send;
     /// Writes every field of an existing policy but its cluster and creation.
     fn update_policy(&self, policy: &Policy) -> impl Future<Output = Result<Policy>> + Send;
     fn delete_policy(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
@@ -241,20 +243,19 @@ impl ScalerStore for SqlScaler {
         match res {
             Ok(_) => Ok(p.clone()),
             Err(e) if is_unique_violation(&e) => {
-                if let Some(rid) = &p.request_id
-                    && let Some(row) = sqlx::query(&format!(
-                        "SELECT {POLICY_COLUMNS}, fingerprint FROM scaling_policies WHERE request_id = ?"
-                    ))
-                    .bind(rid.as_str())
-                    .fetch_optional(&self.pool)
-                    .await?
+                let select = format!(
+                    "SELECT {POLICY_COLUMNS}, fingerprint FROM scaling_policies WHERE request_id = ?"
+                );
+                if let Some(earlier) = replay(
+                    &self.pool,
+                    &select,
+                    p.request_id.as_deref(),
+                    fingerprint,
+                    policy_from,
+                )
+                .await?
                 {
-                    let fp: String = row.try_get("fingerprint")?;
-                    return if fp == fingerprint {
-                        policy_from(&row)
-                    } else {
-                        Err(ApiError::IdempotencyMismatch(rid.clone()))
-                    };
+                    return Ok(earlier);
                 }
                 Err(name_taken(p))
             }
@@ -293,6 +294,18 @@ impl ScalerStore for SqlScaler {
         sqlx::query(&format!(
             "SELECT {POLICY_COLUMNS} FROM scaling_policies \
              WHERE cluster_id = ? AND enabled <> 0 ORDER BY id"
+        ))
+        .bind(cluster)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(policy_from)
+        .collect()
+    }
+
+    async fn all_policies(&self, cluster: &str) -> Result<Vec<Policy>> {
+        sqlx::query(&format!(
+            "SELECT {POLICY_COLUMNS} FROM scaling_policies WHERE cluster_id = ? ORDER BY id"
         ))
         .bind(cluster)
         .fetch_all(&self.pool)

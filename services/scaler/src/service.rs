@@ -136,10 +136,8 @@ impl<S: ScalerStore> Scaler<S> {
 
     /// Checks what only provisioning knows: the cluster, size and image.
     async fn check_references(&self, cluster: &str, spec: &PolicySpec) -> Result<()> {
+        self.require_cluster(cluster).await?;
         let platform = &self.inner.platform;
-        if platform.cluster_cost(cluster).await?.is_none() {
-            return Err(ApiError::not_found("cluster", cluster));
-        }
         let mut v = Vec::new();
         if platform.size_price(&spec.size).await?.is_none() {
             v.push(Invalid::new("size", format!("unknown size {}", spec.size)));
@@ -269,29 +267,21 @@ impl<S: ScalerStore> Scaler<S> {
         self.inner.store.delete_policy(id.as_str()).await
     }
 
-    pub async fn cluster_scaling(&self, cluster: &Id) -> Result<ClusterState> {
-        if self
-            .inner
-            .platform
-            .cluster_cost(cluster.as_str())
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::not_found("cluster", cluster.as_str()));
+    /// `NOT_FOUND` unless provisioning knows the cluster.
+    async fn require_cluster(&self, cluster: &str) -> Result<()> {
+        match self.inner.platform.cluster_cost(cluster).await? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::not_found("cluster", cluster)),
         }
+    }
+
+    pub async fn cluster_scaling(&self, cluster: &Id) -> Result<ClusterState> {
+        self.require_cluster(cluster.as_str()).await?;
         self.inner.store.cluster(cluster.as_str()).await
     }
 
     pub async fn set_cost_cap(&self, cluster: &Id, cents: i64, now: i64) -> Result<ClusterState> {
-        if self
-            .inner
-            .platform
-            .cluster_cost(cluster.as_str())
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::not_found("cluster", cluster.as_str()));
-        }
+        self.require_cluster(cluster.as_str()).await?;
         self.inner
             .store
             .set_cost_cap(cluster.as_str(), cents, now)
@@ -342,22 +332,17 @@ impl<S: ScalerStore> Scaler<S> {
     }
 
     /// EvaluateNow: the same evaluation, on demand; `FAILED_PRECONDITION`
-    /// without an enabled policy.
+    /// without a policy to weigh.
     #[tracing::instrument(skip(self), fields(cluster = %cluster))]
     pub async fn evaluate_now(&self, cluster: &Id, dry_run: bool, now: i64) -> Result<Decision> {
-        if self
-            .inner
-            .platform
-            .cluster_cost(cluster.as_str())
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::not_found("cluster", cluster.as_str()));
-        }
+        self.require_cluster(cluster.as_str()).await?;
         match self.evaluate(cluster.as_str(), dry_run, now).await? {
             Evaluated::Decided(d) => Ok(*d),
+            Evaluated::NoPolicy if dry_run => Err(ApiError::FailedPrecondition(format!(
+                "cluster {cluster} has no scaling policy"
+            ))),
             Evaluated::NoPolicy => Err(ApiError::FailedPrecondition(format!(
-                "cluster {cluster} has no enabled scaling policy"
+                "cluster {cluster} has no enabled scaling policy (a dry run also tries disabled ones)"
             ))),
             Evaluated::Lost => Err(ApiError::Contention),
         }
@@ -447,7 +432,13 @@ impl<S: ScalerStore> Scaler<S> {
     }
 
     async fn evaluate(&self, cluster: &str, dry_run: bool, now: i64) -> Result<Evaluated> {
-        let policies = self.inner.store.enabled_policies(cluster).await?;
+        // A dry run also weighs disabled policies, so a policy can be tried
+        // before it is enabled to act.
+        let policies = if dry_run {
+            self.inner.store.all_policies(cluster).await?
+        } else {
+            self.inner.store.enabled_policies(cluster).await?
+        };
         if policies.is_empty() {
             return Ok(Evaluated::NoPolicy);
         }

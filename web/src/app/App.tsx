@@ -21,6 +21,10 @@ import { PlaceholderPage } from "../features/placeholders/PlaceholderPage";
 const MonitoringSection = lazy(() =>
   import("../features/monitoring/MonitoringSection").then((m) => ({ default: m.MonitoringSection })),
 );
+// So does autoscaling.
+const AutoscalingSection = lazy(() =>
+  import("../features/autoscaling/AutoscalingSection").then((m) => ({ default: m.AutoscalingSection })),
+);
 
 export interface AppProps {
   transport: Transport;
@@ -62,7 +66,9 @@ function Shell() {
           <PlaceholderPage title="Diagnosis" about="Findings about unhealthy droplets and recommendations you can turn into jobs." />
         </Route>
         <Route path="/autoscaling">
-          <PlaceholderPage title="Autoscaling" about="Scaling policies per cluster and the decisions the scaler made." />
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <AutoscalingSection />
+          </Suspense>
         </Route>
         <Route path="/admin/tokens">
           <AdminOnly>
@@ -132,9 +138,9 @@ function Layout({ children }: { children: ReactNode }) {
           <NavLink href="/droplets" testid="nav-droplets">Droplets</NavLink>
           <NavLink href="/jobs" testid="nav-jobs">Jobs</NavLink>
           <NavLink href="/monitoring" testid="nav-monitoring">Monitoring</NavLink>
+          <NavLink href="/autoscaling" testid="nav-autoscaling">Autoscaling</NavLink>
           <div className="nav__group">Later releases</div>
           <NavLink href="/diagnosis" testid="nav-diagnosis" soon>Diagnosis</NavLink>
-          <NavLink href="/autoscaling" testid="nav-autoscaling" soon>Autoscaling</NavLink>
           {can(Role.ADMIN) && (
             <>
               <div className="nav__group">Admin</div>

@@ -5,7 +5,7 @@
 use cg_runtime::{
     ApiError,
     activity::{Activity, Severity},
-    db::{Db, Order, Where, is_unique_violation, page_by_id},
+    db::{Db, Order, Where, is_unique_violation, page_by_id, replay},
     outbox::{self, Wake},
     page::{PageOf, PageRequest},
 };
@@ -139,20 +139,19 @@ impl AlertStore for SqlAlerts {
         match res {
             Ok(_) => Ok(rule.clone()),
             Err(e) if is_unique_violation(&e) => {
-                if let Some(rid) = &rule.request_id
-                    && let Some(row) = sqlx::query(&format!(
-                        "SELECT {RULE_COLUMNS}, fingerprint FROM alert_rules WHERE request_id = ?"
-                    ))
-                    .bind(rid.as_str())
-                    .fetch_optional(&self.pool)
-                    .await?
+                let select = format!(
+                    "SELECT {RULE_COLUMNS}, fingerprint FROM alert_rules WHERE request_id = ?"
+                );
+                if let Some(earlier) = replay(
+                    &self.pool,
+                    &select,
+                    rule.request_id.as_deref(),
+                    fingerprint,
+                    rule_from,
+                )
+                .await?
                 {
-                    let fp: String = row.try_get("fingerprint")?;
-                    return if fp == fingerprint {
-                        rule_from(&row)
-                    } else {
-                        Err(ApiError::IdempotencyMismatch(rid.clone()))
-                    };
+                    return Ok(earlier);
                 }
                 Err(alerts::conflict(&rule.name, &rule.cluster_id))
             }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use cg_runtime::{
     ApiError,
     activity::{Activity, Severity},
-    db::{Db, Order, Where, is_unique_violation, page_by_id},
+    db::{Db, Order, Where, is_unique_violation, page_by_id, replay},
     outbox::{self, Wake},
     page::{PageOf, PageRequest},
     topic::topics,
@@ -129,21 +129,19 @@ impl HealthStore for SqlHealth {
         match res {
             Ok(_) => Ok(check.clone()),
             Err(e) if is_unique_violation(&e) => {
-                if let Some(rid) = &check.request_id {
-                    let earlier = sqlx::query(&format!(
-                        "SELECT {CHECK_COLUMNS}, fingerprint FROM health_checks WHERE request_id = ?"
-                    ))
-                    .bind(rid.as_str())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    if let Some(row) = earlier {
-                        let fp: String = row.try_get("fingerprint")?;
-                        return if fp == fingerprint {
-                            check_from(&row)
-                        } else {
-                            Err(ApiError::IdempotencyMismatch(rid.clone()))
-                        };
-                    }
+                let select = format!(
+                    "SELECT {CHECK_COLUMNS}, fingerprint FROM health_checks WHERE request_id = ?"
+                );
+                if let Some(earlier) = replay(
+                    &self.pool,
+                    &select,
+                    check.request_id.as_deref(),
+                    fingerprint,
+                    check_from,
+                )
+                .await?
+                {
+                    return Ok(earlier);
                 }
                 Err(ApiError::AlreadyExists(format!(
                     "a health check named {} already exists in cluster {}",
