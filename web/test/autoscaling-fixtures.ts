@@ -98,7 +98,7 @@ export function scalerFake() {
     listDecisions: [],
     watchDecisions: [],
   };
-  /** What EvaluateNow answers when the cluster has an enabled policy. */
+  /** What EvaluateNow answers when the cluster has a policy to weigh. */
   let dryRun: Decision = decision(0, { id: "", dryRun: true });
   let nextId = 1;
 
@@ -211,8 +211,13 @@ export function scalerFake() {
       evaluateNow(req) {
         calls.evaluateNow.push(req);
         if (!clusters.some((c) => c.id === req.clusterId)) throw new ConnectError("no such cluster", Code.NotFound);
-        if (!policies.some((p) => p.clusterId === req.clusterId && p.enabled)) {
-          throw new ConnectError(`cluster ${req.clusterId} has no enabled scaling policy`, Code.FailedPrecondition);
+        // As the scaler: a dry run weighs every policy, a real run the enabled ones.
+        const weighed = policies.filter((p) => p.clusterId === req.clusterId && (req.dryRun || p.enabled));
+        if (weighed.length === 0) {
+          throw new ConnectError(
+            req.dryRun ? `cluster ${req.clusterId} has no scaling policy` : `cluster ${req.clusterId} has no enabled scaling policy`,
+            Code.FailedPrecondition,
+          );
         }
         return { decision: dryRun };
       },

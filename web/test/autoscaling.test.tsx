@@ -201,9 +201,8 @@ describe("autoscaling: policies", () => {
     expect(fake.calls.deletePolicy).toEqual(["p1"]);
   });
 
-  it("a dry run shows the explanation, reasons and current → desired; without an enabled policy it says why", async () => {
+  it("a dry run shows the explanation, reasons and current → desired, also for a disabled policy; without any policy it says why", async () => {
     const fake = scalerFake();
-    fake.policies.push(policy({ id: "p1", name: "cpu", enabled: false }));
     fake.setDryRun(
       decision(0, {
         id: "",
@@ -217,17 +216,19 @@ describe("autoscaling: policies", () => {
         recommendations: [{ policyId: "p1", metric: MetricKind.CPU_PERCENT, currentValue: 95, targetValue: 60, rawDesired: 5, desired: 5 }],
       }),
     );
-    const { user } = openAutoscaling(undefined, SESSIONS.operator, fake);
-    await waitFor(() => expect(row("cpu")).toBeInTheDocument());
-
-    // Only enabled policies are evaluated: FAILED_PRECONDITION, explained.
-    await user.click(screen.getByTestId("policy-dry-run"));
+    // No policy at all: FAILED_PRECONDITION, explained.
+    const empty = openAutoscaling(undefined, SESSIONS.operator, fake);
+    await empty.user.click(await screen.findByTestId("policy-dry-run"));
     const err = await screen.findByTestId("dry-run-error");
-    expect(err).toHaveTextContent("cluster c1 has no enabled scaling policy");
+    expect(err).toHaveTextContent("cluster c1 has no scaling policy");
+    expect(err).toHaveTextContent("Create a policy");
     expect(screen.queryByTestId("dry-run-result")).not.toBeInTheDocument();
+    empty.unmount();
 
-    await user.click(within(row("cpu")).getByTestId("policy-toggle"));
-    await waitFor(() => expect(row("cpu")).toHaveAttribute("data-enabled", "true"));
+    // A disabled policy can be tried before it acts.
+    fake.policies.push(policy({ id: "p1", name: "cpu", enabled: false }));
+    const { user } = openAutoscaling(undefined, SESSIONS.operator, fake);
+    await waitFor(() => expect(row("cpu")).toHaveAttribute("data-enabled", "false"));
     await user.click(screen.getByTestId("policy-dry-run"));
     const result = await screen.findByTestId("dry-run-result");
     expect(result).toHaveAttribute("data-action", "scale_up");

@@ -657,7 +657,7 @@ async fn every_scaler_rpc_works_through_grpcurl_and_bad_input_gets_typed_errors(
         .into_inner()
         .decision
         .unwrap();
-    assert_eq!(tried.policy_ids, [id.clone()]);
+    assert_eq!(tried.policy_ids, std::slice::from_ref(&id));
     let err = scaler
         .evaluate_now(spb::EvaluateNowRequest {
             cluster_id: cluster.clone(),

@@ -1,6 +1,6 @@
 // A cluster's scaling policies: the list, create / edit / delete and the
-// enable toggle for operators, and a dry run of what the enabled policies
-// would do now.
+// enable toggle for operators, and a dry run of what the policies would do
+// now (disabled ones included, so a policy can be tried before it acts).
 import { useMutation, useQuery } from "@connectrpc/connect-query";
 import { useState } from "react";
 import { ScalerService, type Decision, type Policy } from "../../gen/clustergenie/scaler/v1/scaler_pb";
@@ -46,7 +46,7 @@ export function PoliciesCard({ clusterId, region }: { clusterId: string; region:
               type="button"
               onClick={() => dryRun.mutate({ clusterId, dryRun: true })}
               disabled={dryRun.isPending}
-              title="Evaluate the enabled policies now, without acting"
+              title="Evaluate every policy now, disabled ones included, without acting"
               data-testid="policy-dry-run"
             >
               Dry run
@@ -187,7 +187,7 @@ function PolicyRow({ policy: p, operator, onEdit, onDeleted }: {
   );
 }
 
-/** EvaluateNow with dry_run: what the enabled policies would do now, with nothing recorded or started. */
+/** EvaluateNow with dry_run: what the policies (disabled ones too) would do now, with nothing recorded or started. */
 function DryRunOutcome({ error, decision, names }: { error: unknown; decision: Decision | undefined; names: Map<string, string> }) {
   if (error) {
     const e = toUiError(error);
@@ -195,7 +195,7 @@ function DryRunOutcome({ error, decision, names }: { error: unknown; decision: D
       <div data-testid="dry-run-error">
         <ErrorBanner error={e} />
         {e.kind === "precondition" && (
-          <p className="muted small">A dry run evaluates the enabled policies: enable one to see what it would do.</p>
+          <p className="muted small">Create a policy first: a dry run weighs every policy of the cluster, enabled or not.</p>
         )}
       </div>
     );
