@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use cg_runtime::kafka::KafkaConfig;
+use cg_runtime::{kafka::KafkaConfig, topic::topics};
 use cg_testkit::{Backend, Broker, Storage, TestDb, config_for, eventually, provisioning::Clients};
 use clustergenie_proto::{
     jobs::v1 as jpb, monitoring::v1 as mpb, provisioning::v1 as ppb, scaler::v1 as spb,
@@ -162,7 +162,7 @@ async fn a_cpu_spike_scales_up_through_a_job_and_the_calm_after_it_scales_down()
     let jobs_server = cg_testkit::start::<JobsService>(&jobs_config).await;
     // Two replicas over one database and one consumer group.
     let mut scaler_config = config_for::<ScalerService>(Some(&scaler_db), Some(&broker));
-    scaler_config.common.kafka = Some(kafka);
+    scaler_config.common.kafka = Some(kafka.clone());
     scaler_config.provisioning_url = prov.endpoint();
     scaler_config.jobs_url = jobs_server.endpoint();
     scaler_config.sample_window = Duration::from_secs(5);
@@ -331,6 +331,39 @@ async fn a_cpu_spike_scales_up_through_a_job_and_the_calm_after_it_scales_down()
     assert_eq!(
         destroyed, chosen,
         "the executor removed the droplets the decision chose"
+    );
+
+    // Both acting decisions are in the activity log, under their ids.
+    let logged: Vec<(String, String)> = eventually(WAIT, "the scaler's activity entries", || {
+        let (kafka, cluster) = (kafka.clone(), cluster.id.clone());
+        async move {
+            let entries: Vec<(String, String)> =
+                cg_testkit::read_to_end(&kafka, topics::ACTIVITY.name, &cluster)
+                    .await
+                    .iter()
+                    .filter_map(|e| topics::ACTIVITY.decode(e).ok())
+                    .filter(|a| a.source == "scaler")
+                    .map(|a| (a.kind, a.decision_id))
+                    .collect();
+            let scaled = entries
+                .iter()
+                .filter(|(k, _)| k.starts_with("scaler.scale_"))
+                .count();
+            if scaled >= 2 {
+                Ok(entries)
+            } else {
+                Err(entries)
+            }
+        }
+    })
+    .await;
+    assert!(
+        logged.contains(&("scaler.scale_up".into(), up.id.clone())),
+        "{logged:?}"
+    );
+    assert!(
+        logged.contains(&("scaler.scale_down".into(), down.id.clone())),
+        "{logged:?}"
     );
 
     // One job per change, across both replicas.
