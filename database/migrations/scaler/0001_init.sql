@@ -1,6 +1,8 @@
 -- Scaling policies, per-cluster settings and evaluation state, and the
 -- decisions made. Portable DDL (MySQL/MariaDB and SQLite); JSON goes in
--- BLOB columns, which both read back as bytes.
+-- BLOB columns, which both read back as bytes (MEDIUMBLOB where 64 KiB may
+-- not do: an hour of a flapping history, a decision over many policies;
+-- SQLite reads any *BLOB as a blob).
 
 CREATE TABLE scaling_policies (
     id VARCHAR(36) NOT NULL PRIMARY KEY,
@@ -32,7 +34,7 @@ CREATE TABLE scaling_clusters (
     cluster_id VARCHAR(36) NOT NULL PRIMARY KEY,
     monthly_cost_cap_cents BIGINT NOT NULL,
     -- JSON: recent proposals and scale events (the stabilization history).
-    history BLOB NOT NULL,
+    history MEDIUMBLOB NOT NULL,
     -- The last scaling job created, until it is seen to finish.
     last_job_id VARCHAR(36),
     -- A decision recorded to act whose job is not confirmed yet: the next
@@ -46,13 +48,26 @@ CREATE TABLE scaling_clusters (
 
 CREATE TABLE scaling_decisions (
     id VARCHAR(36) NOT NULL PRIMARY KEY,
+    -- Commit order, from scaling_sequence: watchers tail by it (ids are
+    -- made before their transaction, so they can commit out of order).
+    -- A decision that gets its job takes a new one, to be streamed again.
+    seq BIGINT NOT NULL,
     cluster_id VARCHAR(36) NOT NULL,
     action VARCHAR(16) NOT NULL,
     -- The policy ids that took part, space-separated with a space before
     -- the first and after the last, so LIKE '% id %' finds whole ids.
     policy_ids BLOB NOT NULL,
     -- The whole decision (JSON): inputs, recommendations, reasons, job.
-    body BLOB NOT NULL,
+    body MEDIUMBLOB NOT NULL,
     created_at BIGINT NOT NULL
 );
 CREATE INDEX scaling_decisions_cluster ON scaling_decisions (cluster_id, id);
+CREATE UNIQUE INDEX scaling_decisions_seq ON scaling_decisions (seq);
+
+-- The decisions' sequence. Taking a number updates this row, whose lock is
+-- held until commit: numbers commit in the order they are taken.
+CREATE TABLE scaling_sequence (
+    name VARCHAR(32) NOT NULL PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO scaling_sequence (name, value) VALUES ('decisions', 0);

@@ -1016,10 +1016,13 @@ impl Steps {
                     .filter(|_| d.locked_by.is_none())
                     .unwrap_or(usize::MAX)
             };
+            // A droplet an action holds goes last: destroying it would fail.
             live.sort_by(|a, b| {
                 let off = |d: &crate::domain::Droplet| d.status == DropletStatus::Off;
+                let locked = |d: &crate::domain::Droplet| d.locked_by.is_some();
                 asked(a)
                     .cmp(&asked(b))
+                    .then_with(|| locked(a).cmp(&locked(b)))
                     .then_with(|| off(b).cmp(&off(a)))
                     .then_with(|| b.id.cmp(&a.id))
             });

@@ -66,16 +66,11 @@ impl Decision {
         }
     }
 
-    /// What makes two decisions the same for the record: a cluster's
-    /// decisions are recorded when this changes or something is done.
+    /// What makes two decisions the same for the record (the proto: the
+    /// desired count and the reasons): a cluster's decisions are recorded
+    /// when this changes or something is done.
     pub fn summary(&self) -> String {
         let reasons: Vec<&str> = self.reasons.iter().map(|r| r.as_str()).collect();
-        format!(
-            "{}:{}:{}:{}",
-            self.action.as_str(),
-            self.current,
-            self.desired,
-            reasons.join(",")
-        )
+        format!("{}:{}", self.desired, reasons.join(","))
     }
 }

@@ -641,12 +641,23 @@ fn stabilize(history: &History, now: i64, current: u32, proposed: u32, rule: &Po
         }
     }
     // What the history never saw counts as the count in place (see
-    // `History::since_ms`).
+    // `History::since_ms`); so does a window no evaluation fell in (samples
+    // stopped for a while, or the policies were off), as runs of equal
+    // proposals keep their latest time.
     let since = history.since_ms.unwrap_or(now);
-    if since > up_cutoff {
+    let last = history
+        .proposals
+        .iter()
+        .rev()
+        .find(|p| p.time_ms <= now)
+        .map(|p| p.time_ms);
+    let unobserved = |window: i64, cutoff: i64| {
+        window > 0 && (since > cutoff || last.is_none_or(|t| t <= cutoff))
+    };
+    if unobserved(rule.up_window_ms, up_cutoff) {
         up = up.min(current);
     }
-    if since > down_cutoff {
+    if unobserved(rule.down_window_ms, down_cutoff) {
         down = down.max(current);
     }
     let mut desired = current;
@@ -1178,8 +1189,13 @@ mod tests {
         );
         assert_eq!(e.desired, 6);
 
+        // Observed for the whole window, and low throughout.
         let fully = History {
             since_ms: Some(NOW - 300_000),
+            proposals: vec![Proposal {
+                time_ms: NOW - 1_000,
+                desired: 2,
+            }],
             ..History::default()
         };
         let e = evaluate(&[p], &inputs(6, &[(Metric::CpuPercent, 20.0)]), &fully);
@@ -1428,6 +1444,30 @@ mod tests {
         );
         assert!(history.scale_events.is_empty());
         assert_eq!(history.since_ms, Some(NOW));
+    }
+
+    #[test]
+    fn a_gap_longer_than_the_down_window_waits_a_whole_window_again() {
+        let mut p = policy("cpu", Metric::CpuPercent, 60.0);
+        p.down_window_ms = 60_000;
+        p.min = 1;
+        // Observed at 4 for a while, then nothing for ten minutes.
+        let mut history = History::default();
+        let busy = evaluate(
+            &[p.clone()],
+            &inputs(4, &[(Metric::CpuPercent, 60.0)]),
+            &history,
+        );
+        history.record(NOW - 700_000, &busy, false);
+        history.record(NOW - 600_000, &busy, false);
+        let low = evaluate(
+            &[p.clone()],
+            &inputs(4, &[(Metric::CpuPercent, 10.0)]),
+            &history,
+        );
+        assert_eq!(low.action, Action::None, "{}", low.explanation);
+        assert_eq!(low.desired, 4);
+        assert!(low.reasons.contains(&Reason::StabilizationWindow));
     }
 
     #[test]

@@ -75,8 +75,15 @@ pub trait ScalerStore: Send + Sync + 'static {
     fn enabled_policies(&self, cluster: &str) -> impl Future<Output = Result<Vec<Policy>>> + Send;
     /// Every policy of `cluster`, oldest first.
     fn all_policies(&self, cluster: &str) -> impl Future<Output = Result<Vec<Policy>>> + Send;
-    /// Writes every field of an existing policy but its cluster and creation.
-    fn update_policy(&self, policy: &Policy) -> impl Future<Output = Result<Policy>> + Send;
+    /// Writes every field of an existing policy but its cluster and creation,
+    /// if it was last written at `read_at` (its `updated_at` when read):
+    /// `None` when another update came in between, so a merge of a partial
+    /// update never writes back a value read before someone else's change.
+    fn update_policy(
+        &self,
+        policy: &Policy,
+        read_at: i64,
+    ) -> impl Future<Output = Result<Option<Policy>>> + Send;
     fn delete_policy(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// The cluster's state; a default (version 0) for one never written.
@@ -113,14 +120,17 @@ pub trait ScalerStore: Send + Sync + 'static {
         filter: &DecisionFilter,
         page: &PageRequest,
     ) -> impl Future<Output = Result<PageOf<Decision>>> + Send;
-    /// Decisions recorded after `after` (an id; ids grow with time), oldest
-    /// first, for streams that tail the table.
+    /// Decisions written (recorded, or given their job) after sequence
+    /// number `after`, in commit order, with their numbers: for streams
+    /// that tail the table.
     fn decisions_after(
         &self,
         cluster: Option<&str>,
-        after: &str,
+        after: i64,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<Decision>>> + Send;
+    ) -> impl Future<Output = Result<Vec<(i64, Decision)>>> + Send;
+    /// The newest sequence number written (0 before any decision).
+    fn last_seq(&self) -> impl Future<Output = Result<i64>> + Send;
 }
 
 const POLICY_COLUMNS: &str = "id, cluster_id, name, metric, target_value, min_droplets, \
@@ -143,6 +153,20 @@ impl SqlScaler {
             wake: db.wake.clone(),
         }
     }
+}
+
+/// The next number of the decisions' sequence, inside `tx`: the row lock
+/// taken here is held until commit, so numbers commit in order.
+async fn next_seq(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<i64> {
+    sqlx::query("UPDATE scaling_sequence SET value = value + 1 WHERE name = 'decisions'")
+        .execute(&mut **tx)
+        .await?;
+    Ok(
+        sqlx::query("SELECT value FROM scaling_sequence WHERE name = 'decisions'")
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("value")?,
+    )
 }
 
 fn bad(what: String) -> ApiError {
@@ -315,11 +339,12 @@ impl ScalerStore for SqlScaler {
         .collect()
     }
 
-    async fn update_policy(&self, p: &Policy) -> Result<Policy> {
+    async fn update_policy(&self, p: &Policy, read_at: i64) -> Result<Option<Policy>> {
         let res = sqlx::query(
             "UPDATE scaling_policies SET name = ?, metric = ?, target_value = ?, \
              min_droplets = ?, max_droplets = ?, size = ?, image = ?, up_window_ms = ?, \
-             down_window_ms = ?, schedules = ?, enabled = ?, updated_at = ? WHERE id = ?",
+             down_window_ms = ?, schedules = ?, enabled = ?, updated_at = ? \
+             WHERE id = ? AND updated_at = ?",
         )
         .bind(p.spec.name.as_str())
         .bind(p.spec.metric.slug())
@@ -334,11 +359,13 @@ impl ScalerStore for SqlScaler {
         .bind(i64::from(p.spec.enabled))
         .bind(p.updated_at)
         .bind(p.id.as_str())
+        .bind(read_at)
         .execute(&self.pool)
         .await;
         match res {
-            Ok(r) if r.rows_affected() == 0 => Err(ApiError::not_found("policy", &p.id)),
-            Ok(_) => self.policy(&p.id).await,
+            // Gone, or changed since it was read.
+            Ok(r) if r.rows_affected() == 0 => self.policy(&p.id).await.map(|_| None),
+            Ok(_) => self.policy(&p.id).await.map(Some),
             Err(e) if is_unique_violation(&e) => Err(name_taken(p)),
             Err(e) => Err(e.into()),
         }
@@ -457,8 +484,9 @@ impl ScalerStore for SqlScaler {
         }
         if let Some(d) = decision {
             let body = serde_json::to_vec(d).map_err(|e| bad(format!("decision body: {e}")))?;
+            let seq = next_seq(&mut tx).await?;
             sqlx::query(&format!(
-                "INSERT INTO scaling_decisions ({DECISION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+                "INSERT INTO scaling_decisions ({DECISION_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?)"
             ))
             .bind(d.id.as_str())
             .bind(d.cluster_id.as_str())
@@ -466,6 +494,7 @@ impl ScalerStore for SqlScaler {
             .bind(format!(" {} ", d.policy_ids.join(" ")).into_bytes())
             .bind(body)
             .bind(d.created_at)
+            .bind(seq)
             .execute(&mut *tx)
             .await?;
         }
@@ -498,8 +527,10 @@ impl ScalerStore for SqlScaler {
             return Ok(false);
         }
         let body = serde_json::to_vec(decision).map_err(|e| bad(format!("decision body: {e}")))?;
-        sqlx::query("UPDATE scaling_decisions SET body = ? WHERE id = ?")
+        let seq = next_seq(&mut tx).await?;
+        sqlx::query("UPDATE scaling_decisions SET body = ?, seq = ? WHERE id = ?")
             .bind(body)
+            .bind(seq)
             .bind(decision.id.as_str())
             .execute(&mut *tx)
             .await?;
@@ -547,21 +578,30 @@ impl ScalerStore for SqlScaler {
     async fn decisions_after(
         &self,
         cluster: Option<&str>,
-        after: &str,
+        after: i64,
         limit: u32,
-    ) -> Result<Vec<Decision>> {
+    ) -> Result<Vec<(i64, Decision)>> {
         let mut w = Where::new();
         w.text("cluster_id = ?", cluster)
-            .text("id > ?", Some(after));
+            .int("seq > ?", Some(after));
         let sql = format!(
-            "SELECT {DECISION_COLUMNS} FROM scaling_decisions {} ORDER BY id LIMIT {limit}",
+            "SELECT {DECISION_COLUMNS}, seq FROM scaling_decisions {} ORDER BY seq LIMIT {limit}",
             w.sql()
         );
         w.bind(sqlx::query(&sql))
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(decision_from)
+            .map(|row| Ok((row.try_get("seq")?, decision_from(row)?)))
             .collect()
+    }
+
+    async fn last_seq(&self) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT value FROM scaling_sequence WHERE name = 'decisions'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("value")?,
+        )
     }
 }

@@ -51,6 +51,8 @@ struct Inner<S> {
     /// Latest sample per droplet, per cluster.
     samples: Mutex<HashMap<String, HashMap<String, Latest>>>,
     sample_window_ms: i64,
+    /// Batches handled, to sweep the samples now and then.
+    batches: std::sync::atomic::AtomicU64,
     decisions: broadcast::Sender<Arc<Decision>>,
     recorded: Notify,
     stop: CancellationToken,
@@ -121,6 +123,7 @@ impl<S: ScalerStore> Scaler<S> {
                 platform,
                 samples: Mutex::default(),
                 sample_window_ms,
+                batches: std::sync::atomic::AtomicU64::new(0),
                 decisions,
                 recorded: Notify::new(),
                 stop,
@@ -194,6 +197,21 @@ impl<S: ScalerStore> Scaler<S> {
     /// it was.
     #[tracing::instrument(skip(self, patch), fields(policy = %id))]
     pub async fn update_policy(&self, id: &Id, patch: PolicyPatch, now: i64) -> Result<Policy> {
+        // Read, merge, write if unchanged since the read; again if not.
+        for _ in 0..3 {
+            if let Some(updated) = self.try_update_policy(id, &patch, now).await? {
+                return Ok(updated);
+            }
+        }
+        Err(ApiError::Contention)
+    }
+
+    async fn try_update_policy(
+        &self,
+        id: &Id,
+        patch: &PolicyPatch,
+        now: i64,
+    ) -> Result<Option<Policy>> {
         let current = self.inner.store.policy(id.as_str()).await?;
         let s = &current.spec;
         let has = |p: &str| patch.paths.iter().any(|x| x == p);
@@ -255,12 +273,14 @@ impl<S: ScalerStore> Scaler<S> {
         if spec.size != s.size || spec.image != s.image {
             self.check_references(&current.cluster_id, &spec).await?;
         }
+        let read_at = current.updated_at;
         let updated = Policy {
             spec,
-            updated_at: now,
+            // Strictly later, so the next writer's compare sees this write.
+            updated_at: now.max(read_at + 1),
             ..current
         };
-        self.inner.store.update_policy(&updated).await
+        self.inner.store.update_policy(&updated, read_at).await
     }
 
     pub async fn delete_policy(&self, id: &Id) -> Result<()> {
@@ -321,14 +341,34 @@ impl<S: ScalerStore> Scaler<S> {
                 *newest = (*newest).max(t);
             }
         }
+        self.sweep(now);
         for (cluster, newest) in clusters {
             if newest < now - self.inner.sample_window_ms {
                 continue;
             }
-            if let Err(e) = self.evaluate(&cluster, false, now).await {
+            if let Err(e) = self.evaluate(&cluster, Mode::Batch, now).await {
                 tracing::warn!(cluster = %cluster, error = %e, "evaluation failed; the next batch evaluates again");
             }
         }
+    }
+
+    /// Now and then, forgets clusters whose samples stopped long ago (deleted,
+    /// or their partition moved to another replica).
+    fn sweep(&self, now: i64) {
+        const EVERY: u64 = 1024;
+        let n = self
+            .inner
+            .batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !n.is_multiple_of(EVERY) {
+            return;
+        }
+        let stale = now - 10 * self.inner.sample_window_ms;
+        let mut all = self.inner.samples.lock().expect("samples lock");
+        all.retain(|_, droplets| {
+            droplets.retain(|_, l| l.time_ms >= stale);
+            !droplets.is_empty()
+        });
     }
 
     /// EvaluateNow: the same evaluation, on demand; `FAILED_PRECONDITION`
@@ -336,7 +376,8 @@ impl<S: ScalerStore> Scaler<S> {
     #[tracing::instrument(skip(self), fields(cluster = %cluster))]
     pub async fn evaluate_now(&self, cluster: &Id, dry_run: bool, now: i64) -> Result<Decision> {
         self.require_cluster(cluster.as_str()).await?;
-        match self.evaluate(cluster.as_str(), dry_run, now).await? {
+        let mode = if dry_run { Mode::DryRun } else { Mode::Now };
+        match self.evaluate(cluster.as_str(), mode, now).await? {
             Evaluated::Decided(d) => Ok(*d),
             Evaluated::NoPolicy if dry_run => Err(ApiError::FailedPrecondition(format!(
                 "cluster {cluster} has no scaling policy"
@@ -360,14 +401,17 @@ impl<S: ScalerStore> Scaler<S> {
         live: &[DropletInfo],
         now: i64,
     ) -> (BTreeMap<Metric, MetricReading>, HashMap<String, Latest>) {
-        let samples = self
-            .inner
-            .samples
-            .lock()
-            .expect("samples lock")
-            .get(cluster)
-            .cloned()
-            .unwrap_or_default();
+        // Only live droplets are kept: destroyed ones leave the memory here.
+        let samples: HashMap<String, Latest> = {
+            let mut all = self.inner.samples.lock().expect("samples lock");
+            match all.get_mut(cluster) {
+                Some(kept) => {
+                    kept.retain(|id, _| live.iter().any(|d| d.id == *id));
+                    kept.clone()
+                }
+                None => HashMap::new(),
+            }
+        };
         let fresh = |id: &str| {
             samples
                 .get(id)
@@ -391,18 +435,32 @@ impl<S: ScalerStore> Scaler<S> {
         (readings, samples)
     }
 
-    /// Asks jobs again for a job recorded as pending; true once it exists.
+    /// Asks jobs again for a job recorded as pending; true once it exists
+    /// or the mark is given up. A decision whose job jobs refuses for good
+    /// (the cluster gone, say), or that waited longer than the sample window
+    /// (its counts are stale by then), is abandoned: the mark is cleared, an
+    /// activity entry says why, and the next evaluation decides afresh.
     async fn confirm_pending(&self, state: &mut ClusterState, now: i64) -> Result<bool> {
         let Some(decision_id) = state.pending_decision_id.clone() else {
             return Ok(true);
         };
         let mut decision = self.inner.store.decision(&decision_id).await?;
         let Some(job) = decision.job.clone() else {
-            // Nothing to create: forget the mark.
-            state.pending_decision_id = None;
-            return Ok(true);
+            return self
+                .abandon(state, &decision, "it asks for no change", now)
+                .await;
         };
-        let job_id = self
+        if now - decision.created_at > self.inner.sample_window_ms {
+            return self
+                .abandon(
+                    state,
+                    &decision,
+                    "its job could not be created in time",
+                    now,
+                )
+                .await;
+        }
+        let created = self
             .inner
             .platform
             .create_scale_job(ScaleJob {
@@ -413,7 +471,16 @@ impl<S: ScalerStore> Scaler<S> {
                 image: &job.image,
                 remove: &decision.removed_droplet_ids,
             })
-            .await?;
+            .await;
+        let job_id = match created {
+            Ok(id) => id,
+            Err(e) if e.is_transient() || matches!(e, ApiError::Unavailable(_)) => return Err(e),
+            Err(e) => {
+                return self
+                    .abandon(state, &decision, &format!("jobs refused it: {e}"), now)
+                    .await;
+            }
+        };
         decision.job_id = Some(job_id.clone());
         let next = ClusterState {
             last_job_id: Some(job_id.clone()),
@@ -431,7 +498,48 @@ impl<S: ScalerStore> Scaler<S> {
         Ok(true)
     }
 
-    async fn evaluate(&self, cluster: &str, dry_run: bool, now: i64) -> Result<Evaluated> {
+    /// Clears a pending mark whose job will not be made, saying why.
+    async fn abandon(
+        &self,
+        state: &mut ClusterState,
+        decision: &Decision,
+        why: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let next = ClusterState {
+            pending_decision_id: None,
+            version: state.version + 1,
+            updated_at: now,
+            ..state.clone()
+        };
+        let entry = Activity::new(
+            "scaler",
+            "scaler.abandoned",
+            Severity::Warning,
+            format!(
+                "decision {} ({} → {}) abandoned: {why}",
+                decision.id, decision.current, decision.desired
+            ),
+            now,
+        )
+        .cluster(&decision.cluster_id)
+        .decision(&decision.id);
+        if !self.inner.store.record(&next, None, Some(&entry)).await? {
+            return Ok(false);
+        }
+        tracing::warn!(decision = %decision.id, why, "scaling decision abandoned");
+        *state = next;
+        Ok(true)
+    }
+
+    async fn evaluate(&self, cluster: &str, mode: Mode, now: i64) -> Result<Evaluated> {
+        let dry_run = mode == Mode::DryRun;
+        let platform = &self.inner.platform;
+        let mut state = self.inner.store.cluster(cluster).await?;
+        // A job left pending is seen to first, whatever became of the policies.
+        if !dry_run && !self.confirm_pending(&mut state, now).await? {
+            return Ok(Evaluated::Lost);
+        }
         // A dry run also weighs disabled policies, so a policy can be tried
         // before it is enabled to act.
         let policies = if dry_run {
@@ -441,11 +549,6 @@ impl<S: ScalerStore> Scaler<S> {
         };
         if policies.is_empty() {
             return Ok(Evaluated::NoPolicy);
-        }
-        let platform = &self.inner.platform;
-        let mut state = self.inner.store.cluster(cluster).await?;
-        if !dry_run && !self.confirm_pending(&mut state, now).await? {
-            return Ok(Evaluated::Lost);
         }
         let mut job_in_progress = state.pending_decision_id.is_some();
         if let Some(job) = state.last_job_id.clone() {
@@ -457,6 +560,15 @@ impl<S: ScalerStore> Scaler<S> {
         }
         let droplets = platform.droplets(cluster).await?;
         let (readings, samples) = self.readings(cluster, &droplets, now);
+        // Samples are kept by the replica that reads the cluster's partition:
+        // on another one an explicit evaluation would see none and decide on
+        // nothing, so it is refused rather than recorded.
+        if mode == Mode::Now && readings.is_empty() && droplets.iter().any(|d| d.active) {
+            return Err(ApiError::Unavailable(format!(
+                "no recent samples of cluster {cluster} here (the replica reading its \
+                 samples evaluates it, or they stopped arriving); try again, or dry-run"
+            )));
+        }
         let capped = state.monthly_cost_cap_cents > 0;
         let mut rules = Vec::with_capacity(policies.len());
         for p in &policies {
@@ -507,7 +619,8 @@ impl<S: ScalerStore> Scaler<S> {
                 })
                 .collect();
             let n = (inputs.current - eval.desired) as usize;
-            decision.removed_droplet_ids = hpa::choose_victims(&loads, n);
+            // A job names at most 100 (jobs' bound); the executor picks the rest.
+            decision.removed_droplet_ids = hpa::choose_victims(&loads, n.min(100));
         }
         if eval.action != Action::None {
             decision.job = winner.map(|p| JobSpec {
@@ -521,7 +634,9 @@ impl<S: ScalerStore> Scaler<S> {
 
         history.record(now, &eval, acted);
         let summary = decision.summary();
-        let worth_recording = acted || state.last_summary.as_deref() != Some(summary.as_str());
+        // An explicit evaluation is always recorded: someone asked for it.
+        let worth_recording =
+            acted || mode == Mode::Now || state.last_summary.as_deref() != Some(summary.as_str());
         let next = ClusterState {
             history: serde_json::to_string(&history)
                 .map_err(|e| ApiError::Internal(format!("history: {e}")))?,
@@ -622,18 +737,8 @@ impl<S: ScalerStore> Scaler<S> {
         let inner = &self.inner;
         // Start at the newest, so watchers see what comes after they connect.
         let mut after = loop {
-            match inner
-                .store
-                .decisions(
-                    &DecisionFilter::default(),
-                    &PageRequest {
-                        size: 1,
-                        after: None,
-                    },
-                )
-                .await
-            {
-                Ok(p) => break p.items.first().map(|d| d.id.clone()).unwrap_or_default(),
+            match inner.store.last_seq().await {
+                Ok(seq) => break seq,
                 Err(e) => {
                     tracing::warn!(error = %e, "decision tail cannot read yet");
                     tokio::select! {
@@ -649,10 +754,10 @@ impl<S: ScalerStore> Scaler<S> {
                 () = inner.recorded.notified() => {}
                 () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
             }
-            match inner.store.decisions_after(None, &after, 500).await {
+            match inner.store.decisions_after(None, after, 500).await {
                 Ok(rows) => {
-                    for d in rows {
-                        after.clone_from(&d.id);
+                    for (seq, d) in rows {
+                        after = seq;
                         // No watcher is fine.
                         let _ = inner.decisions.send(Arc::new(d));
                     }
@@ -661,6 +766,17 @@ impl<S: ScalerStore> Scaler<S> {
             }
         }
     }
+}
+
+/// What asked for an evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A sample batch arrived.
+    Batch,
+    /// EvaluateNow.
+    Now,
+    /// EvaluateNow with `dry_run`.
+    DryRun,
 }
 
 /// What one evaluation came to.

@@ -140,12 +140,19 @@ async fn updates_write_the_whole_policy_and_enabled_ones_are_found(backend: Back
     p.spec.schedules.clear();
     p.spec.enabled = false;
     p.updated_at = T0 + 5;
-    let updated = s.store.update_policy(&p).await.unwrap();
-    assert_eq!(updated, p);
+    let updated = s.store.update_policy(&p, T0).await.unwrap();
+    assert_eq!(updated, Some(p.clone()));
     assert!(s.store.enabled_policies(CLUSTER).await.unwrap().is_empty());
+    // A writer that read the policy before that update loses.
+    let mut stale = p.clone();
+    stale.spec.target = 10.0;
+    stale.updated_at = T0 + 6;
+    assert_eq!(s.store.update_policy(&stale, T0).await.unwrap(), None);
+    assert_eq!(s.store.policy(&p.id).await.unwrap().spec.target, 75.0);
 
     p.spec.name = PolicyName::parse("mem").unwrap();
-    let err = s.store.update_policy(&p).await.unwrap_err();
+    p.updated_at = T0 + 7;
+    let err = s.store.update_policy(&p, T0 + 5).await.unwrap_err();
     assert!(err.to_string().contains("mem"), "a taken name: {err}");
 
     s.store.delete_policy(&id(1)).await.unwrap();
@@ -311,14 +318,35 @@ async fn decisions_are_listed_newest_first_filtered_and_tailed(backend: Backend)
     let read = s.store.decision(&id(3)).await.unwrap();
     assert_eq!(read, decision(3, CLUSTER, &["p1", "p2"], Action::None));
 
+    // The tail runs in commit order; a decision given its job comes again.
+    let ids_of =
+        |rows: Vec<(i64, Decision)>| rows.into_iter().map(|(_, d)| d.id).collect::<Vec<_>>();
+    let first = s.store.decisions_after(Some(CLUSTER), 0, 10).await.unwrap();
+    assert_eq!(ids_of(first.clone()), [id(1), id(3), id(4)]);
+    let after_first = first[0].0;
     let tail = s
         .store
-        .decisions_after(Some(CLUSTER), &id(1), 10)
+        .decisions_after(Some(CLUSTER), after_first, 10)
         .await
         .unwrap();
-    assert_eq!(ids(tail), [id(3), id(4)]);
-    let everyone = s.store.decisions_after(None, "", 2).await.unwrap();
-    assert_eq!(ids(everyone), [id(1), id(2)]);
+    assert_eq!(ids_of(tail), [id(3), id(4)]);
+    let everyone = s.store.decisions_after(None, 0, 2).await.unwrap();
+    assert_eq!(ids_of(everyone), [id(1), id(2)]);
+    let last = s.store.last_seq().await.unwrap();
+    assert_eq!(last, 4);
+    let state = s.store.cluster(CLUSTER).await.unwrap();
+    let with_job = Decision {
+        job_id: Some(id(99)),
+        ..decision(1, CLUSTER, &["p1"], Action::ScaleUp)
+    };
+    let next = ClusterState {
+        version: state.version + 1,
+        ..state
+    };
+    assert!(s.store.attach_job(&next, &with_job).await.unwrap());
+    let again = s.store.decisions_after(None, last, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].0, again[0].1.job_id.clone()), (5, Some(id(99))));
 }
 
 on_both_backends!(
