@@ -572,8 +572,17 @@ impl<S: ScalerStore> Scaler<S> {
         let capped = state.monthly_cost_cap_cents > 0;
         let mut rules = Vec::with_capacity(policies.len());
         for p in &policies {
+            // Under a cap, a size the catalog no longer prices would make
+            // added droplets free: nothing is decided until it is fixed.
             let price = if capped {
-                platform.size_price(&p.spec.size).await?.unwrap_or(0)
+                platform.size_price(&p.spec.size).await?.ok_or_else(|| {
+                    ApiError::FailedPrecondition(format!(
+                        "policy {} adds droplets of size {}, which the catalog no longer \
+                         prices, so the cluster's cost cap cannot be kept; change its size",
+                        p.spec.name.as_str(),
+                        p.spec.size
+                    ))
+                })?
             } else {
                 0
             };
