@@ -24,6 +24,33 @@ fn secs(s: i64) -> prost_types::Duration {
     }
 }
 
+/// Waits until provisioning's `GetCluster` answers `cluster` with `health`.
+async fn cluster_health_becomes(
+    clusters: &ppb::cluster_service_client::ClusterServiceClient<tonic::transport::Channel>,
+    cluster: &str,
+    health: ppb::ClusterHealth,
+) {
+    eventually(
+        WAIT,
+        &format!("the cluster {health:?} in provisioning"),
+        || {
+            let (mut clusters, id) = (clusters.clone(), cluster.to_string());
+            async move {
+                let h = clusters
+                    .get_cluster(ppb::GetClusterRequest { id })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .cluster
+                    .unwrap()
+                    .health;
+                if h == health as i32 { Ok(()) } else { Err(h) }
+            }
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cpu_spike_shows_in_metrics_checks_cluster_health_alerts_and_activity() {
     cg_runtime::telemetry::init_for_tests();
@@ -112,25 +139,7 @@ async fn a_cpu_spike_shows_in_metrics_checks_cluster_health_alerts_and_activity(
         .expect("an alert rule");
 
     // Both droplets healthy first: the cluster says so in provisioning.
-    eventually(WAIT, "the cluster healthy in provisioning", || {
-        let (mut clusters, id) = (clusters.clone(), cluster.id.clone());
-        async move {
-            let h = clusters
-                .get_cluster(ppb::GetClusterRequest { id })
-                .await
-                .unwrap()
-                .into_inner()
-                .cluster
-                .unwrap()
-                .health;
-            if h == ppb::ClusterHealth::Healthy as i32 {
-                Ok(())
-            } else {
-                Err(h)
-            }
-        }
-    })
-    .await;
+    cluster_health_becomes(&clusters, &cluster.id, ppb::ClusterHealth::Healthy).await;
 
     let mut watch = metrics
         .watch_metrics(mpb::WatchMetricsRequest {
@@ -225,25 +234,7 @@ async fn a_cpu_spike_shows_in_metrics_checks_cluster_health_alerts_and_activity(
         }
     })
     .await;
-    eventually(WAIT, "the cluster degraded in provisioning", || {
-        let (mut clusters, id) = (clusters.clone(), cluster.id.clone());
-        async move {
-            let h = clusters
-                .get_cluster(ppb::GetClusterRequest { id })
-                .await
-                .unwrap()
-                .into_inner()
-                .cluster
-                .unwrap()
-                .health;
-            if h == ppb::ClusterHealth::Degraded as i32 {
-                Ok(())
-            } else {
-                Err(h)
-            }
-        }
-    })
-    .await;
+    cluster_health_becomes(&clusters, &cluster.id, ppb::ClusterHealth::Degraded).await;
     let summary = metrics
         .get_cluster_summary(mpb::GetClusterSummaryRequest {
             cluster_id: cluster.id.clone(),

@@ -42,7 +42,6 @@ pub struct Platform {
     droplets: ppb::droplet_service_client::DropletServiceClient<Channel>,
     catalog_client: ppb::catalog_service_client::CatalogServiceClient<Channel>,
     jobs: jpb::job_service_client::JobServiceClient<Channel>,
-    timeout: Duration,
     catalog: Arc<RwLock<Catalog>>,
 }
 
@@ -88,7 +87,6 @@ impl Platform {
             droplets: ppb::droplet_service_client::DropletServiceClient::new(provisioning.clone()),
             catalog_client: ppb::catalog_service_client::CatalogServiceClient::new(provisioning),
             jobs: jpb::job_service_client::JobServiceClient::new(lazy(jobs_url, timeout)?),
-            timeout,
             catalog: Arc::default(),
         })
     }
@@ -238,10 +236,6 @@ impl Platform {
             .job
             .map(|j| j.id)
             .ok_or_else(|| ApiError::Internal("jobs answered CreateJob without a job".into()))
-    }
-
-    pub fn timeout(&self) -> Duration {
-        self.timeout
     }
 }
 

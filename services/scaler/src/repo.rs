@@ -231,6 +231,24 @@ fn schedules_json(p: &Policy) -> Result<Vec<u8>> {
     serde_json::to_vec(&p.spec.schedules).map_err(|e| bad(format!("policy schedules: {e}")))
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds a policy's spec columns, in `POLICY_COLUMNS` order (name …
+/// enabled): what an insert and an update both write.
+fn bind_spec<'q>(q: AnyQuery<'q>, p: &'q Policy) -> Result<AnyQuery<'q>> {
+    Ok(q.bind(p.spec.name.as_str())
+        .bind(p.spec.metric.slug())
+        .bind(p.spec.target)
+        .bind(i64::from(p.spec.min))
+        .bind(i64::from(p.spec.max))
+        .bind(p.spec.size.as_str())
+        .bind(p.spec.image.as_str())
+        .bind(p.spec.up_window_ms)
+        .bind(p.spec.down_window_ms)
+        .bind(schedules_json(p)?)
+        .bind(i64::from(p.spec.enabled)))
+}
+
 fn name_taken(p: &Policy) -> ApiError {
     ApiError::AlreadyExists(format!(
         "a policy named {} exists in cluster {}",
@@ -241,29 +259,20 @@ fn name_taken(p: &Policy) -> ApiError {
 
 impl ScalerStore for SqlScaler {
     async fn insert_policy(&self, p: &Policy, fingerprint: &str) -> Result<Policy> {
-        let res = sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO scaling_policies ({POLICY_COLUMNS}, fingerprint) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(p.id.as_str())
-        .bind(p.cluster_id.as_str())
-        .bind(p.spec.name.as_str())
-        .bind(p.spec.metric.slug())
-        .bind(p.spec.target)
-        .bind(i64::from(p.spec.min))
-        .bind(i64::from(p.spec.max))
-        .bind(p.spec.size.as_str())
-        .bind(p.spec.image.as_str())
-        .bind(p.spec.up_window_ms)
-        .bind(p.spec.down_window_ms)
-        .bind(schedules_json(p)?)
-        .bind(i64::from(p.spec.enabled))
-        .bind(p.request_id.clone())
-        .bind(p.created_at)
-        .bind(p.updated_at)
-        .bind(fingerprint)
-        .execute(&self.pool)
-        .await;
+        );
+        let q = sqlx::query(&sql)
+            .bind(p.id.as_str())
+            .bind(p.cluster_id.as_str());
+        let res = bind_spec(q, p)?
+            .bind(p.request_id.clone())
+            .bind(p.created_at)
+            .bind(p.updated_at)
+            .bind(fingerprint)
+            .execute(&self.pool)
+            .await;
         match res {
             Ok(_) => Ok(p.clone()),
             Err(e) if is_unique_violation(&e) => {
@@ -340,28 +349,18 @@ impl ScalerStore for SqlScaler {
     }
 
     async fn update_policy(&self, p: &Policy, read_at: i64) -> Result<Option<Policy>> {
-        let res = sqlx::query(
+        let q = sqlx::query(
             "UPDATE scaling_policies SET name = ?, metric = ?, target_value = ?, \
              min_droplets = ?, max_droplets = ?, size = ?, image = ?, up_window_ms = ?, \
              down_window_ms = ?, schedules = ?, enabled = ?, updated_at = ? \
              WHERE id = ? AND updated_at = ?",
-        )
-        .bind(p.spec.name.as_str())
-        .bind(p.spec.metric.slug())
-        .bind(p.spec.target)
-        .bind(i64::from(p.spec.min))
-        .bind(i64::from(p.spec.max))
-        .bind(p.spec.size.as_str())
-        .bind(p.spec.image.as_str())
-        .bind(p.spec.up_window_ms)
-        .bind(p.spec.down_window_ms)
-        .bind(schedules_json(p)?)
-        .bind(i64::from(p.spec.enabled))
-        .bind(p.updated_at)
-        .bind(p.id.as_str())
-        .bind(read_at)
-        .execute(&self.pool)
-        .await;
+        );
+        let res = bind_spec(q, p)?
+            .bind(p.updated_at)
+            .bind(p.id.as_str())
+            .bind(read_at)
+            .execute(&self.pool)
+            .await;
         match res {
             // Gone, or changed since it was read.
             Ok(r) if r.rows_affected() == 0 => self.policy(&p.id).await.map(|_| None),

@@ -1,6 +1,6 @@
 //! The protobuf forms of the scaler's domain types, in one place.
 
-use cg_runtime::time::timestamp;
+use cg_runtime::time::{duration, timestamp};
 use clustergenie_proto::{events::v1 as ev, monitoring::v1 as mpb, scaler::v1 as pb};
 
 use crate::{
@@ -82,10 +82,9 @@ impl From<Reason> for pb::DecisionReason {
 }
 
 fn millis_duration(ms: i64) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: ms.div_euclid(1000),
-        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
-    }
+    duration(std::time::Duration::from_millis(
+        u64::try_from(ms).unwrap_or(0),
+    ))
 }
 
 pub fn schedule(s: &ScheduleSpec) -> pb::Schedule {
