@@ -98,3 +98,8 @@ compose-env:
 # The production-like mesh: one container per service plus MySQL, Kafka, Redis, tracing.
 compose-up: compose-env
     docker compose up --build
+
+# Diagnosis: rules-only p50/p99 for a 50-droplet cluster with 24 h of metrics,
+# and with a fake LLM at a fixed latency (release build).
+bench-diagnosis *ARGS:
+    cargo bench -p diagnosis --bench diagnose -- {{ARGS}}

@@ -46,6 +46,15 @@ const fn stream(role: Role) -> Rule {
     }
 }
 
+/// A stream that starts costly work (the rules, then an LLM).
+const fn expensive_stream(role: Role) -> Rule {
+    Rule {
+        access: Access::Needs(role),
+        tier: Expensive,
+        stream: true,
+    }
+}
+
 const PUBLIC: Rule = Rule {
     access: Access::Public,
     tier: Normal,
@@ -224,6 +233,11 @@ const TABLE: &[(&str, &str, Rule)] = &[
         "clustergenie.diagnosis.v1.DiagnosisService",
         "Diagnose",
         unary(Operator, Expensive),
+    ),
+    (
+        "clustergenie.diagnosis.v1.DiagnosisService",
+        "StreamDiagnosis",
+        expensive_stream(Operator),
     ),
     (
         "clustergenie.diagnosis.v1.DiagnosisService",

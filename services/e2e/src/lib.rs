@@ -100,6 +100,7 @@ impl Flow {
             cloud: o.cloud,
             executor: o.executor,
             fleet: provisioning::fleet::FleetConfig::default(),
+            rules: diagnosis::analyzers::Rules::default(),
             storage: clustergenie::Storage::Urls(Arc::new(move |service| {
                 urls.get(service)
                     .cloned()
@@ -215,6 +216,13 @@ pub fn embedded(dir: &Path, web_root: &Path, delay: Duration) -> Options {
         // Each second, so a chart moves and a check turns within a story step.
         fleet: provisioning::fleet::FleetConfig {
             sample_interval: Duration::from_secs(1),
+        },
+        // Short windows, so a story step sees a fault's trend within
+        // seconds of samples.
+        rules: diagnosis::analyzers::Rules {
+            window: Duration::from_secs(120),
+            recent: Duration::from_secs(30),
+            ..diagnosis::analyzers::Rules::default()
         },
         storage: clustergenie::Storage::Sqlite,
         broker: clustergenie::Broker::Tansu(

@@ -56,6 +56,8 @@ pub struct Options {
     pub executor: provisioning::executor::ExecutorConfig,
     /// How often the simulated droplets report metrics.
     pub fleet: provisioning::fleet::FleetConfig,
+    /// Diagnosis's windows and thresholds.
+    pub rules: diagnosis::analyzers::Rules,
     pub storage: Storage,
     pub broker: Broker,
     /// The gateway's port (0: any free port).
@@ -300,15 +302,14 @@ impl Mesh {
             .start::<ProvisioningService>(&opts.provisioning(kafka))
             .await?;
         group
-            .start::<DiagnosisService>(&opts.config::<DiagnosisService>(1, kafka))
-            .await?;
-        group
             .start::<JobsService>(&opts.config::<JobsService>(2, kafka))
             .await?;
         group
             .start::<MonitoringService>(&opts.config::<MonitoringService>(3, kafka))
             .await?;
         let mut scaler = opts.config::<ScalerService>(4, kafka);
+        let mut diagnosis = opts.config::<DiagnosisService>(1, kafka);
+        diagnosis.rules = opts.rules.clone();
         let listening = group.listening();
         let url_of = |name: &str| {
             listening
@@ -316,10 +317,16 @@ impl Mesh {
                 .find(|(n, _)| *n == name)
                 .map(|(_, addr)| format!("http://{addr}"))
         };
-        if let (Some(provisioning), Some(jobs)) = (url_of("provisioning"), url_of("jobs")) {
-            scaler.provisioning_url = provisioning;
-            scaler.jobs_url = jobs;
+        if let (Some(provisioning), Some(jobs), Some(monitoring)) =
+            (url_of("provisioning"), url_of("jobs"), url_of("monitoring"))
+        {
+            scaler.provisioning_url.clone_from(&provisioning);
+            scaler.jobs_url.clone_from(&jobs);
+            diagnosis.provisioning_url = provisioning;
+            diagnosis.jobs_url = jobs;
+            diagnosis.monitoring_url = monitoring;
         }
+        group.start::<DiagnosisService>(&diagnosis).await?;
         group.start::<ScalerService>(&scaler).await?;
 
         let admin_token = match &opts.admin_token {

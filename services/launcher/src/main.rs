@@ -117,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         cloud: provisioning::cloud::CloudConfig::default(),
         executor: provisioning::executor::ExecutorConfig::default(),
         fleet: provisioning::fleet::FleetConfig::default(),
+        rules: diagnosis::analyzers::Rules::default(),
         storage: clustergenie::Storage::Sqlite,
         broker: match &cli.tansu {
             Some(tansu) => clustergenie::Broker::Tansu(tansu.clone()),

@@ -89,6 +89,10 @@ pub fn activity(
             entry = entry.attribute("param", a.param.clone());
         }
     }
+    if let Some(f) = fault {
+        // Diagnosis counts crashes by it.
+        entry = entry.attribute("fault", f.kind.as_str());
+    }
     if kind == Kind::Created {
         entry = entry
             .attribute("size", droplet.size.clone())

@@ -60,6 +60,12 @@ impl Activity {
     }
 
     #[must_use]
+    pub fn diagnosis(mut self, id: &str) -> Self {
+        self.0.diagnosis_id = id.to_string();
+        self
+    }
+
+    #[must_use]
     pub fn health_check(mut self, id: &str) -> Self {
         self.0.health_check_id = id.to_string();
         self

@@ -4,6 +4,7 @@
 
 mod db;
 mod eventually;
+pub mod fake_llm;
 pub mod grpcurl;
 pub mod jobs;
 pub mod provisioning;

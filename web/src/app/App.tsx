@@ -15,15 +15,17 @@ import { JobsPage } from "../features/jobs/JobsPage";
 import { JobDetailPage } from "../features/jobs/JobDetailPage";
 import { TokensPage } from "../features/admin/TokensPage";
 import { RateLimitsPage } from "../features/admin/RateLimitsPage";
-import { PlaceholderPage } from "../features/placeholders/PlaceholderPage";
 
 // Monitoring (and its chart library) loads on first visit.
 const MonitoringSection = lazy(() =>
   import("../features/monitoring/MonitoringSection").then((m) => ({ default: m.MonitoringSection })),
 );
-// So does autoscaling.
+// So do autoscaling and diagnosis.
 const AutoscalingSection = lazy(() =>
   import("../features/autoscaling/AutoscalingSection").then((m) => ({ default: m.AutoscalingSection })),
+);
+const DiagnosisSection = lazy(() =>
+  import("../features/diagnosis/DiagnosisSection").then((m) => ({ default: m.DiagnosisSection })),
 );
 
 export interface AppProps {
@@ -63,7 +65,9 @@ function Shell() {
           </Suspense>
         </Route>
         <Route path="/diagnosis">
-          <PlaceholderPage title="Diagnosis" about="Findings about unhealthy droplets and recommendations you can turn into jobs." />
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <DiagnosisSection />
+          </Suspense>
         </Route>
         <Route path="/autoscaling">
           <Suspense fallback={<p className="muted">Loading…</p>}>
@@ -102,14 +106,13 @@ function AdminOnly({ children }: { children: ReactNode }) {
   return can(Role.ADMIN) ? <>{children}</> : <div className="banner banner--warn">This page is for admins.</div>;
 }
 
-function NavLink({ href, children, testid, soon }: { href: string; children: ReactNode; testid: string; soon?: boolean }) {
+function NavLink({ href, children, testid }: { href: string; children: ReactNode; testid: string }) {
   const [exact] = useRoute(href);
   const [nested] = useRoute(`${href}/*`);
   const active = exact || (href !== "/" && nested);
   return (
     <Link href={href} className={`nav__link${active ? " nav__link--active" : ""}`} data-testid={testid}>
       {children}
-      {soon && <span className="nav__soon">soon</span>}
     </Link>
   );
 }
@@ -139,8 +142,7 @@ function Layout({ children }: { children: ReactNode }) {
           <NavLink href="/jobs" testid="nav-jobs">Jobs</NavLink>
           <NavLink href="/monitoring" testid="nav-monitoring">Monitoring</NavLink>
           <NavLink href="/autoscaling" testid="nav-autoscaling">Autoscaling</NavLink>
-          <div className="nav__group">Later releases</div>
-          <NavLink href="/diagnosis" testid="nav-diagnosis" soon>Diagnosis</NavLink>
+          <NavLink href="/diagnosis" testid="nav-diagnosis">Diagnosis</NavLink>
           {can(Role.ADMIN) && (
             <>
               <div className="nav__group">Admin</div>

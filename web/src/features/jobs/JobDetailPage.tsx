@@ -10,7 +10,7 @@ import { uiError, useInvalidate } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { jobTone } from "../../components/jobTone";
 import { Badge, Can, Loading, PageHeader, ProgressBar } from "../../components/ui";
-import { jobKey, useLiveJob } from "./useLiveJob";
+import { jobKey, useLiveJob } from "../../lib/useLiveJob";
 
 export function JobDetailPage({ id }: { id: string }) {
   const transport = useTransport();

@@ -23,7 +23,7 @@ import { matchesFilters, mergeEntries, type ActivityFilters } from "./activity";
 import { useInvalidate } from "../../lib/query";
 import { SEVERITIES, severityLabel, severityTone, SOURCES } from "./labels";
 import { LiveStatus } from "../../components/LiveStatus";
-import { useSelection } from "./selection";
+import { useSelection } from "../../lib/selection";
 
 /** Live entries kept above the listed pages. */
 const MAX_LIVE = 1000;
@@ -82,12 +82,13 @@ export function ActivityPage() {
         </label>
       </div>
       {/* New filters: a new list and a new stream. */}
-      <ActivityLog key={JSON.stringify(filters)} filters={filters} />
+      <ActivityLog key={JSON.stringify(filters)} filters={filters} marked={sel.params.get("entry")} />
     </>
   );
 }
 
-function ActivityLog({ filters }: { filters: ActivityFilters }) {
+/** `marked`: the entry a link points at (`?entry=…`), highlighted when listed. */
+function ActivityLog({ filters, marked }: { filters: ActivityFilters; marked: string | null }) {
   const client = useClient(ActivityService);
   const invalidate = useInvalidate();
   const list = useInfiniteQuery(
@@ -159,7 +160,7 @@ function ActivityLog({ filters }: { filters: ActivityFilters }) {
       ) : (
         <ol className="activity-log" aria-live="polite">
           {entries.map((e) => (
-            <ActivityRow key={e.id} entry={e} />
+            <ActivityRow key={e.id} entry={e} marked={e.id === marked} />
           ))}
         </ol>
       )}
@@ -172,11 +173,12 @@ function ActivityLog({ filters }: { filters: ActivityFilters }) {
   );
 }
 
-function ActivityRow({ entry: e }: { entry: ActivityEntry }) {
+function ActivityRow({ entry: e, marked }: { entry: ActivityEntry; marked: boolean }) {
   const attrs = Object.entries(e.attributes);
   return (
     <li
-      className="activity-log__row"
+      className={`activity-log__row${marked ? " activity-log__row--marked" : ""}`}
+      data-marked={marked || undefined}
       data-testid="activity-row"
       data-id={e.id}
       data-kind={e.kind}

@@ -19,7 +19,7 @@ import { usePages } from "../../lib/pages";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Field } from "../../components/Field";
 import { Badge, Pager, ReadOnlyNote } from "../../components/ui";
-import { useDefaultCluster, useDroplets } from "./fleet";
+import { useDefaultCluster, useDroplets } from "../../lib/fleet";
 import { duration, durationSeconds } from "../../lib/duration";
 import { useIdempotentMutation, useInvalidate } from "../../lib/query";
 import {
@@ -34,7 +34,7 @@ import {
   severityLabel,
 } from "./labels";
 import { PickCluster } from "./PickCluster";
-import { useSelection } from "./selection";
+import { useSelection } from "../../lib/selection";
 
 /** How often the alert list is polled. */
 export const ALERTS_POLL_MS = 10_000;

@@ -14,13 +14,13 @@ import { toUiError } from "../../lib/errors";
 import { ago, HEALTH_POLL_MS, time } from "../../lib/format";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge, ReadOnlyNote } from "../../components/ui";
-import { useDefaultCluster, useDroplets } from "./fleet";
+import { useDefaultCluster, useDroplets } from "../../lib/fleet";
 import { durationSeconds } from "../../lib/duration";
 import { HealthCheckForm } from "./HealthCheckForm";
 import { useInvalidate } from "../../lib/query";
 import { checkKindLabel, healthTone } from "./labels";
 import { PickCluster } from "./PickCluster";
-import { useSelection } from "./selection";
+import { useSelection } from "../../lib/selection";
 
 export type CheckState = "healthy" | "unhealthy" | "unknown";
 
@@ -42,10 +42,11 @@ export function HealthChecksPage() {
   const sel = useSelection();
   useDefaultCluster(sel);
   if (!sel.cluster) return <PickCluster />;
-  return <ClusterChecks key={sel.cluster} clusterId={sel.cluster} dropletId={sel.droplet} />;
+  // A link may name the check whose results to open (`?check=…`).
+  return <ClusterChecks key={sel.cluster} clusterId={sel.cluster} dropletId={sel.droplet} opened={sel.params.get("check")} />;
 }
 
-function ClusterChecks({ clusterId, dropletId }: { clusterId: string; dropletId: string }) {
+function ClusterChecks({ clusterId, dropletId, opened }: { clusterId: string; dropletId: string; opened: string | null }) {
   const { can } = useAuth();
   const operator = can(Role.OPERATOR);
   // Verdicts change with every probe round.
@@ -53,7 +54,7 @@ function ClusterChecks({ clusterId, dropletId }: { clusterId: string; dropletId:
   const droplets = useDroplets(clusterId);
   const names = new Map(droplets.data?.droplets.map((d) => [d.id, d.name]));
   const [editing, setEditing] = useState<string | null>(null);
-  const [history, setHistory] = useState<string | null>(null);
+  const [history, setHistory] = useState<string | null>(opened);
   const checks = list.data?.healthChecks ?? [];
   const editingCheck = checks.find((c) => c.id === editing);
   const historyCheck = checks.find((c) => c.id === history);

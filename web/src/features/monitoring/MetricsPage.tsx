@@ -11,10 +11,12 @@ import {
 } from "../../gen/clustergenie/monitoring/v1/monitoring_pb";
 import { useClient } from "../../lib/context";
 import { toUiError } from "../../lib/errors";
+import { time } from "../../lib/format";
+import { windowParam } from "../../lib/links";
 import { useResumableStream } from "../../lib/stream";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { FaultsPanel } from "./FaultsPanel";
-import { useDefaultCluster } from "./fleet";
+import { useDefaultCluster } from "../../lib/fleet";
 import { formatMetric, metricInfo, METRICS } from "./labels";
 import { LiveStatus } from "../../components/LiveStatus";
 import {
@@ -31,15 +33,19 @@ import {
   type LiveSeries,
   type Range,
   type SeriesClock,
+  windowRange,
 } from "./metrics";
 import { PickCluster } from "./PickCluster";
 import { RawSamples } from "./RawSamples";
-import { useSelection } from "./selection";
+import { useSelection } from "../../lib/selection";
 import { TimeSeriesChart } from "./TimeSeriesChart";
 
 export function MetricsPage() {
   const sel = useSelection();
-  const range = rangeById(sel.params.get("range"));
+  // A link's fixed window (`from`..`to`, e.g. a diagnosis's evidence) wins over the range picker.
+  const fixed = windowParam(sel.params);
+  const range = fixed ? windowRange(fixed) : rangeById(sel.params.get("range"));
+  const focus = sel.params.get("metric") ?? "";
   useDefaultCluster(sel);
   if (!sel.cluster) return <PickCluster />;
   return (
@@ -52,16 +58,31 @@ export function MetricsPage() {
               type="button"
               aria-pressed={r.id === range.id}
               className={r.id === range.id ? "segmented--on" : ""}
-              onClick={() => sel.set({ range: r.id === RANGES[0]!.id ? undefined : r.id })}
+              onClick={() => sel.set({ range: r.id === RANGES[0]!.id ? undefined : r.id, from: undefined, to: undefined })}
               data-testid={`range-${r.id}`}
             >
               {r.label}
             </button>
           ))}
         </div>
+        {fixed && (
+          <span className="muted" data-testid="metrics-window" data-from={fixed.from} data-to={fixed.to}>
+            {time(timestampFromMs(fixed.from * 1000))} – {time(timestampFromMs(fixed.to * 1000))}{" "}
+            <button type="button" className="link" onClick={() => sel.set({ from: undefined, to: undefined })} data-testid="metrics-window-clear">
+              Back to live
+            </button>
+          </span>
+        )}
       </div>
       {/* A new selection or range starts over: a new anchor, no stale live samples. */}
-      <MetricCharts key={`${sel.cluster}/${sel.droplet}/${range.id}`} cluster={sel.cluster} droplet={sel.droplet} range={range} />
+      <MetricCharts
+        key={`${sel.cluster}/${sel.droplet}/${range.id}`}
+        cluster={sel.cluster}
+        droplet={sel.droplet}
+        range={range}
+        end={fixed?.to}
+        focus={focus}
+      />
       {sel.droplet && <FaultsPanel dropletId={sel.droplet} />}
       {/* The raw table starts from the picked droplet: a new pick, a new table. */}
       <RawSamples key={`${sel.cluster}/${sel.droplet}`} cluster={sel.cluster} droplet={sel.droplet} />
@@ -79,9 +100,17 @@ interface Live {
 
 const startLive = (anchor: number): Live => ({ anchor, series: new Map() });
 
-function MetricCharts({ cluster, droplet, range }: { cluster: string; droplet: string; range: Range }) {
+function MetricCharts({ cluster, droplet, range, end, focus }: {
+  cluster: string;
+  droplet: string;
+  range: Range;
+  /** A fixed window's end (Unix seconds): the range ends there and nothing streams in. */
+  end?: number | undefined;
+  /** The slug of the chart a link points at. */
+  focus: string;
+}) {
   // Moving the anchor queries the range again and drops the live buckets it now covers.
-  const [live, setLive] = useState(() => startLive(nowSec()));
+  const [live, setLive] = useState(() => startLive(end ?? nowSec()));
   const { anchor } = live;
   const query = useQuery(
     MetricsService.method.queryMetrics,
@@ -99,6 +128,7 @@ function MetricCharts({ cluster, droplet, range }: { cluster: string; droplet: s
   );
 
   const refill = () => {
+    if (end !== undefined) return void query.refetch();
     const now = nowSec();
     if (now === anchor) void query.refetch();
     else setLive(startLive(now));
@@ -108,7 +138,7 @@ function MetricCharts({ cluster, droplet, range }: { cluster: string; droplet: s
   const clock = useRef<SeriesClock>(new Map());
   const client = useClient(MetricsService);
   const stream = useResumableStream<WatchMetricsResponse>({
-    key: `${cluster}/${droplet}`,
+    key: end === undefined ? `${cluster}/${droplet}` : null,
     open: (_cursor, signal, attempt) => {
       // Reopened after a gap: query the range again (up to now) to fill it.
       if (attempt > 0) {
@@ -134,16 +164,19 @@ function MetricCharts({ cluster, droplet, range }: { cluster: string; droplet: s
     return METRICS.map((metric) => {
       const s = queried.find((x) => x.metric === metric && (droplet ? x.dropletId === droplet : true));
       const l = live.series.get(metric);
-      const end = Math.max(anchor, l?.latest?.t ?? 0);
-      const buckets = sinceTime(mergeBuckets(toBuckets(s?.points ?? []), l?.buckets ?? []), rangeStart(end, range) - range.step);
+      const newest = Math.max(anchor, l?.latest?.t ?? 0);
+      const buckets = sinceTime(mergeBuckets(toBuckets(s?.points ?? []), l?.buckets ?? []), rangeStart(newest, range) - range.step);
       return { metric, buckets, summary: summarize(buckets, l?.latest) };
     });
   }, [query.data, live, anchor, range, droplet]);
 
   return (
-    <section className="card" data-testid="metric-charts" data-step={range.step}>
+    <section className="card" data-testid="metric-charts" data-step={range.step} data-fixed={end !== undefined || undefined}>
       <div className="card__head">
-        <h2>{droplet ? "Droplet metrics" : "Cluster average"}</h2>
+        <h2>
+          {droplet ? "Droplet metrics" : "Cluster average"}
+          {end !== undefined && <span className="muted small"> · fixed window</span>}
+        </h2>
         <LiveStatus stream={stream} testid="metrics-live" />
         <button type="button" onClick={refill} disabled={query.isFetching} data-testid="metrics-refresh">
           Refresh
@@ -165,6 +198,7 @@ function MetricCharts({ cluster, droplet, range }: { cluster: string; droplet: s
                 summary={summary}
                 format={(v) => formatMetric(metric, v)}
                 yRange={info.range}
+                focused={info.slug === focus}
               />
             );
           })}

@@ -2,15 +2,15 @@
 // tabs, and the page under each.
 import type { ReactNode } from "react";
 import { Link, Route, Switch, useRoute } from "wouter";
+import { FleetPicker } from "../../components/FleetPicker";
 import { HealthBadge } from "../../components/HealthBadge";
 import { PageHeader } from "../../components/ui";
-import { dropletStatusLabel } from "../../lib/format";
+import { useClusters, useDroplets } from "../../lib/fleet";
+import { selectionQuery, useSelection } from "../../lib/selection";
 import { ActivityPage } from "./ActivityPage";
 import { AlertsPage } from "./AlertsPage";
-import { useClusters, useDroplets } from "./fleet";
 import { HealthChecksPage } from "./HealthChecksPage";
 import { MetricsPage } from "./MetricsPage";
-import { selectionQuery, useSelection } from "./selection";
 
 export const MONITORING_TABS = [
   { path: "/monitoring", label: "Metrics", testid: "monitoring-tab-metrics" },
@@ -36,40 +36,17 @@ export function MonitoringSection() {
           </span>
         )}
       </PageHeader>
-      <div className="selection" data-testid="monitoring-selection">
-        <label>
-          Cluster{" "}
-          <select
-            value={sel.cluster}
-            onChange={(e) => sel.set({ cluster: e.target.value, droplet: undefined })}
-            data-testid="monitoring-cluster"
-          >
-            {/* Only the activity log spans the fleet; the other pages need a cluster. */}
-            {(onActivity || !sel.cluster) && <option value="">{onActivity ? "All clusters" : "Choose…"}</option>}
-            {clusters.data?.clusters.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Droplet{" "}
-          <select
-            value={sel.droplet}
-            disabled={!sel.cluster}
-            onChange={(e) => sel.set({ droplet: e.target.value })}
-            data-testid="monitoring-droplet"
-          >
-            <option value="">Whole cluster</option>
-            {droplets.data?.droplets.map((d) => (
-              <option key={d.id} value={d.id}>
-                {d.name} ({dropletStatusLabel(d.status)})
-              </option>
-            ))}
-          </select>
-        </label>
-      </div>
+      <FleetPicker
+        clusters={clusters.data?.clusters ?? []}
+        droplets={droplets.data?.droplets ?? []}
+        cluster={sel.cluster}
+        droplet={sel.droplet}
+        onCluster={(id) => sel.set({ cluster: id, droplet: undefined })}
+        onDroplet={(id) => sel.set({ droplet: id })}
+        // Only the activity log spans the fleet; the other pages need a cluster.
+        emptyCluster={onActivity ? "All clusters" : !sel.cluster ? "Choose…" : undefined}
+        testid="monitoring"
+      />
       <nav className="tabs" aria-label="Monitoring">
         {MONITORING_TABS.map((t) => (
           <Tab key={t.path} href={t.path} query={query} testid={t.testid}>

@@ -8,7 +8,7 @@ import { toUiError } from "../../lib/errors";
 import { time } from "../../lib/format";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Pager } from "../../components/ui";
-import { useDroplets } from "./fleet";
+import { useDroplets } from "../../lib/fleet";
 import { formatMetric, metricInfo, METRICS } from "./labels";
 
 /** Raw samples come every few seconds: ten minutes keeps a page readable. */

@@ -31,10 +31,17 @@ export interface TimeSeriesChartProps {
   /** A fixed y axis (percent metrics); otherwise it fits the data. */
   yRange?: [number, number] | undefined;
   height?: number;
+  /** The chart a link points at: marked, and scrolled to once. */
+  focused?: boolean;
 }
 
-export function TimeSeriesChart({ name, title, buckets, summary, format, yRange, height = 160 }: TimeSeriesChartProps) {
+export function TimeSeriesChart({ name, title, buckets, summary, format, yRange, height = 160, focused = false }: TimeSeriesChartProps) {
   const box = useRef<HTMLDivElement>(null);
+  const figure = useRef<HTMLElement>(null);
+  const focusedAtFirst = useEffectEvent(() => focused);
+  useEffect(() => {
+    if (focusedAtFirst()) figure.current?.scrollIntoView?.({ block: "center" });
+  }, []);
   const plot = useRef<uPlot | null>(null);
   const data = useMemo<uPlot.AlignedData>(
     () => [buckets.map((b) => b.t), buckets.map((b) => b.v)],
@@ -96,7 +103,14 @@ export function TimeSeriesChart({ name, title, buckets, summary, format, yRange,
   }, [data]);
 
   return (
-    <figure className="chart" data-testid="metric-chart" data-metric={name} data-points={buckets.length}>
+    <figure
+      ref={figure}
+      className={`chart${focused ? " chart--focused" : ""}`}
+      data-testid="metric-chart"
+      data-metric={name}
+      data-points={buckets.length}
+      data-focused={focused || undefined}
+    >
       <figcaption className="chart__head">
         <span className="chart__title">{title}</span>
         {summary ? (

@@ -31,6 +31,20 @@ export function rangeById(id: string | null | undefined): Range {
   return RANGES.find((r) => r.id === id) ?? RANGES[0]!;
 }
 
+/** Bucket widths a fixed window may use (QueryMetrics allows 10 s – 1 day). */
+const WINDOW_STEPS = [10, 15, 30, 60, 90, 180, 300, 600, 900, 1_800, 3_600, 10_800, 21_600, 43_200, 86_400];
+
+/**
+ * A fixed window (a link's `from`..`to`) as a range ending at `to`: the
+ * smallest step that keeps it to 240 points, and a width one step wider than
+ * the window, so `rangeStart(to, r)` is `from` itself.
+ */
+export function windowRange(w: { from: number; to: number }): Range {
+  const span = Math.max(1, w.to - w.from);
+  const step = WINDOW_STEPS.find((s) => span / s <= 240) ?? WINDOW_STEPS[WINDOW_STEPS.length - 1]!;
+  return { id: `window-${w.from}-${w.to}`, label: "window", seconds: span + step, step };
+}
+
 /** One chart point: a bucket (or a raw sample, count 1). Times in Unix seconds. */
 export interface Bucket {
   t: number;

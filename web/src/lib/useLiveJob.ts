@@ -1,14 +1,16 @@
+// A job followed live: the job page, and a diagnosis's implemented
+// recommendation.
 import { useEffect, useState } from "react";
 import { create } from "@bufbuild/protobuf";
 import { createConnectQueryKey, useQuery, useTransport } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
-import { GetJobResponseSchema, JobService, type Job } from "../../gen/clustergenie/jobs/v1/jobs_pb";
-import { ClusterService, DropletService } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
-import { useClient } from "../../lib/context";
-import { toUiError, type UiError } from "../../lib/errors";
-import { isTerminalJob } from "../../lib/format";
-import { follow } from "../../lib/live";
-import { useInvalidate } from "../../lib/query";
+import { GetJobResponseSchema, JobService, type Job } from "../gen/clustergenie/jobs/v1/jobs_pb";
+import { ClusterService, DropletService } from "../gen/clustergenie/provisioning/v1/provisioning_pb";
+import { useClient } from "./context";
+import { toUiError, type UiError } from "./errors";
+import { isTerminalJob } from "./format";
+import { follow } from "./live";
+import { useInvalidate } from "./query";
 
 /** The GetJob query key a job's live state is written under. */
 export function jobKey(transport: ReturnType<typeof useTransport>, id: string) {

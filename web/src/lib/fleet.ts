@@ -1,8 +1,8 @@
-// The clusters and droplets the pickers offer.
+// The clusters and droplets the pickers offer (monitoring, diagnosis).
 import { skipToken, useQuery } from "@connectrpc/connect-query";
 import { useEffect } from "react";
-import { ClusterService, DropletService } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
-import { HEALTH_POLL_MS } from "../../lib/format";
+import { ClusterService, DropletService } from "../gen/clustergenie/provisioning/v1/provisioning_pb";
+import { HEALTH_POLL_MS } from "./format";
 import type { Selection } from "./selection";
 
 /** Every cluster, polled: the section header shows the selected one's health. */

@@ -1,5 +1,6 @@
-// The cluster / droplet (and other view state) the monitoring pages show,
-// kept in the URL query (`?cluster=…&droplet=…`) so a link shares the view.
+// The cluster / droplet (and other view state) a page shows (monitoring,
+// diagnosis), kept in the URL query (`?cluster=…&droplet=…`) so a link
+// shares the view.
 import { useCallback } from "react";
 import { useSearchParams } from "wouter";
 
