@@ -2,12 +2,16 @@
 //! evidence and recommendations with typed actions. They always answer; the
 //! LLM only explains what they found.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
     domain::{Action, Evidence, Finding, Recommendation, Risk, Severity},
+    facts::HealthFacts,
     facts::{
         ActionState, DropletFacts, DropletState, JobState, Metric, Point, SizeFacts, Snapshot,
     },
@@ -623,14 +627,19 @@ fn crash_loop(s: &Snapshot, r: &Rules) -> Vec<Draft> {
     out
 }
 
-/// Failed probes of `droplet` in the window, by check, oldest first.
-fn failures<'a>(s: &'a Snapshot, droplet: &str, from: i64) -> BTreeMap<&'a str, Vec<i64>> {
+/// Health results by droplet, in one pass (a day of probes is many).
+fn health_by_droplet(s: &Snapshot) -> HashMap<&str, Vec<&HealthFacts>> {
+    let mut by: HashMap<&str, Vec<&HealthFacts>> = HashMap::new();
+    for h in &s.health {
+        by.entry(h.droplet_id.as_str()).or_default().push(h);
+    }
+    by
+}
+
+/// Failed probes in the window, by check, oldest first.
+fn failures<'a>(results: &[&'a HealthFacts], from: i64) -> BTreeMap<&'a str, Vec<i64>> {
     let mut by_check: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for h in s
-        .health
-        .iter()
-        .filter(|h| h.droplet_id == droplet && h.time_ms >= from && !h.healthy)
-    {
+    for h in results.iter().filter(|h| h.time_ms >= from && !h.healthy) {
         by_check
             .entry(h.check_id.as_str())
             .or_default()
@@ -639,10 +648,10 @@ fn failures<'a>(s: &'a Snapshot, droplet: &str, from: i64) -> BTreeMap<&'a str, 
     by_check
 }
 
-/// The checks whose latest result for `droplet` failed.
-fn failing_now<'a>(s: &'a Snapshot, droplet: &str) -> Vec<&'a str> {
+/// The checks whose latest result failed.
+fn failing_now<'a>(results: &[&'a HealthFacts]) -> Vec<&'a str> {
     let mut latest: BTreeMap<&str, (i64, bool)> = BTreeMap::new();
-    for h in s.health.iter().filter(|h| h.droplet_id == droplet) {
+    for h in results {
         let e = latest
             .entry(h.check_id.as_str())
             .or_insert((i64::MIN, true));
@@ -659,20 +668,18 @@ fn failing_now<'a>(s: &'a Snapshot, droplet: &str) -> Vec<&'a str> {
 
 fn failing_health_checks(s: &Snapshot, r: &Rules) -> Vec<Draft> {
     let from = s.now_ms - millis(r.window);
+    let by_droplet = health_by_droplet(s);
     let mut out = Vec::new();
     for d in s.in_scope().filter(|d| d.state != DropletState::Off) {
-        let failed = failures(s, &d.id, from);
+        let results = by_droplet.get(d.id.as_str()).map_or(&[][..], Vec::as_slice);
+        let failed = failures(results, from);
         let count: usize = failed.values().map(Vec::len).sum();
-        let now_failing = failing_now(s, &d.id);
+        let now_failing = failing_now(results);
         if count < r.health_failures || now_failing.is_empty() {
             continue;
         }
-        let checks: std::collections::BTreeSet<&str> = s
-            .health
-            .iter()
-            .filter(|h| h.droplet_id == d.id)
-            .map(|h| h.check_id.as_str())
-            .collect();
+        let checks: std::collections::BTreeSet<&str> =
+            results.iter().map(|h| h.check_id.as_str()).collect();
         let severity = if now_failing.len() == checks.len() {
             Severity::Critical
         } else {
@@ -725,6 +732,7 @@ fn network(s: &Snapshot, r: &Rules) -> Vec<Draft> {
         let p = since(s.points(id, Metric::NetIn), from);
         (p.len() >= r.min_points).then(|| mean(p)).flatten()
     };
+    let by_droplet = health_by_droplet(s);
     let mut out = Vec::new();
     for d in s.in_scope().filter(|d| d.state == DropletState::Active) {
         let Some(now_in) = recent_in(&d.id) else {
@@ -754,7 +762,10 @@ fn network(s: &Snapshot, r: &Rules) -> Vec<Draft> {
         if now_in >= baseline * r.network_drop_ratio {
             continue;
         }
-        let failed = failures(s, &d.id, window_from);
+        let failed = failures(
+            by_droplet.get(d.id.as_str()).map_or(&[][..], Vec::as_slice),
+            window_from,
+        );
         let count: usize = failed.values().map(Vec::len).sum();
         let mut evidence = vec![Evidence {
             metric: Metric::NetIn.name().into(),
