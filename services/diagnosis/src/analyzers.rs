@@ -176,6 +176,26 @@ fn gb(mb: u32) -> String {
     }
 }
 
+/// A measurement over `window_ms` up to the snapshot's time.
+fn measured(
+    s: &Snapshot,
+    metric: &str,
+    value: f64,
+    threshold: f64,
+    unit: &str,
+    window_ms: i64,
+) -> Evidence {
+    Evidence {
+        metric: metric.into(),
+        value,
+        threshold,
+        unit: unit.into(),
+        window_ms,
+        window_end_ms: s.now_ms,
+        ..Evidence::default()
+    }
+}
+
 /// Sizes offered in the cluster's region, cheapest first.
 fn offered(s: &Snapshot) -> Vec<&SizeFacts> {
     let mut sizes: Vec<&SizeFacts> = s
@@ -273,25 +293,23 @@ fn cpu_saturation(s: &Snapshot, r: &Rules) -> Vec<Draft> {
             Severity::Warning
         };
         let load = mean(since(s.points(&d.id, Metric::Load1m), from));
-        let mut evidence = vec![Evidence {
-            metric: Metric::Cpu.name().into(),
-            value: round(avg, 1),
-            threshold: r.cpu_warning_percent,
-            unit: "%".into(),
-            window_ms: millis(r.recent),
-            window_end_ms: s.now_ms,
-            ..Evidence::default()
-        }];
+        let mut evidence = vec![measured(
+            s,
+            Metric::Cpu.name(),
+            round(avg, 1),
+            r.cpu_warning_percent,
+            "%",
+            millis(r.recent),
+        )];
         if let Some(load) = load {
-            evidence.push(Evidence {
-                metric: Metric::Load1m.name().into(),
-                value: round(load, 2),
-                threshold: f64::from(d.vcpus),
-                unit: "tasks".into(),
-                window_ms: millis(r.recent),
-                window_end_ms: s.now_ms,
-                ..Evidence::default()
-            });
+            evidence.push(measured(
+                s,
+                Metric::Load1m.name(),
+                round(load, 2),
+                f64::from(d.vcpus),
+                "tasks",
+                millis(r.recent),
+            ));
         }
         saturated.push((d, avg, evidence, severity));
     }
@@ -376,24 +394,22 @@ fn memory_leak(s: &Snapshot, r: &Rules) -> Vec<Draft> {
             Severity::Warning
         };
         let evidence = vec![
-            Evidence {
-                metric: "memory_growth_percent_per_hour".into(),
-                value: round(t.per_hour, 1),
-                threshold: r.memory_growth_percent_per_hour,
-                unit: "%/h".into(),
-                window_ms: millis(r.recent),
-                window_end_ms: s.now_ms,
-                ..Evidence::default()
-            },
-            Evidence {
-                metric: Metric::Memory.name().into(),
-                value: round(t.last, 1),
-                threshold: 90.0,
-                unit: "%".into(),
-                window_ms: millis(r.recent),
-                window_end_ms: s.now_ms,
-                ..Evidence::default()
-            },
+            measured(
+                s,
+                "memory_growth_percent_per_hour",
+                round(t.per_hour, 1),
+                r.memory_growth_percent_per_hour,
+                "%/h",
+                millis(r.recent),
+            ),
+            measured(
+                s,
+                Metric::Memory.name(),
+                round(t.last, 1),
+                90.0,
+                "%",
+                millis(r.recent),
+            ),
         ];
         let mut recs = Vec::new();
         if let Some(to) = bigger(s, d, |z| z.memory_mb > d.memory_mb) {
@@ -475,27 +491,25 @@ fn disk_filling(s: &Snapshot, r: &Rules) -> Vec<Draft> {
         } else {
             continue;
         };
-        let mut evidence = vec![Evidence {
-            metric: Metric::Disk.name().into(),
-            value: round(t.last, 1),
-            threshold: r.disk_full_percent,
-            unit: "%".into(),
-            window_ms: millis(r.recent),
-            window_end_ms: s.now_ms,
-            ..Evidence::default()
-        }];
+        let mut evidence = vec![measured(
+            s,
+            Metric::Disk.name(),
+            round(t.last, 1),
+            r.disk_full_percent,
+            "%",
+            millis(r.recent),
+        )];
         if to_full.is_finite() {
             evidence.insert(
                 0,
-                Evidence {
-                    metric: "disk_hours_to_full".into(),
-                    value: round(to_full, 2),
-                    threshold: r.disk_hours_to_full_warning,
-                    unit: "h".into(),
-                    window_ms: millis(r.recent),
-                    window_end_ms: s.now_ms,
-                    ..Evidence::default()
-                },
+                measured(
+                    s,
+                    "disk_hours_to_full",
+                    round(to_full, 2),
+                    r.disk_hours_to_full_warning,
+                    "h",
+                    millis(r.recent),
+                ),
             );
         }
         let recs = bigger(s, d, |z| z.disk_gb > d.disk_gb)
@@ -557,14 +571,15 @@ fn crash_loop(s: &Snapshot, r: &Rules) -> Vec<Draft> {
             continue;
         }
         let evidence = vec![Evidence {
-            metric: "restarts".into(),
-            value: restarts.len() as f64,
-            threshold: r.restarts as f64,
-            unit: "count".into(),
-            window_ms: millis(r.window),
-            window_end_ms: s.now_ms,
             activity_ids: restarts.iter().map(|a| a.id.clone()).collect(),
-            ..Evidence::default()
+            ..measured(
+                s,
+                "restarts",
+                restarts.len() as f64,
+                r.restarts as f64,
+                "count",
+                millis(r.window),
+            )
         }];
         let mut recs = Vec::new();
         if down {
@@ -700,14 +715,15 @@ fn failing_health_checks(s: &Snapshot, r: &Rules) -> Vec<Draft> {
                 ),
                 &d.id,
                 vec![Evidence {
-                    metric: "health_check_failures".into(),
-                    value: count as f64,
-                    threshold: r.health_failures as f64,
-                    unit: "count".into(),
-                    window_ms: millis(r.window),
-                    window_end_ms: s.now_ms,
                     health_check_ids: failed.keys().map(|c| (*c).to_string()).collect(),
-                    ..Evidence::default()
+                    ..measured(
+                        s,
+                        "health_check_failures",
+                        count as f64,
+                        r.health_failures as f64,
+                        "count",
+                        millis(r.window),
+                    )
                 }],
             ),
             recs: vec![Rec {
@@ -767,25 +783,25 @@ fn network(s: &Snapshot, r: &Rules) -> Vec<Draft> {
             window_from,
         );
         let count: usize = failed.values().map(Vec::len).sum();
-        let mut evidence = vec![Evidence {
-            metric: Metric::NetIn.name().into(),
-            value: round(now_in, 2),
-            threshold: round(baseline * r.network_drop_ratio, 2),
-            unit: "Mbps".into(),
-            window_ms: millis(r.recent),
-            window_end_ms: s.now_ms,
-            ..Evidence::default()
-        }];
+        let mut evidence = vec![measured(
+            s,
+            Metric::NetIn.name(),
+            round(now_in, 2),
+            round(baseline * r.network_drop_ratio, 2),
+            "Mbps",
+            millis(r.recent),
+        )];
         if count > 0 {
             evidence.push(Evidence {
-                metric: "health_check_failures".into(),
-                value: count as f64,
-                threshold: r.health_failures as f64,
-                unit: "count".into(),
-                window_ms: millis(r.window),
-                window_end_ms: s.now_ms,
                 health_check_ids: failed.keys().map(|c| (*c).to_string()).collect(),
-                ..Evidence::default()
+                ..measured(
+                    s,
+                    "health_check_failures",
+                    count as f64,
+                    r.health_failures as f64,
+                    "count",
+                    millis(r.window),
+                )
             });
         }
         out.push(Draft {
@@ -841,14 +857,8 @@ fn no_redundancy(s: &Snapshot, _r: &Rules) -> Vec<Draft> {
                 s.cluster_name, d.name
             ),
             "",
-            vec![Evidence {
-                metric: "active_droplets".into(),
-                value: 1.0,
-                threshold: 2.0,
-                unit: "count".into(),
-                window_end_ms: s.now_ms,
-                ..Evidence::default()
-            }],
+            // A count now: no window.
+            vec![measured(s, "active_droplets", 1.0, 2.0, "count", 0)],
         ),
         recs: vec![scale(
             s,
@@ -923,24 +933,22 @@ fn over_provisioning(s: &Snapshot, r: &Rules) -> Vec<Draft> {
                 ),
                 &d.id,
                 vec![
-                    Evidence {
-                        metric: Metric::Cpu.name().into(),
-                        value: round(cpu_avg, 1),
-                        threshold: r.idle_cpu_percent,
-                        unit: "%".into(),
-                        window_ms: millis(r.window),
-                        window_end_ms: s.now_ms,
-                        ..Evidence::default()
-                    },
-                    Evidence {
-                        metric: Metric::Memory.name().into(),
-                        value: round(mem_p95, 1),
-                        threshold: r.idle_memory_percent,
-                        unit: "%".into(),
-                        window_ms: millis(r.window),
-                        window_end_ms: s.now_ms,
-                        ..Evidence::default()
-                    },
+                    measured(
+                        s,
+                        Metric::Cpu.name(),
+                        round(cpu_avg, 1),
+                        r.idle_cpu_percent,
+                        "%",
+                        millis(r.window),
+                    ),
+                    measured(
+                        s,
+                        Metric::Memory.name(),
+                        round(mem_p95, 1),
+                        r.idle_memory_percent,
+                        "%",
+                        millis(r.window),
+                    ),
                 ],
             ),
             recs: vec![Rec {
@@ -1010,14 +1018,15 @@ fn stuck_or_failing(s: &Snapshot, r: &Rules) -> Vec<Draft> {
                     ),
                     &d.id,
                     vec![Evidence {
-                        metric: "stuck_actions".into(),
-                        value: stuck.len() as f64,
-                        threshold: 1.0,
-                        unit: "count".into(),
-                        window_ms: millis(r.stuck_after),
-                        window_end_ms: s.now_ms,
                         action_ids: stuck.iter().map(|a| a.id.clone()).collect(),
-                        ..Evidence::default()
+                        ..measured(
+                            s,
+                            "stuck_actions",
+                            stuck.len() as f64,
+                            1.0,
+                            "count",
+                            millis(r.stuck_after),
+                        )
                     }],
                 ),
                 recs: vec![advice(
@@ -1041,14 +1050,15 @@ fn stuck_or_failing(s: &Snapshot, r: &Rules) -> Vec<Draft> {
                     ),
                     &d.id,
                     vec![Evidence {
-                        metric: "errored_actions".into(),
-                        value: errored.len() as f64,
-                        threshold: 2.0,
-                        unit: "count".into(),
-                        window_ms: millis(r.window),
-                        window_end_ms: s.now_ms,
                         action_ids: errored.iter().map(|a| a.id.clone()).collect(),
-                        ..Evidence::default()
+                        ..measured(
+                            s,
+                            "errored_actions",
+                            errored.len() as f64,
+                            2.0,
+                            "count",
+                            millis(r.window),
+                        )
                     }],
                 ),
                 recs: vec![advice(
@@ -1078,14 +1088,15 @@ fn stuck_or_failing(s: &Snapshot, r: &Rules) -> Vec<Draft> {
                     ),
                     "",
                     vec![Evidence {
-                        metric: "failed_jobs".into(),
-                        value: failed.len() as f64,
-                        threshold: r.failed_jobs as f64,
-                        unit: "count".into(),
-                        window_ms: millis(r.window),
-                        window_end_ms: s.now_ms,
                         job_ids: failed.iter().map(|j| j.id.clone()).collect(),
-                        ..Evidence::default()
+                        ..measured(
+                            s,
+                            "failed_jobs",
+                            failed.len() as f64,
+                            r.failed_jobs as f64,
+                            "count",
+                            millis(r.window),
+                        )
                     }],
                 ),
                 recs: vec![advice(
@@ -1115,14 +1126,15 @@ fn stuck_or_failing(s: &Snapshot, r: &Rules) -> Vec<Draft> {
                     ),
                     "",
                     vec![Evidence {
-                        metric: "stuck_jobs".into(),
-                        value: stuck.len() as f64,
-                        threshold: 1.0,
-                        unit: "count".into(),
-                        window_ms: millis(r.stuck_after),
-                        window_end_ms: s.now_ms,
                         job_ids: stuck.iter().map(|j| j.id.clone()).collect(),
-                        ..Evidence::default()
+                        ..measured(
+                            s,
+                            "stuck_jobs",
+                            stuck.len() as f64,
+                            1.0,
+                            "count",
+                            millis(r.stuck_after),
+                        )
                     }],
                 ),
                 recs: vec![advice(

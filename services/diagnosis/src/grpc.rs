@@ -4,7 +4,7 @@
 
 use cg_runtime::{
     ApiError,
-    grpc::PRINCIPAL_HEADER,
+    grpc::principal,
     page::PageRequest,
     time::millis_of,
     types::{Id, RequestId},
@@ -25,16 +25,6 @@ pub struct Api<S>(pub Diagnoser<S>);
 
 fn finish(v: Violations) -> Result<(), ApiError> {
     v.into_result().map_err(ApiError::InvalidArgument)
-}
-
-/// Who is calling, as the gateway says; direct callers are anonymous.
-fn principal<T>(req: &Request<T>) -> String {
-    req.metadata()
-        .get(PRINCIPAL_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 255)
-        .unwrap_or("anonymous")
-        .to_string()
 }
 
 fn optional_id(v: &mut Violations, field: &str, raw: &str) -> Option<Option<Id>> {
@@ -105,7 +95,7 @@ impl<S: DiagnosisStore> pb::diagnosis_service_server::DiagnosisService for Api<S
             diagnosis: Some(wire::diagnosis(&started.rules)),
         };
         let rest = started.enriched;
-        let stream = async_stream(first, rest);
+        let stream = rules_then_enriched(first, rest);
         Ok(Response::new(stream))
     }
 
@@ -188,7 +178,7 @@ impl<S: DiagnosisStore> pb::diagnosis_service_server::DiagnosisService for Api<S
 }
 
 /// The rules' diagnosis, then the enriched one when there is one.
-fn async_stream(
+fn rules_then_enriched(
     first: pb::StreamDiagnosisResponse,
     rest: Option<futures::future::BoxFuture<'static, Result<crate::domain::Diagnosis, ApiError>>>,
 ) -> BoxStream<pb::StreamDiagnosisResponse> {

@@ -185,11 +185,6 @@ impl LlmError {
         )
     }
 
-    /// Whether it says the endpoint is in trouble (what the breaker counts).
-    fn trips(&self) -> bool {
-        self.retryable()
-    }
-
     fn outcome(&self) -> &'static str {
         match self {
             Self::NotConfigured => "not_configured",
@@ -383,10 +378,6 @@ impl Enricher {
             cache: cache::Cache::new(config.cache_redis_url.as_ref(), config.cache_ttl)?,
             config: config.clone(),
         })
-    }
-
-    pub fn model(&self) -> &str {
-        &self.config.model
     }
 
     /// The enrichment of one diagnosis: the LLM's, the cache's, or the
@@ -588,7 +579,9 @@ impl Enricher {
                 },
                 Err(_) => LlmError::Timeout(self.config.timeout.as_millis()),
             };
-            if err.trips() {
+            // What may pass by waiting is what says the endpoint is in
+            // trouble: the breaker counts exactly those.
+            if err.retryable() {
                 self.breaker.failure(Instant::now());
             }
             if !err.retryable() || attempt >= self.config.retries {

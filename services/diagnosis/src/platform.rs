@@ -8,6 +8,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use cg_runtime::{
     ApiError,
+    client::{dependency_error, lazy_channel},
     time::{duration, millis_of, timestamp},
 };
 use clustergenie_proto::{jobs::v1 as jpb, monitoring::v1 as mpb, provisioning::v1 as ppb};
@@ -33,36 +34,6 @@ pub struct Platform {
     jobs: jpb::job_service_client::JobServiceClient<Channel>,
 }
 
-fn lazy(url: &str, timeout: Duration) -> Result<Channel, ApiError> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|e| ApiError::Internal(format!("bad url {url}: {e}")))?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect_lazy())
-}
-
-/// A dependency's failure as diagnosis reports it: what it could not reach
-/// is `UNAVAILABLE`; a refusal passes through with its code's meaning.
-pub fn failed(service: &str, status: &tonic::Status) -> ApiError {
-    let message = format!("{service}: {}", status.message());
-    match status.code() {
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::Unknown
-        | Code::ResourceExhausted
-        | Code::Aborted
-        | Code::Cancelled => ApiError::Unavailable(message),
-        Code::FailedPrecondition => ApiError::FailedPrecondition(message),
-        Code::AlreadyExists => ApiError::AlreadyExists(message),
-        Code::InvalidArgument => ApiError::FailedPrecondition(message),
-        _ => ApiError::Internal(format!(
-            "{service} answered {:?}: {}",
-            status.code(),
-            status.message()
-        )),
-    }
-}
-
 /// Reads every page of a list, up to [`MAX_PAGES`].
 macro_rules! all_pages {
     (|$token:ident| $call:expr, $items:ident, $service:literal) => {{
@@ -72,7 +43,7 @@ macro_rules! all_pages {
             let $token = token.clone();
             let page = $call
                 .await
-                .map_err(|s: tonic::Status| failed($service, &s))?
+                .map_err(|s: tonic::Status| dependency_error($service, &s))?
                 .into_inner();
             out.extend(page.$items);
             if page.next_page_token.is_empty() {
@@ -241,8 +212,8 @@ impl Platform {
         jobs_url: &str,
         timeout: Duration,
     ) -> Result<Self, ApiError> {
-        let p = lazy(provisioning_url, timeout)?;
-        let m = lazy(monitoring_url, timeout)?;
+        let p = lazy_channel(provisioning_url, timeout)?;
+        let m = lazy_channel(monitoring_url, timeout)?;
         Ok(Self {
             clusters: ppb::cluster_service_client::ClusterServiceClient::new(p.clone()),
             droplets: ppb::droplet_service_client::DropletServiceClient::new(p.clone()),
@@ -251,7 +222,7 @@ impl Platform {
             metrics: mpb::metrics_service_client::MetricsServiceClient::new(m.clone()),
             health: mpb::health_check_service_client::HealthCheckServiceClient::new(m.clone()),
             activity: mpb::activity_service_client::ActivityServiceClient::new(m),
-            jobs: jpb::job_service_client::JobServiceClient::new(lazy(jobs_url, timeout)?),
+            jobs: jpb::job_service_client::JobServiceClient::new(lazy_channel(jobs_url, timeout)?),
         })
     }
 
@@ -269,7 +240,7 @@ impl Platform {
             Err(s) if matches!(s.code(), Code::NotFound | Code::InvalidArgument) => {
                 Err(ApiError::not_found("cluster", id))
             }
-            Err(s) => Err(failed("provisioning", &s)),
+            Err(s) => Err(dependency_error("provisioning", &s)),
         }
     }
 
@@ -294,7 +265,7 @@ impl Platform {
             .clone()
             .list_sizes(ppb::ListSizesRequest::default())
             .await
-            .map_err(|s| failed("provisioning", &s))?
+            .map_err(|s| dependency_error("provisioning", &s))?
             .into_inner()
             .sizes;
         Ok(sizes
@@ -394,7 +365,7 @@ impl Platform {
                 ..Default::default()
             })
             .await
-            .map_err(|s| failed("provisioning", &s))?
+            .map_err(|s| dependency_error("provisioning", &s))?
             .into_inner()
             .actions;
         Ok(actions.into_iter().map(action_from).collect())
@@ -411,7 +382,7 @@ impl Platform {
                 ..Default::default()
             })
             .await
-            .map_err(|s| failed("jobs", &s))?
+            .map_err(|s| dependency_error("jobs", &s))?
             .into_inner()
             .jobs;
         Ok(jobs.into_iter().map(job_from).collect())
@@ -427,7 +398,7 @@ impl Platform {
         {
             Ok(r) => Ok(r.into_inner().droplet),
             Err(s) if matches!(s.code(), Code::NotFound | Code::InvalidArgument) => Ok(None),
-            Err(s) => Err(failed("provisioning", &s)),
+            Err(s) => Err(dependency_error("provisioning", &s)),
         }
     }
 
@@ -501,7 +472,7 @@ impl Platform {
             .clone()
             .create_job(req)
             .await
-            .map_err(|s| failed("jobs", &s))?
+            .map_err(|s| dependency_error("jobs", &s))?
             .into_inner()
             .job
             .ok_or_else(|| ApiError::Internal("jobs answered CreateJob without a job".into()))

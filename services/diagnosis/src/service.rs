@@ -173,10 +173,6 @@ impl<S: DiagnosisStore> Diagnoser<S> {
         (me, async move { sweeper.sweep().await }.boxed())
     }
 
-    pub fn rules(&self) -> &Rules {
-        &self.inner.rules
-    }
-
     /// Runs the rules and stores their answer; with `use_llm`, starts the
     /// enrichment, which goes on whether or not anyone waits for it.
     #[tracing::instrument(skip(self), fields(cluster = %cmd.cluster_id.as_str()))]

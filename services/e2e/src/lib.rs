@@ -266,6 +266,47 @@ pub async fn wait_job(
     .await
 }
 
+/// Follows job `id` on `WatchJob` until it succeeds (panics if it fails,
+/// is cancelled or takes longer than `within`); the statuses it went
+/// through.
+pub async fn follow_job(jobs: &JobsClient, id: &str, within: Duration) -> (jpb::Job, Vec<i32>) {
+    use futures::StreamExt as _;
+    let mut watch = jobs
+        .clone()
+        .watch_job(jpb::WatchJobRequest { id: id.into() })
+        .await
+        .expect("WatchJob")
+        .into_inner();
+    let mut seen = Vec::new();
+    let job = tokio::time::timeout(within, async {
+        loop {
+            let job = watch
+                .next()
+                .await
+                .expect("the watch stays open until the job ends")
+                .expect("a job update")
+                .job
+                .unwrap();
+            if seen.last() != Some(&job.status) {
+                seen.push(job.status);
+            }
+            match jpb::JobStatus::try_from(job.status) {
+                Ok(jpb::JobStatus::Succeeded) => return job,
+                Ok(jpb::JobStatus::Failed | jpb::JobStatus::Cancelled) => {
+                    panic!(
+                        "job {id} ended {:?}: {} {}",
+                        job.status, job.message, job.error
+                    )
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("job {id} did not succeed in time"));
+    (job, seen)
+}
+
 /// Every job (all pages) whose status passes `keep`.
 pub async fn all_jobs(client: &mut JobsClient, keep: impl Fn(&jpb::Job) -> bool) -> Vec<jpb::Job> {
     let mut out = Vec::new();

@@ -43,6 +43,7 @@ struct Mesh {
     diagnosis: Diagnosis,
     jobs: Jobs,
     checks: mpb::health_check_service_client::HealthCheckServiceClient<Channel>,
+    activity: mpb::activity_service_client::ActivityServiceClient<Channel>,
     _running: (
         cg_runtime::kit::Running<ProvisioningService>,
         cg_runtime::kit::Running<MonitoringService>,
@@ -90,6 +91,9 @@ impl Mesh {
             diagnosis: Diagnosis::new(cg_testkit::channel(&diag.endpoint()).await),
             jobs: Jobs::new(cg_testkit::channel(&jobs.endpoint()).await),
             checks: mpb::health_check_service_client::HealthCheckServiceClient::new(
+                cg_testkit::channel(&mon.endpoint()).await,
+            ),
+            activity: mpb::activity_service_client::ActivityServiceClient::new(
                 cg_testkit::channel(&mon.endpoint()).await,
             ),
             _running: (prov, mon, jobs, diag),
@@ -178,33 +182,21 @@ impl Mesh {
 
     /// Follows job `id` until it succeeds.
     async fn wait_job(&self, id: &str) -> jpb::Job {
-        let mut watch = self
-            .jobs
-            .clone()
-            .watch_job(jpb::WatchJobRequest { id: id.into() })
+        e2e::follow_job(&self.jobs, id, WAIT).await.0
+    }
+
+    /// The cluster's live droplets.
+    async fn live(&mut self, cluster: &str) -> Vec<ppb::Droplet> {
+        self.c
+            .droplets
+            .list_droplets(ppb::ListDropletsRequest {
+                cluster_id: cluster.into(),
+                ..Default::default()
+            })
             .await
-            .expect("WatchJob")
-            .into_inner();
-        tokio::time::timeout(WAIT, async {
-            loop {
-                let job = watch
-                    .next()
-                    .await
-                    .expect("the watch stays open until the job ends")
-                    .expect("a job update")
-                    .job
-                    .unwrap();
-                match jpb::JobStatus::try_from(job.status) {
-                    Ok(jpb::JobStatus::Succeeded) => return job,
-                    Ok(jpb::JobStatus::Failed | jpb::JobStatus::Cancelled) => {
-                        panic!("job {id} ended {:?}: {}", job.status, job.error)
-                    }
-                    _ => {}
-                }
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("job {id} did not succeed in time"))
+            .unwrap()
+            .into_inner()
+            .droplets
     }
 
     async fn implement(
@@ -429,6 +421,40 @@ async fn faults_in_the_fleet_become_findings_with_evidence_and_a_recommendation_
         .find(|r| r.id == resize.id)
         .unwrap();
     assert_eq!(rec.implemented_job_id, crashed.id);
+    // The diagnosis and its implementation are in the activity log.
+    eventually(WAIT, "diagnosis entries in the activity log", || {
+        let (mut activity, cluster, id, job) = (
+            m.activity.clone(),
+            cluster.id.clone(),
+            d.id.clone(),
+            crashed.id.clone(),
+        );
+        async move {
+            let entries = activity
+                .list_activity(mpb::ListActivityRequest {
+                    cluster_id: cluster,
+                    kind: "diagnosis.".into(),
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner()
+                .entries;
+            let completed = entries
+                .iter()
+                .any(|e| e.kind == "diagnosis.completed" && e.diagnosis_id == id);
+            let implemented = entries.iter().any(|e| {
+                e.kind == "diagnosis.implemented" && e.diagnosis_id == id && e.job_id == job
+            });
+            if completed && implemented {
+                Ok(())
+            } else {
+                Err(format!("{} entries", entries.len()))
+            }
+        }
+    })
+    .await;
     // Once more, with a new key: refused, naming the job.
     let again = m.implement(&d, &resize.id, "again-1").await.unwrap_err();
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
@@ -479,16 +505,7 @@ async fn a_lone_droplet_is_scaled_to_two_and_its_crashes_are_a_crash_loop() {
         job.id
     );
     m.wait_job(&job.id).await;
-    let live =
-        m.c.droplets
-            .list_droplets(ppb::ListDropletsRequest {
-                cluster_id: cluster.id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .droplets;
+    let live = m.live(&cluster.id).await;
     assert_eq!(live.len(), 2, "scaled to two");
 
     // Three short crashes, then one that keeps it down.
@@ -600,16 +617,7 @@ async fn failing_jobs_and_an_idle_cluster_are_reported_with_ids_and_savings() {
 /// the LLM.
 async fn secrets(m: &mut Mesh, cluster: &ppb::Cluster) -> Vec<String> {
     let mut out = vec![cluster.id.clone(), cluster.name.clone()];
-    let live =
-        m.c.droplets
-            .list_droplets(ppb::ListDropletsRequest {
-                cluster_id: cluster.id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .droplets;
+    let live = m.live(&cluster.id).await;
     for d in live {
         out.extend([d.id, d.name, d.public_ipv4, d.private_ipv4]);
     }

@@ -55,44 +55,6 @@ async fn next_decision(
     .unwrap_or_else(|_| panic!("no decision: {what}"))
 }
 
-/// Follows job `id` on `WatchJob` until it succeeds; the statuses seen.
-async fn wait_job(
-    jobs: &jpb::job_service_client::JobServiceClient<tonic::transport::Channel>,
-    id: &str,
-) -> (jpb::Job, Vec<i32>) {
-    let mut watch = jobs
-        .clone()
-        .watch_job(jpb::WatchJobRequest { id: id.into() })
-        .await
-        .expect("WatchJob")
-        .into_inner();
-    let mut seen = Vec::new();
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let job = watch
-                .next()
-                .await
-                .expect("the watch stays open until the job ends")
-                .expect("a job update")
-                .job
-                .unwrap();
-            if seen.last() != Some(&job.status) {
-                seen.push(job.status);
-            }
-            match jpb::JobStatus::try_from(job.status) {
-                Ok(jpb::JobStatus::Succeeded) => return job,
-                Ok(jpb::JobStatus::Failed | jpb::JobStatus::Cancelled) => {
-                    panic!("job {id} ended {:?}: {}", job.status, job.message)
-                }
-                _ => {}
-            }
-        }
-    })
-    .await
-    .map(|job| (job, seen.clone()))
-    .unwrap_or_else(|_| panic!("job {id} did not succeed in time"))
-}
-
 /// The job `decision` made, once its record names it.
 async fn decision_job(scaler: &Scaler, decision: &spb::Decision) -> String {
     eventually(WAIT, &format!("decision {}'s job", decision.id), || {
@@ -285,7 +247,7 @@ async fn a_cpu_spike_scales_up_through_a_job_and_the_calm_after_it_scales_down()
     assert!(up.explanation.contains("ceil(2×"), "{}", up.explanation);
     // The job id reaches the record once the job exists.
     let up_job = decision_job(&scaler, &up).await;
-    let (job, statuses) = wait_job(&jobs, &up_job).await;
+    let (job, statuses) = e2e::follow_job(&jobs, &up_job, WAIT).await;
     assert_eq!(
         statuses.last(),
         Some(&(jpb::JobStatus::Succeeded as i32)),
@@ -323,7 +285,7 @@ async fn a_cpu_spike_scales_up_through_a_job_and_the_calm_after_it_scales_down()
     );
     // Asked of the other replica: both read the same record.
     let down_job = decision_job(&other, &down).await;
-    let (job, _) = wait_job(&jobs, &down_job).await;
+    let (job, _) = e2e::follow_job(&jobs, &down_job, WAIT).await;
     let mut destroyed = job.result.unwrap().destroyed_droplet_ids;
     let mut chosen = down.removed_droplet_ids.clone();
     destroyed.sort();

@@ -4,7 +4,7 @@
 
 use cg_runtime::{
     ApiError,
-    grpc::PRINCIPAL_HEADER,
+    grpc::principal,
     page::PageRequest,
     types::{Id, RequestId},
     validate::Violations,
@@ -23,16 +23,6 @@ use crate::{
 const PAGES: (u32, u32) = (50, 1000);
 
 pub struct Api<R>(pub Jobs<R>);
-
-/// Who is calling, as the gateway says; direct callers are anonymous.
-fn principal<T>(req: &Request<T>) -> String {
-    req.metadata()
-        .get(PRINCIPAL_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 255)
-        .unwrap_or("anonymous")
-        .to_string()
-}
 
 fn finish(v: Violations) -> Result<(), ApiError> {
     v.into_result().map_err(ApiError::InvalidArgument)

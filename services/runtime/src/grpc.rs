@@ -22,6 +22,16 @@ use crate::Error;
 /// never taken from the caller; backends record it (jobs' `requested_by`).
 pub const PRINCIPAL_HEADER: &str = "x-clustergenie-principal";
 
+/// Who is calling, as the gateway says; direct callers are anonymous.
+pub fn principal<T>(req: &tonic::Request<T>) -> String {
+    req.metadata()
+        .get(PRINCIPAL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 255)
+        .unwrap_or("anonymous")
+        .to_string()
+}
+
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";

@@ -5,6 +5,7 @@
 //! server plumbing (health, reflection).
 
 pub mod activity;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod dlq;

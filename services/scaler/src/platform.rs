@@ -10,7 +10,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cg_runtime::{ApiError, time::millis_of};
+use cg_runtime::{
+    ApiError,
+    client::{dependency_error, lazy_channel},
+    time::millis_of,
+};
 use clustergenie_proto::{jobs::v1 as jpb, provisioning::v1 as ppb};
 use tokio::sync::RwLock;
 use tonic::{Code, transport::Channel};
@@ -45,48 +49,18 @@ pub struct Platform {
     catalog: Arc<RwLock<Catalog>>,
 }
 
-fn lazy(url: &str, timeout: Duration) -> Result<Channel, ApiError> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|e| ApiError::Internal(format!("bad url {url}: {e}")))?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect_lazy())
-}
-
-/// A dependency's failure as the scaler reports it: what it could not
-/// reach is `UNAVAILABLE` (retried by whoever asked), anything else the
-/// dependency's own answer.
-fn failed(service: &str, status: &tonic::Status) -> ApiError {
-    match status.code() {
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::Unknown
-        | Code::ResourceExhausted
-        | Code::Aborted
-        | Code::Cancelled => ApiError::Unavailable(format!("{service}: {}", status.message())),
-        Code::FailedPrecondition => {
-            ApiError::FailedPrecondition(format!("{service}: {}", status.message()))
-        }
-        _ => ApiError::Internal(format!(
-            "{service} answered {:?}: {}",
-            status.code(),
-            status.message()
-        )),
-    }
-}
-
 impl Platform {
     pub fn new(
         provisioning_url: &str,
         jobs_url: &str,
         timeout: Duration,
     ) -> Result<Self, ApiError> {
-        let provisioning = lazy(provisioning_url, timeout)?;
+        let provisioning = lazy_channel(provisioning_url, timeout)?;
         Ok(Self {
             clusters: ppb::cluster_service_client::ClusterServiceClient::new(provisioning.clone()),
             droplets: ppb::droplet_service_client::DropletServiceClient::new(provisioning.clone()),
             catalog_client: ppb::catalog_service_client::CatalogServiceClient::new(provisioning),
-            jobs: jpb::job_service_client::JobServiceClient::new(lazy(jobs_url, timeout)?),
+            jobs: jpb::job_service_client::JobServiceClient::new(lazy_channel(jobs_url, timeout)?),
             catalog: Arc::default(),
         })
     }
@@ -107,7 +81,7 @@ impl Platform {
             )),
             Err(s) if s.code() == Code::NotFound => Ok(None),
             Err(s) if s.code() == Code::InvalidArgument => Ok(None),
-            Err(s) => Err(failed("provisioning", &s)),
+            Err(s) => Err(dependency_error("provisioning", &s)),
         }
     }
 
@@ -126,7 +100,7 @@ impl Platform {
                     ..Default::default()
                 })
                 .await
-                .map_err(|s| failed("provisioning", &s))?
+                .map_err(|s| dependency_error("provisioning", &s))?
                 .into_inner();
             out.extend(page.droplets.into_iter().filter_map(|d| {
                 let status = ppb::DropletStatus::try_from(d.status).ok()?;
@@ -158,13 +132,13 @@ impl Platform {
         let sizes = client
             .list_sizes(ppb::ListSizesRequest::default())
             .await
-            .map_err(|s| failed("provisioning", &s))?
+            .map_err(|s| dependency_error("provisioning", &s))?
             .into_inner()
             .sizes;
         let images = client
             .list_images(ppb::ListImagesRequest::default())
             .await
-            .map_err(|s| failed("provisioning", &s))?
+            .map_err(|s| dependency_error("provisioning", &s))?
             .into_inner()
             .images;
         let mut c = self.catalog.write().await;
@@ -204,7 +178,7 @@ impl Platform {
                 ))
             }
             Err(s) if s.code() == Code::NotFound => Ok(true),
-            Err(s) => Err(failed("jobs", &s)),
+            Err(s) => Err(dependency_error("jobs", &s)),
         }
     }
 
@@ -230,7 +204,7 @@ impl Platform {
                 max_attempts: 0,
             })
             .await
-            .map_err(|s| failed("jobs", &s))?
+            .map_err(|s| dependency_error("jobs", &s))?
             .into_inner();
         created
             .job
