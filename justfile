@@ -17,6 +17,15 @@ run *ARGS: web-build
     export TANSU="$(deploy/dev/tansu.sh)"
     cargo run -p clustergenie -- {{ARGS}}
 
+# The whole story, narrated and timed: a mesh of its own on the demo profile
+# (deploy/profiles/demo.toml), or `just demo --gateway URL --token T`.
+# Exits non-zero if a step did not happen.
+demo *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export TANSU="$(deploy/dev/tansu.sh)"
+    cargo run -q -p clustergenie -- --config deploy/profiles/demo.toml demo {{ARGS}}
+
 # Build the dashboard (web/dist) that the gateway serves.
 web-build:
     #!/usr/bin/env bash
@@ -30,13 +39,16 @@ web-test:
     cd web && npm ci --no-audit --no-fund && npm run typecheck && npm run lint && npm test && npm run build && npm run size
 
 # Every test: the dashboard's, then unit, repository suite on MariaDB and SQLite, gRPC, grpcurl,
-# Kafka (tansu), Redis, the browser story (Chromium), shutdown, compose.
+# Kafka (tansu), Redis, the browser story (Chromium), shutdown, compose, the Kubernetes manifests, the demo.
 test: web-test
     #!/usr/bin/env bash
     set -euo pipefail
     export GRPCURL="$(deploy/dev/test-deps.sh)"
     export TANSU="$(deploy/dev/tansu.sh)"
+    just k8s-validate
     cargo test --workspace --no-fail-fast
+    # The whole story against a mesh of its own; its exit status counts.
+    just demo
 
 # Formatting and lints, as CI checks them.
 lint:
@@ -82,6 +94,10 @@ bench-gateway:
 # Lint the protobuf contracts with buf (npm's @bufbuild/buf).
 proto-lint:
     cd proto && npx --yes @bufbuild/buf lint
+
+# Render the Kubernetes manifests (deploy/k8s) and validate them offline: 1.32 schemas, topics, probes, policies, settings.
+k8s-validate:
+    deploy/k8s/validate.sh
 
 # Write a git-ignored .env with fresh random passwords for docker compose.
 compose-env:

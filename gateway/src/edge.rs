@@ -32,6 +32,8 @@ pub struct Gateway {
     /// The gateway's own services, health and reflection.
     pub local: Routes,
     pub timeout: Duration,
+    /// Rejections per tier, for the System page.
+    pub status: cg_runtime::status::Status,
 }
 
 fn status_response(status: Status, decision: Option<&Decision>) -> Response<Body> {
@@ -183,6 +185,9 @@ impl Gateway {
 
     fn limited(&self, tier: Tier, method: &str, d: &Decision) -> Response<Body> {
         metrics::counter!("cg_gateway_ratelimit_rejections_total", "tier" => tier.as_str())
+            .increment(1);
+        self.status
+            .counter("ratelimit_rejections", &[("tier", tier.as_str())])
             .increment(1);
         tracing::info!(tier = tier.as_str(), method, "rate limited");
         let status = cg_runtime::error::resource_exhausted(

@@ -15,6 +15,7 @@ pub mod error;
 pub mod limits;
 pub mod roles;
 pub mod streams;
+pub mod system;
 mod web;
 
 use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
@@ -77,6 +78,7 @@ pub fn public_services() -> Vec<String> {
                 .iter()
                 .map(move |s| format!("{}.{}", f.package(), s.name()))
         })
+        .filter(|name| !roles::INTERNAL.contains(&name.as_str()))
         .collect();
     names.sort();
     names
@@ -185,6 +187,17 @@ impl Service for GatewayService {
             backends.insert(name.clone(), channel);
         }
 
+        // Zero rows from the start: a dashboard plots "none yet" as 0.
+        for tier in limits::Tier::ALL {
+            metrics::counter!("cg_gateway_ratelimit_rejections_total", "tier" => tier.as_str())
+                .increment(0);
+            ctx.status()
+                .counter("ratelimit_rejections", &[("tier", tier.as_str())]);
+        }
+        if let Some(check) = limiter.redis_check() {
+            ctx.status().dependency("redis", check);
+        }
+        let backends = Arc::new(backends);
         let (health, health_service) = tonic_health::server::health_reporter();
         let (reflection_v1, reflection_v1alpha) = cg_runtime::grpc::reflection(&public_services())?;
         let mut local = RoutesBuilder::default();
@@ -194,6 +207,12 @@ impl Service for GatewayService {
             )))
             .add_service(pb::rate_limit_service_server::RateLimitServiceServer::new(
                 LimitApi(limiter.clone(), db.wake.clone()),
+            ))
+            .add_service(pb::system_service_server::SystemServiceServer::new(
+                system::SystemApi {
+                    own: ctx.process_api(),
+                    backends: backends.clone(),
+                },
             ))
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -209,16 +228,22 @@ impl Service for GatewayService {
             tokens: tokens.clone(),
             limiter: limiter.clone(),
             streams,
-            backends: Arc::new(backends),
+            backends,
+            status: ctx.status().clone(),
             local: local.routes().prepare(),
             timeout: config.request_timeout,
         };
         let gateway = Arc::new(gateway);
-        let grpc =
-            tonic_web::GrpcWebLayer::new().layer(tower::service_fn(move |req: Request<Body>| {
-                let gateway = gateway.clone();
-                async move { Ok::<_, Infallible>(gateway.handle(req).await) }
-            }));
+        // Counted inside the gRPC-web translation, where every call's
+        // status is a header or a trailer.
+        let grpc = tonic_web::GrpcWebLayer::new().layer(
+            cg_runtime::rpc_metrics::RpcMetricsLayer::new(Self::NAME).layer(tower::service_fn(
+                move |req: Request<Body>| {
+                    let gateway = gateway.clone();
+                    async move { Ok::<_, Infallible>(gateway.handle(req).await) }
+                },
+            )),
+        );
         let web = web::dashboard(&config.web_root);
         let edge = tower::service_fn(move |req: Request<axum::body::Body>| {
             let (grpc, web) = (grpc.clone(), web.clone());

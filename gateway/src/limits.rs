@@ -225,6 +225,25 @@ impl Limiter {
         matches!(*self.store, Store::Redis { .. })
     }
 
+    /// A check of the shared store for the System page, when there is one.
+    pub fn redis_check(&self) -> Option<cg_runtime::status::Check> {
+        let Store::Redis { pool, .. } = &*self.store else {
+            return None;
+        };
+        let pool = pool.clone();
+        Some(std::sync::Arc::new(move || {
+            let pool = pool.clone();
+            Box::pin(async move {
+                let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+                let pong: String = redis::cmd("PING")
+                    .query_async(&mut *conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("rate limits ({pong})"))
+            })
+        }))
+    }
+
     pub fn budget(&self, tier: Tier) -> Budget {
         self.budgets.read().unwrap()[&tier]
     }

@@ -417,7 +417,16 @@ const TABLE: &[(&str, &str, Rule)] = &[
         "UpdateRateLimits",
         unary(Admin, Normal),
     ),
+    (
+        "clustergenie.gateway.v1.SystemService",
+        "GetSystemStatus",
+        unary(Viewer, Normal),
+    ),
 ];
+
+/// Services between the gateway and the backends only: refused to callers
+/// (the gateway asks them itself; `SystemService` is their public face).
+pub const INTERNAL: &[&str] = &["clustergenie.system.v1.ProcessService"];
 
 /// The rule for `service`/`method`; [`Access::Denied`] when unlisted.
 pub fn rule(service: &str, method: &str) -> Rule {
@@ -457,8 +466,15 @@ mod tests {
             "the descriptor set lists {} methods",
             methods.len()
         );
+        for (s, m, _) in methods
+            .iter()
+            .filter(|(s, _, _)| INTERNAL.contains(&s.as_str()))
+        {
+            assert_eq!(rule(s, m).access, Access::Denied, "{s}/{m} is internal");
+        }
         let unclassified: Vec<String> = methods
             .iter()
+            .filter(|(s, _, _)| !INTERNAL.contains(&s.as_str()))
             .filter(|(s, m, _)| rule(s, m).access == Access::Denied)
             .map(|(s, m, _)| format!("{s}/{m}"))
             .collect();

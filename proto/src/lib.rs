@@ -46,6 +46,12 @@ pub mod events {
     }
 }
 
+pub mod system {
+    pub mod v1 {
+        tonic::include_proto!("clustergenie.system.v1");
+    }
+}
+
 pub mod gateway {
     pub mod v1 {
         tonic::include_proto!("clustergenie.gateway.v1");

@@ -108,8 +108,9 @@ async function signIn(page, token, role) {
   await page.fill(tid("signin-token"), token);
   await page.click(tid("signin-submit"));
   const who = page.locator(tid("whoami"));
-  const limited = page.locator(tid("rate-limit-message"));
-  const err = page.locator(tid("error-message"));
+  // Every section of the page it lands on may say so: one is enough.
+  const limited = page.locator(tid("rate-limit-message")).first();
+  const err = page.locator(tid("error-message")).first();
   await until("the sign-in answer", async () => (await who.isVisible()) || (await limited.isVisible()) || (await err.isVisible()), {
     timeout: 20_000,
     every: 200,
@@ -591,6 +592,68 @@ async function main() {
         .catch(async () => fail(`no scale_down decision within 90 s${await pageErrors(page)}`));
       const row = decisions("scale_down").first();
       console.log(`  decision: ${await row.getAttribute("data-current")} → ${await row.getAttribute("data-desired")}: ${await text(row.locator(tid("decision-explanation")))}`);
+    });
+
+    // The overview: the fleet at a glance, live. By now the story's cluster has
+    // a health check behind its badge, the scaler has decided (up, then down),
+    // a diagnosis was run and the activity log is full.
+    await step(pageRef, "overview", async () => {
+      await page.goto(`${BASE}/`);
+      const row = page.locator(tid(`overview-cluster-${clusterName}`));
+      await row.waitFor({ timeout: 30_000 }).catch(async () => fail(`cluster ${clusterName} is not on the overview${await pageErrors(page)}`));
+      const badge = row.locator(tid("cluster-health"));
+      await badge.waitFor().catch(() => fail(`cluster ${clusterName}'s overview row has no health badge`));
+      const health = await badge.getAttribute("data-health");
+      if (!["healthy", "degraded", "unhealthy", "unknown"].includes(health ?? "")) fail(`the health badge says "${health}"`);
+      const link = (await row.locator(tid("overview-cluster-link")).getAttribute("href")) ?? "";
+      if (link !== `/clusters/${clusterId}`) fail(`the cluster's overview row links ${link}, not /clusters/${clusterId}`);
+      const droplets = Number(await row.locator(tid("overview-cluster-droplets")).getAttribute("data-count"));
+      if (!(droplets >= 1)) fail(`the cluster's overview row counts ${droplets} droplet(s)`);
+      const cost = await text(row.locator(tid("overview-cluster-cost")));
+      console.log(`\n  ${clusterName}: ${health}, ${droplets} droplet(s), ${cost}/mo; fleet total ${await text(page.locator(tid("overview-total-cost")))}`);
+
+      const decisionRows = page.locator(`${tid("overview-decisions-list")} ${tid("overview-decision")}`);
+      await until("a scaler decision on the overview", async () => (await decisionRows.count()) > 0, { timeout: 30_000, every: 500 })
+        .catch(async (e) => fail(`${e.message}${await pageErrors(page)}`));
+      const ours = await page.locator(`${tid("overview-decisions-list")} ${tid("overview-decision")}[data-cluster-id="${clusterId}"]`).count();
+      console.log(`  decisions listed: ${await decisionRows.count()} (${ours} of ${clusterName}); latest: ${await decisionRows.first().getAttribute("data-action")}`);
+
+      const diagnosisRows = page.locator(`${tid("overview-diagnoses-list")} ${tid("overview-diagnosis")}`);
+      await until("a diagnosis on the overview", async () => (await diagnosisRows.count()) > 0, { timeout: 30_000, every: 500 })
+        .catch(async (e) => fail(`${e.message}${await pageErrors(page)}`));
+      const latest = diagnosisRows.first();
+      const open = (await latest.locator(tid("overview-diagnosis-link")).getAttribute("href")) ?? "";
+      if (!/^\/diagnosis\?cluster=[^&]+&diagnosis=[^&]+$/.test(open)) fail(`the latest diagnosis links ${open}`);
+      console.log(`  diagnoses listed: ${await diagnosisRows.count()}; latest (${await latest.getAttribute("data-severity")}): ${await text(latest.locator(tid("overview-diagnosis-link")))}`);
+
+      const entries = page.locator(`${tid("overview-activity-list")} ${tid("activity-row")}`);
+      await until("activity entries on the overview", async () => (await entries.count()) > 0, { timeout: 30_000, every: 500 })
+        .catch(async (e) => fail(`${e.message}${await pageErrors(page)}`));
+      await page.locator(`${tid("overview-activity-live")}[data-status="open"]`).waitFor({ timeout: 20_000 })
+        .catch(async () => fail(`the overview's activity stream is not live${await pageErrors(page)}`));
+      console.log(`  activity: ${await entries.count()} entries, newest ${await entries.first().getAttribute("data-kind")}`);
+
+      const errors = await pageErrors(page);
+      if (errors) fail(`a section of the overview failed${errors}`);
+    });
+
+    // The System page: every service serving, as the gateway gathers them
+    // live (the page asks again every 2 s, so a part between restarts settles).
+    await step(pageRef, "system-page", async () => {
+      await page.click(tid("nav-system"));
+      await page.waitForURL(/\/system$/, { timeout: 20_000 });
+      const services = ["gateway", "diagnosis", "jobs", "monitoring", "provisioning", "scaler"];
+      const card = (s) => page.locator(tid(`system-service-${s}`));
+      const states = async () => Promise.all(services.map(async (s) => `${s}=${await card(s).getAttribute("data-serving", { timeout: 1000 }).catch(() => "missing")}`));
+      await until("all six services serving", async () => (await states()).every((s) => s.endsWith("=serving")), { timeout: 60_000, every: 500 })
+        .catch(async () => fail(`not every service is serving: ${(await states()).join(", ")}${await pageErrors(page)}`));
+      const pool = card("provisioning").locator(tid("system-pool-executor"));
+      if ((await pool.count()) !== 1) fail("provisioning shows no executor worker pool");
+      console.log(`\n  provisioning executor: ${await text(pool)}`);
+      const db = card("gateway").locator(tid("system-dep-database"));
+      const dbState = await db.getAttribute("data-state", { timeout: 5000 }).catch(() => null);
+      if (dbState !== "up") fail(`the gateway's database dependency is ${dbState ?? "missing"}: ${await text(db)}`);
+      console.log(`  summary: ${await text(page.locator(tid("system-summary-serving")))} serving, outbox ${await text(page.locator(tid("system-summary-backlog")))}, dead letters ${await text(page.locator(tid("system-summary-dlq")))}, max lag ${await text(page.locator(tid("system-summary-lag")))}`);
     });
 
     if (!SKIP_RATE_LIMIT && LIMIT_REQUESTS) {

@@ -6,7 +6,7 @@ import { act, configure, screen, waitFor, within } from "@testing-library/react"
 import { beforeAll, describe, expect, it } from "vitest";
 import { MetricKind } from "../src/gen/clustergenie/monitoring/v1/monitoring_pb";
 import { DecisionReason, ScaleAction, type WatchDecisionsResponse } from "../src/gen/clustergenie/scaler/v1/scaler_pb";
-import { DECISIONS_PAGE_SIZE } from "../src/features/autoscaling/decisions";
+import { DECISIONS_PAGE_SIZE } from "../src/lib/decisions";
 import { SESSIONS } from "./harness";
 import { decision, openAutoscaling, policy, scalerFake } from "./autoscaling-fixtures";
 import { ts } from "./monitoring-fixtures";

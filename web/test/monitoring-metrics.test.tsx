@@ -3,7 +3,7 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { ActivitySeverity, MetricKind, WatchMetricsResponseSchema } from "../src/gen/clustergenie/monitoring/v1/monitoring_pb";
-import { matchesFilters, mergeEntries } from "../src/features/monitoring/activity";
+import { matchesFilters, mergeEntries } from "../src/lib/activity";
 import {
   batchSamples,
   DEFAULT_SAMPLE_SECONDS,

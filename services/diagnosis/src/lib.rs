@@ -61,7 +61,9 @@ impl Service for DiagnosisService {
             config.call_timeout,
         )
         .map_err(|e| Error::Config(e.to_string()))?;
-        let enricher = llm::Enricher::new(&config.llm).map_err(Error::Config)?;
+        let enricher = llm::Enricher::new(&config.llm)
+            .map_err(Error::Config)?
+            .with_status(ctx.status());
         let (diagnoser, sweep) = Diagnoser::new(
             SqlDiagnoses::new(ctx.db()?),
             platform,

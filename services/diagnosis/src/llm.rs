@@ -347,6 +347,8 @@ pub struct Enricher {
     limiter: DefaultKeyedRateLimiter<String>,
     in_flight: Arc<Semaphore>,
     cache: cache::Cache,
+    /// Calls and cache hits for the System page.
+    status: Option<cg_runtime::status::Status>,
 }
 
 impl Enricher {
@@ -377,7 +379,23 @@ impl Enricher {
             in_flight: Arc::new(Semaphore::new(config.concurrency)),
             cache: cache::Cache::new(config.cache_redis_url.as_ref(), config.cache_ttl)?,
             config: config.clone(),
+            status: None,
         })
+    }
+
+    /// Counts calls and cache hits on `status`, and lists the cache's
+    /// Redis among its dependencies.
+    #[must_use]
+    pub fn with_status(mut self, status: &cg_runtime::status::Status) -> Self {
+        status.counter("llm_calls", &[("outcome", "answered")]);
+        status.counter("llm_cache_hits", &[]);
+        metrics::counter!("cg_diagnosis_llm_total", "outcome" => "answered").increment(0);
+        metrics::counter!("cg_diagnosis_llm_cache_hits_total").increment(0);
+        if let Some(check) = self.cache.redis_check() {
+            status.dependency("redis", check);
+        }
+        self.status = Some(status.clone());
+        self
     }
 
     /// The enrichment of one diagnosis: the LLM's, the cache's, or the
@@ -396,6 +414,14 @@ impl Enricher {
             Err(e) => e.outcome(),
         };
         metrics::counter!("cg_diagnosis_llm_total", "outcome" => outcome).increment(1);
+        if let Some(status) = &self.status {
+            status
+                .counter("llm_calls", &[("outcome", outcome)])
+                .increment(1);
+            if outcome == "cache_hit" {
+                status.counter("llm_cache_hits", &[]).increment(1);
+            }
+        }
         metrics::histogram!("cg_diagnosis_llm_seconds").record(started.elapsed().as_secs_f64());
         result.unwrap_or_else(|e| {
             tracing::info!(error = %e, "llm enrichment skipped");

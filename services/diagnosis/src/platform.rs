@@ -8,11 +8,11 @@ use std::{collections::BTreeMap, time::Duration};
 
 use cg_runtime::{
     ApiError,
-    client::{dependency_error, lazy_channel},
+    client::{TracedChannel, dependency_error, lazy_channel},
     time::{duration, millis_of, timestamp},
 };
 use clustergenie_proto::{jobs::v1 as jpb, monitoring::v1 as mpb, provisioning::v1 as ppb};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
 use crate::facts::{
     ActionFacts, ActionState, ActivityFacts, DropletFacts, DropletState, HealthFacts, JobFacts,
@@ -24,14 +24,14 @@ const MAX_PAGES: usize = 10;
 
 #[derive(Clone)]
 pub struct Platform {
-    clusters: ppb::cluster_service_client::ClusterServiceClient<Channel>,
-    droplets: ppb::droplet_service_client::DropletServiceClient<Channel>,
-    actions: ppb::droplet_action_service_client::DropletActionServiceClient<Channel>,
-    catalog: ppb::catalog_service_client::CatalogServiceClient<Channel>,
-    metrics: mpb::metrics_service_client::MetricsServiceClient<Channel>,
-    health: mpb::health_check_service_client::HealthCheckServiceClient<Channel>,
-    activity: mpb::activity_service_client::ActivityServiceClient<Channel>,
-    jobs: jpb::job_service_client::JobServiceClient<Channel>,
+    clusters: ppb::cluster_service_client::ClusterServiceClient<TracedChannel>,
+    droplets: ppb::droplet_service_client::DropletServiceClient<TracedChannel>,
+    actions: ppb::droplet_action_service_client::DropletActionServiceClient<TracedChannel>,
+    catalog: ppb::catalog_service_client::CatalogServiceClient<TracedChannel>,
+    metrics: mpb::metrics_service_client::MetricsServiceClient<TracedChannel>,
+    health: mpb::health_check_service_client::HealthCheckServiceClient<TracedChannel>,
+    activity: mpb::activity_service_client::ActivityServiceClient<TracedChannel>,
+    jobs: jpb::job_service_client::JobServiceClient<TracedChannel>,
 }
 
 /// Reads every page of a list, up to [`MAX_PAGES`].

@@ -2,6 +2,8 @@
 //! gateway) on MariaDB and a tansu broker of the test's own, and the waits
 //! the cross-service suites share.
 
+pub mod procs;
+
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use cg_runtime::{kafka::KafkaConfig, kit::Running};

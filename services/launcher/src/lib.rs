@@ -2,6 +2,8 @@
 //! a data directory, so one command runs the mesh with nothing installed
 //! beyond Rust (and Node for the dashboard).
 
+pub mod demo;
+
 use std::{
     net::{IpAddr, SocketAddr},
     path::PathBuf,
@@ -20,6 +22,37 @@ use jobs::JobsService;
 use monitoring::MonitoringService;
 use provisioning::ProvisioningService;
 use scaler::ScalerService;
+
+/// The embedded mesh's settings, layered as every service reads its own:
+/// defaults ← `--config FILE` (TOML) ← `CLUSTERGENIE_*` env (e.g.
+/// `CLUSTERGENIE_TELEMETRY__OTLP_ENDPOINT`). A profile such as
+/// `deploy/profiles/demo.toml` (short windows, fast sampling) is such a
+/// file; nothing else changes between profiles.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct LauncherConfig {
+    pub telemetry: cg_runtime::telemetry::TelemetryConfig,
+    pub cloud: provisioning::cloud::CloudConfig,
+    pub executor: provisioning::executor::ExecutorConfig,
+    pub fleet: provisioning::fleet::FleetConfig,
+    pub rules: diagnosis::analyzers::Rules,
+}
+
+impl LauncherConfig {
+    /// Loads and checks the layers; the error names the bad key.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let config: Self = cg_runtime::config::load_unchecked(Self::default(), file)?;
+        config
+            .telemetry
+            .validate()
+            .and_then(|()| config.executor.validate())
+            .and_then(|()| config.cloud.validate())
+            .and_then(|()| config.fleet.validate())
+            .and_then(|()| config.rules.validate())
+            .map_err(anyhow::Error::msg)?;
+        Ok(config)
+    }
+}
 
 /// Where the mesh's services keep their state.
 #[derive(Clone)]

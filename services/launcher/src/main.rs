@@ -26,12 +26,29 @@ struct Cli {
     /// The built dashboard (`just run` builds it).
     #[arg(long, env = "CLUSTERGENIE_WEB_ROOT", default_value = "web/dist")]
     web_root: PathBuf,
+    /// TOML settings layered over the defaults and under `CLUSTERGENIE_*`
+    /// env: telemetry, cloud, executor, fleet, rules (e.g. the demo profile,
+    /// deploy/profiles/demo.toml).
+    #[arg(long, env = "CLUSTERGENIE_CONFIG", global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Tells the whole story with narrated, timed steps, against a mesh of
+    /// its own (started on free ports in a temporary directory, with the
+    /// settings of --config) or against --gateway; exits non-zero if a step
+    /// did not happen.
+    Demo {
+        /// A running gateway (`http://host:port`) instead of a mesh of its own.
+        #[arg(long, requires = "token")]
+        gateway: Option<String>,
+        /// An admin token for --gateway (fault injection is admin-only).
+        #[arg(long, env = "CLUSTERGENIE_TOKEN")]
+        token: Option<String>,
+    },
     /// Dead-letter topics: what consumers could never handle.
     Dlq {
         #[command(subcommand)]
@@ -98,26 +115,16 @@ async fn dlq(action: Dlq) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    if let Some(Command::Dlq { action }) = cli.command {
-        return dlq(action).await;
-    }
-    let shutdown = cg_runtime::shutdown::listen();
-    let telemetry = cg_runtime::telemetry::init(
-        "clustergenie",
-        &cg_runtime::telemetry::TelemetryConfig::default(),
-    )?;
-    let mesh = clustergenie::Mesh::start(clustergenie::Options {
+fn options(cli: &Cli, config: &clustergenie::LauncherConfig) -> clustergenie::Options {
+    clustergenie::Options {
         data_dir: cli.data_dir.clone(),
         host: cli.host,
         base_port: cli.base_port,
         grace: Duration::from_secs(10),
-        cloud: provisioning::cloud::CloudConfig::default(),
-        executor: provisioning::executor::ExecutorConfig::default(),
-        fleet: provisioning::fleet::FleetConfig::default(),
-        rules: diagnosis::analyzers::Rules::default(),
+        cloud: config.cloud.clone(),
+        executor: config.executor.clone(),
+        fleet: config.fleet.clone(),
+        rules: config.rules.clone(),
         storage: clustergenie::Storage::Sqlite,
         broker: match &cli.tansu {
             Some(tansu) => clustergenie::Broker::Tansu(tansu.clone()),
@@ -126,8 +133,87 @@ async fn main() -> anyhow::Result<()> {
         gateway_port: cli.gateway_port,
         web_root: cli.web_root.clone(),
         admin_token: None,
-    })
-    .await?;
+    }
+}
+
+/// `demo`: against `gateway`, or a mesh of its own that it stops after.
+async fn demo(
+    cli: &Cli,
+    config: &clustergenie::LauncherConfig,
+    gateway: Option<String>,
+    token: Option<String>,
+) -> anyhow::Result<()> {
+    let plan = clustergenie::demo::Plan::default();
+    let (report, mesh, _dir) = match (gateway, token) {
+        (Some(gateway), Some(token)) => {
+            println!("telling the story against {gateway}\n");
+            (
+                clustergenie::demo::run(&gateway, &token, &plan).await,
+                None,
+                None,
+            )
+        }
+        _ => {
+            anyhow::ensure!(
+                cli.tansu.is_some(),
+                "the demo's mesh needs a broker: run it with `just demo` (which installs tansu) or set TANSU"
+            );
+            let dir = tempfile::tempdir()?;
+            let started = std::time::Instant::now();
+            let mesh = clustergenie::Mesh::start(clustergenie::Options {
+                data_dir: dir.path().to_path_buf(),
+                base_port: 0,
+                gateway_port: 0,
+                ..options(cli, config)
+            })
+            .await?;
+            println!(
+                "a mesh of its own is up in {:.1} s; dashboard: http://{}/ (token in {}/admin-token)\n",
+                started.elapsed().as_secs_f64(),
+                mesh.gateway,
+                dir.path().display()
+            );
+            let gateway = format!("http://{}", mesh.gateway);
+            let report = clustergenie::demo::run(&gateway, &mesh.admin_token, &plan).await;
+            (report, Some(mesh), Some(dir))
+        }
+    };
+    if let Some(mesh) = mesh {
+        mesh.shutdown().await?;
+    }
+    match report {
+        Ok(report) => {
+            println!("{}", report.summary());
+            println!("demo: every step happened");
+            Ok(())
+        }
+        Err(e) => {
+            println!("\ndemo: failed");
+            Err(e)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = clustergenie::LauncherConfig::load(cli.config.as_deref())?;
+    match cli.command {
+        Some(Command::Dlq { action }) => return dlq(action).await,
+        Some(Command::Demo {
+            ref gateway,
+            ref token,
+        }) => {
+            let telemetry = cg_runtime::telemetry::init("clustergenie", &config.telemetry)?;
+            let result = demo(&cli, &config, gateway.clone(), token.clone()).await;
+            telemetry.shutdown();
+            return result;
+        }
+        None => {}
+    }
+    let shutdown = cg_runtime::shutdown::listen();
+    let telemetry = cg_runtime::telemetry::init("clustergenie", &config.telemetry)?;
+    let mesh = clustergenie::Mesh::start(options(&cli, &config)).await?;
     println!();
     println!(
         "ClusterGenie is running (data in {}):",

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AnyPool, Row};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{
     Service, catalog,
@@ -143,6 +144,8 @@ struct Inner {
     workers: usize,
     queue: usize,
     busy: AtomicUsize,
+    /// Busy workers and queued attempts, for the System page.
+    board: cg_runtime::status::Pool,
     /// The user's cancel, per attempt in progress.
     running: Mutex<HashMap<Key, CancellationToken>>,
     /// Ends an attempt in progress that another replica took over.
@@ -168,6 +171,7 @@ impl Executor {
         service: Service,
         db: &cg_runtime::db::Db,
         config: &ExecutorConfig,
+        status: &cg_runtime::status::Status,
         stop: CancellationToken,
     ) -> Result<Self, sqlx::Error> {
         let (tx, rx) = mpsc::channel(config.queue);
@@ -184,6 +188,7 @@ impl Executor {
             workers: config.workers,
             queue: config.queue,
             busy: AtomicUsize::new(0),
+            board: status.pool("executor", config.workers, config.queue),
             running: Mutex::new(HashMap::new()),
             lost: Mutex::new(HashMap::new()),
             stats: Mutex::new(HashMap::new()),
@@ -433,8 +438,8 @@ impl Executor {
                     .as_str_name();
                 let inserted = sqlx::query(
                     "INSERT INTO executions (job_id, attempt, cluster_id, kind, action, status, \
-                     cancel_requested, deadline, created_at, finished_at, owner, lease_until) \
-                     VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, ?, ?)",
+                     cancel_requested, deadline, created_at, finished_at, owner, lease_until, \
+                     traceparent) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, ?, ?, ?)",
                 )
                 .bind(req.job_id.as_str())
                 .bind(i64::from(req.attempt))
@@ -445,6 +450,7 @@ impl Executor {
                 .bind(now_millis())
                 .bind(self.0.id.as_str())
                 .bind(self.lease_until())
+                .bind(cg_runtime::kafka::current_traceparent().unwrap_or_default())
                 .execute(&self.0.pool)
                 .await;
                 match inserted {
@@ -506,9 +512,11 @@ impl Executor {
                 },
             };
             let busy = self.0.busy.fetch_add(1, Ordering::Relaxed) + 1;
+            let queued = self.0.queue - self.0.tx.capacity();
             metrics::gauge!("cg_executor_busy_workers").set(busy as f64);
-            metrics::gauge!("cg_executor_queue_length")
-                .set((self.0.queue - self.0.tx.capacity()) as f64);
+            metrics::gauge!("cg_executor_queue_length").set(queued as f64);
+            self.0.board.set_busy(busy);
+            self.0.board.set_queued(queued);
             if let Err(e) = self.run(&key).await {
                 // The row stays pending/running and this executor keeps its
                 // lease: it tries again after a pause (the database may be
@@ -526,6 +534,8 @@ impl Executor {
             }
             let busy = self.0.busy.fetch_sub(1, Ordering::Relaxed) - 1;
             metrics::gauge!("cg_executor_busy_workers").set(busy as f64);
+            self.0.board.set_busy(busy);
+            self.0.board.set_queued(self.0.queue - self.0.tx.capacity());
         }
     }
 
@@ -557,7 +567,8 @@ impl Executor {
         lost: CancellationToken,
     ) -> Result<(), sqlx::Error> {
         let Some(row) = sqlx::query(
-            "SELECT cluster_id, kind, action, status, cancel_requested, deadline, owner FROM executions \
+            "SELECT cluster_id, kind, action, status, cancel_requested, deadline, owner, traceparent \
+             FROM executions \
              WHERE job_id = ? AND attempt = ?",
         )
         .bind(key.job_id.as_str())
@@ -576,6 +587,25 @@ impl Executor {
             // Queued here, then taken over by another replica meanwhile.
             return Ok(());
         }
+        let span = tracing::info_span!(
+            "job attempt",
+            job_id = %key.job_id,
+            attempt = key.attempt,
+        );
+        cg_runtime::telemetry::continue_trace(&span, &row.try_get::<String, _>("traceparent")?);
+        self.run_attempt(key, &row, token, lost)
+            .instrument(span)
+            .await
+    }
+
+    /// The attempt whose row `row` is, in its trace's span.
+    async fn run_attempt(
+        &self,
+        key: &Key,
+        row: &sqlx::any::AnyRow,
+        token: CancellationToken,
+        lost: CancellationToken,
+    ) -> Result<(), sqlx::Error> {
         let cluster_id: String = row.try_get("cluster_id")?;
         let kind: String = row.try_get("kind")?;
         let deadline: i64 = row.try_get("deadline")?;
@@ -639,7 +669,7 @@ impl Executor {
             cancel: token.clone(),
         };
         // A panicking job fails its attempt; the worker lives on.
-        let task = tokio::spawn(async move { step.execute(action).await });
+        let task = tokio::spawn(async move { step.execute(action).await }.in_current_span());
         let abort = task.abort_handle();
         let outcome = tokio::select! {
             joined = task => match joined {

@@ -98,6 +98,7 @@ impl KitService for ProvisioningService {
                     service.clone(),
                     &db,
                     &config.executor,
+                    ctx.status(),
                     ctx.stop_token(),
                 )
                 .await

@@ -10,13 +10,45 @@ use tonic::{Code, Status, transport::Channel};
 use crate::ApiError;
 
 /// A channel to `url` that connects lazily; connecting and each call give
-/// up after `timeout`.
-pub fn lazy_channel(url: &str, timeout: Duration) -> Result<Channel, ApiError> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|e| ApiError::Internal(format!("bad url {url}: {e}")))?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect_lazy())
+/// up after `timeout`. Calls carry the current trace.
+pub fn lazy_channel(url: &str, timeout: Duration) -> Result<TracedChannel, ApiError> {
+    Ok(TracedChannel(
+        tonic::transport::Endpoint::from_shared(url.to_string())
+            .map_err(|e| ApiError::Internal(format!("bad url {url}: {e}")))?
+            .tcp_nodelay(true)
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .connect_lazy(),
+    ))
+}
+
+/// A channel whose calls carry the current span's W3C `traceparent`, so a
+/// call made while handling one (a diagnosis implementing a job) continues
+/// its trace in the service called.
+#[derive(Debug, Clone)]
+pub struct TracedChannel(Channel);
+
+impl tower::Service<http::Request<tonic::body::Body>> for TracedChannel {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = tonic::transport::Error;
+    type Future = tonic::transport::channel::ResponseFuture;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<tonic::body::Body>) -> Self::Future {
+        if let Some(value) =
+            crate::kafka::current_traceparent().and_then(|tp| http::HeaderValue::from_str(&tp).ok())
+        {
+            req.headers_mut()
+                .insert(crate::kafka::HEADER_TRACEPARENT, value);
+        }
+        self.0.call(req)
+    }
 }
 
 /// `service`'s failure as the caller reports it: what could not be reached

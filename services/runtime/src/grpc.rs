@@ -183,6 +183,7 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
 /// have `max_concurrent_per_connection` calls in flight, and request bodies
 /// are limited to `max_request_bytes`.
 pub async fn serve(
+    service: &'static str,
     listener: TcpListener,
     routes: Routes,
     health: HealthReporter,
@@ -198,6 +199,7 @@ pub async fn serve(
     let server = Server::builder()
         .trace_fn(call_span)
         .concurrency_limit_per_connection(config.max_concurrent_per_connection)
+        .layer(crate::rpc_metrics::RpcMetricsLayer::new(service))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             config.max_request_bytes,
         ))

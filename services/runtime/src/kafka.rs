@@ -141,7 +141,7 @@ impl KafkaConfig {
         Ok(())
     }
 
-    fn client(&self) -> ClientConfig {
+    pub(crate) fn client(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
         c
@@ -370,6 +370,25 @@ pub fn current_traceparent() -> Option<String> {
     carrier.remove(HEADER_TRACEPARENT)
 }
 
+/// A consumer span for handling `event`, continuing the trace its
+/// producer put in the `traceparent` header: what a handler writes to its
+/// outbox or calls carries the same trace on.
+pub fn record_span(event: &Event) -> tracing::Span {
+    let span = tracing::info_span!(
+        "consume",
+        otel.kind = "consumer",
+        otel.name = %format!("{} process", event.topic),
+        messaging.system = "kafka",
+        messaging.destination.name = %event.topic,
+        messaging.kafka.partition = event.partition,
+        messaging.kafka.offset = event.offset,
+    );
+    if let Some(tp) = event.header(HEADER_TRACEPARENT) {
+        crate::telemetry::continue_trace(&span, tp);
+    }
+    span
+}
+
 /// A received record, owned.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -495,6 +514,15 @@ struct Context {
 
 impl ClientContext for Context {
     fn stats(&self, statistics: Statistics) {
+        crate::status::report_lag(
+            &self.group,
+            statistics.topics.iter().flat_map(|(topic, t)| {
+                t.partitions
+                    .iter()
+                    .filter(|(partition, p)| **partition >= 0 && p.consumer_lag >= 0)
+                    .map(move |(partition, p)| (topic.clone(), *partition, p.consumer_lag))
+            }),
+        );
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 // -1 is librdkafka's internal UA partition; a negative lag
@@ -944,7 +972,11 @@ where
         let failure = loop {
             attempt = attempt.saturating_add(1);
             // Its own task, so a panicking handler fails this record only.
-            let handled = tokio::spawn((self.handle)(event.clone())).await;
+            let handled = tokio::spawn(tracing::Instrument::instrument(
+                (self.handle)(event.clone()),
+                record_span(event),
+            ))
+            .await;
             let reason = match handled {
                 Ok(Ok(())) => return Ok(Some(("handled", attempt))),
                 Ok(Err(Failure::Retryable(reason))) => reason,

@@ -28,6 +28,7 @@ use crate::{
     grpc::ServiceRoutes,
     kafka::{self, Event, Failure, KafkaConfig, Producer},
     outbox::{Relay, RelayConfig},
+    status::{ProcessApi, Status},
 };
 
 /// A service's configuration: its own settings with [`CommonConfig`]
@@ -125,6 +126,7 @@ pub struct ServiceContext {
     stop: CancellationToken,
     tasks: JoinSet<()>,
     readiness: Readiness,
+    status: Status,
 }
 
 /// What keeps a service from serving: the names of its parts that are down
@@ -147,6 +149,11 @@ impl Readiness {
 
     pub fn up(&self, part: &str) {
         self.0.send_if_modified(|down| down.remove(part));
+    }
+
+    /// The parts down now.
+    pub fn down_parts(&self) -> Vec<String> {
+        self.0.borrow().iter().cloned().collect()
     }
 
     /// Mirrors readiness into `health` until `stop` (the drain then owns it).
@@ -208,6 +215,23 @@ impl ServiceContext {
         &self.readiness
     }
 
+    /// The process's status board: register worker pools, counters and
+    /// dependencies for the System page.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// `ProcessService` over this service's state; the kit serves it for
+    /// gRPC services, the gateway answers with it for itself.
+    pub fn process_api(&self) -> ProcessApi {
+        ProcessApi {
+            status: self.status.clone(),
+            readiness: self.readiness.clone(),
+            db: self.db.clone(),
+            kafka: self.kafka.clone(),
+        }
+    }
+
     /// Consumes `topics` as consumer group `group` (see [`kafka::consume`])
     /// until shutdown, supervised: a consumer that ends is started again
     /// after a backoff (from `kafka.restart_min`, doubling up to 30 s while
@@ -218,6 +242,7 @@ impl ServiceContext {
         F: Fn(Event) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Failure>> + Send + 'static,
     {
+        self.status.consumer_group(group, topics);
         let Some(config) = self.kafka.clone() else {
             tracing::warn!(
                 service = self.name,
@@ -266,6 +291,7 @@ pub struct Built<S> {
     service: Arc<S>,
     ctx: ServiceContext,
     server: crate::config::ServerConfig,
+    process: ProcessApi,
 }
 
 /// Opens the database, creates topics, builds `S` and starts its relay.
@@ -278,8 +304,9 @@ pub async fn build<S: Service>(config: &S::Config) -> Result<Built<S>, Error> {
     if let Some(db) = &db {
         tracing::info!(service = S::NAME, backend = ?db.backend, "database ready");
     }
+    let topics = S::topics();
     if let Some(k) = &common.kafka {
-        kafka::ensure_topics(k, &S::topics()).await?;
+        kafka::ensure_topics(k, &topics).await?;
     }
     let mut ctx = ServiceContext {
         name: S::NAME,
@@ -288,16 +315,23 @@ pub async fn build<S: Service>(config: &S::Config) -> Result<Built<S>, Error> {
         stop: CancellationToken::new(),
         tasks: JoinSet::new(),
         readiness: Readiness::default(),
+        status: Status::new(S::NAME),
     };
     let service = S::build(config, &mut ctx).await?;
     if let (Some(db), Some(k)) = (&ctx.db, &ctx.kafka) {
         let relay = Relay::new(db, Producer::new(k)?, RelayConfig::default());
         ctx.tasks.spawn(relay.run(ctx.stop.clone()));
     }
+    let process = ctx.process_api();
+    if process.db.is_some() || process.kafka.is_some() {
+        ctx.tasks
+            .spawn(refresh_gauges(ctx.process_api(), ctx.stop.clone()));
+    }
     Ok(Built {
         service: Arc::new(service),
         ctx,
         server: common.server.clone(),
+        process,
     })
 }
 
@@ -316,6 +350,7 @@ impl<S: Service> Built<S> {
             service,
             mut ctx,
             server,
+            process,
         } = self;
         let addr = listener.local_addr()?;
         tracing::info!(service = S::NAME, %addr, "listening");
@@ -328,10 +363,17 @@ impl<S: Service> Built<S> {
         let readiness = ctx.readiness.clone();
         let result = match service.routes() {
             Routes::Grpc(routes) => {
-                let (routes, health) = routes.build().await?;
+                let (routes, health) = routes
+                    .serve(
+                        clustergenie_proto::system::v1::process_service_server::ProcessServiceServer::new(
+                            process,
+                        ),
+                    )
+                    .build()
+                    .await?;
                 ctx.tasks
                     .spawn(readiness.report(health.clone(), ctx.stop.clone()));
-                crate::grpc::serve(listener, routes, health, shutdown, &server).await
+                crate::grpc::serve(S::NAME, listener, routes, health, shutdown, &server).await
             }
             Routes::Http { router, health } => {
                 ctx.tasks
@@ -345,6 +387,21 @@ impl<S: Service> Built<S> {
         service.stopped().await;
         tracing::info!(service = S::NAME, "stopped");
         result
+    }
+}
+
+/// Keeps the outbox and dead-letter gauges current for Prometheus (the
+/// System page reads them when it asks).
+async fn refresh_gauges(process: ProcessApi, stop: CancellationToken) {
+    loop {
+        process
+            .status
+            .snapshot(Vec::new(), process.db.as_ref(), process.kafka.as_ref())
+            .await;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(15)) => {}
+        }
     }
 }
 

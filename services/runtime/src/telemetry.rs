@@ -111,6 +111,21 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> Result<Telemetry
     Ok(Telemetry { provider })
 }
 
+/// Makes `span` continue the W3C trace `traceparent` (a Kafka header, a
+/// stored column); an empty or malformed one leaves `span` a root.
+pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if traceparent.is_empty() {
+        return;
+    }
+    let carrier = std::collections::HashMap::from([(
+        crate::kafka::HEADER_TRACEPARENT.to_string(),
+        traceparent.to_string(),
+    )]);
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    let _ = span.set_parent(parent);
+}
+
 /// Installs a quiet subscriber for tests (`RUST_LOG` raises it).
 pub fn init_for_tests() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));

@@ -12,12 +12,12 @@ use std::{
 
 use cg_runtime::{
     ApiError,
-    client::{dependency_error, lazy_channel},
+    client::{TracedChannel, dependency_error, lazy_channel},
     time::millis_of,
 };
 use clustergenie_proto::{jobs::v1 as jpb, provisioning::v1 as ppb};
 use tokio::sync::RwLock;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
 /// How long the catalog (prices, images) is trusted before it is read again.
 const CATALOG_TTL: Duration = Duration::from_secs(300);
@@ -42,10 +42,10 @@ struct Catalog {
 
 #[derive(Clone)]
 pub struct Platform {
-    clusters: ppb::cluster_service_client::ClusterServiceClient<Channel>,
-    droplets: ppb::droplet_service_client::DropletServiceClient<Channel>,
-    catalog_client: ppb::catalog_service_client::CatalogServiceClient<Channel>,
-    jobs: jpb::job_service_client::JobServiceClient<Channel>,
+    clusters: ppb::cluster_service_client::ClusterServiceClient<TracedChannel>,
+    droplets: ppb::droplet_service_client::DropletServiceClient<TracedChannel>,
+    catalog_client: ppb::catalog_service_client::CatalogServiceClient<TracedChannel>,
+    jobs: jpb::job_service_client::JobServiceClient<TracedChannel>,
     catalog: Arc<RwLock<Catalog>>,
 }
 

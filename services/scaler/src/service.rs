@@ -346,8 +346,17 @@ impl<S: ScalerStore> Scaler<S> {
             if newest < now - self.inner.sample_window_ms {
                 continue;
             }
-            if let Err(e) = self.evaluate(&cluster, Mode::Batch, now).await {
-                tracing::warn!(cluster = %cluster, error = %e, "evaluation failed; the next batch evaluates again");
+            match self.evaluate(&cluster, Mode::Batch, now).await {
+                // Reaction time: from the newest sample of the batch that
+                // breached to its scaling job, created.
+                Ok(Evaluated::Decided(d)) if d.job_id.is_some() => {
+                    let took = cg_runtime::time::now_millis().saturating_sub(newest).max(0);
+                    metrics::histogram!("cg_scaler_reaction_seconds").record(took as f64 / 1000.0);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(cluster = %cluster, error = %e, "evaluation failed; the next batch evaluates again");
+                }
             }
         }
     }

@@ -27,6 +27,7 @@ const AutoscalingSection = lazy(() =>
 const DiagnosisSection = lazy(() =>
   import("../features/diagnosis/DiagnosisSection").then((m) => ({ default: m.DiagnosisSection })),
 );
+const SystemPage = lazy(() => import("../features/system/SystemPage").then((m) => ({ default: m.SystemPage })));
 
 export interface AppProps {
   transport: Transport;
@@ -72,6 +73,11 @@ function Shell() {
         <Route path="/autoscaling">
           <Suspense fallback={<p className="muted">Loading…</p>}>
             <AutoscalingSection />
+          </Suspense>
+        </Route>
+        <Route path="/system">
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <SystemPage />
           </Suspense>
         </Route>
         <Route path="/admin/tokens">
@@ -143,6 +149,7 @@ function Layout({ children }: { children: ReactNode }) {
           <NavLink href="/monitoring" testid="nav-monitoring">Monitoring</NavLink>
           <NavLink href="/autoscaling" testid="nav-autoscaling">Autoscaling</NavLink>
           <NavLink href="/diagnosis" testid="nav-diagnosis">Diagnosis</NavLink>
+          <NavLink href="/system" testid="nav-system">System</NavLink>
           {can(Role.ADMIN) && (
             <>
               <div className="nav__group">Admin</div>

@@ -36,6 +36,25 @@ impl Cache {
         }
     }
 
+    /// A check of the shared cache for the System page, when it is Redis.
+    pub fn redis_check(&self) -> Option<cg_runtime::status::Check> {
+        let Self::Redis { pool, .. } = self else {
+            return None;
+        };
+        let pool = pool.clone();
+        Some(std::sync::Arc::new(move || {
+            let pool = pool.clone();
+            Box::pin(async move {
+                let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+                let pong: String = deadpool_redis::redis::cmd("PING")
+                    .query_async(&mut *conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("llm cache ({pong})"))
+            })
+        }))
+    }
+
     pub async fn get(&self, key: &str) -> Option<String> {
         match self {
             Self::Local(c) => c.get(key),

@@ -10,7 +10,7 @@ import type { ResumableStream } from "../../lib/stream";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { LiveStatus } from "../../components/LiveStatus";
 import { Badge } from "../../components/ui";
-import { actionLabel, actionSlug, actionTone } from "./labels";
+import { actionLabel, actionSlug, actionTone } from "../../components/scaleAction";
 import { Reasons } from "./Reasons";
 
 export function DecisionsTimeline({ clusterId, decisions, list, stream }: {

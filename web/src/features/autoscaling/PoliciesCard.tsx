@@ -13,7 +13,7 @@ import { formatMetric, metricInfo } from "../../lib/metrics";
 import { useInvalidate } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge, ReadOnlyNote } from "../../components/ui";
-import { actionLabel, actionSlug, actionTone } from "./labels";
+import { actionLabel, actionSlug, actionTone } from "../../components/scaleAction";
 import { PolicyForm } from "./PolicyForm";
 import { Reasons } from "./Reasons";
 

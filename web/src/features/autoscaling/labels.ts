@@ -1,27 +1,8 @@
-// Names and tones for the scaler's enums.
-import { DecisionReason, ScaleAction } from "../../gen/clustergenie/scaler/v1/scaler_pb";
+// Names, help and tones of the scaler's decision reasons (an action's slug,
+// name and tone are in components/scaleAction, shared with the overview).
+import { DecisionReason } from "../../gen/clustergenie/scaler/v1/scaler_pb";
 import type { Tone } from "../../components/ui";
 import { label } from "../../lib/format";
-
-const ACTION_SLUG: Record<ScaleAction, string> = {
-  [ScaleAction.UNSPECIFIED]: "none",
-  [ScaleAction.NONE]: "none",
-  [ScaleAction.SCALE_UP]: "scale_up",
-  [ScaleAction.SCALE_DOWN]: "scale_down",
-};
-
-/** `none` / `scale_up` / `scale_down`, for data attributes. */
-export function actionSlug(a: ScaleAction): string {
-  return ACTION_SLUG[a] ?? "none";
-}
-
-export function actionLabel(a: ScaleAction): string {
-  return actionSlug(a).replace("_", " ");
-}
-
-export function actionTone(a: ScaleAction): Tone {
-  return a === ScaleAction.SCALE_UP ? "warn" : a === ScaleAction.SCALE_DOWN ? "info" : "neutral";
-}
 
 export const reasonLabel = label(DecisionReason);
 

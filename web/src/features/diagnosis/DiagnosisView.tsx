@@ -9,7 +9,9 @@ import { POLL_MS, shortId, time } from "../../lib/format";
 import { uiError } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge, Loading } from "../../components/ui";
-import { explanationSource, isUnderway, severityLabel, severityTone, statusLabel } from "./diagnosis";
+import { isUnderway, severityLabel, statusLabel } from "../../lib/diagnosis";
+import { severityTone } from "../../components/diagnosisTone";
+import { explanationSource } from "./diagnosis";
 import { Findings } from "./Findings";
 import { Recommendations } from "./Recommendations";
 

@@ -4,7 +4,9 @@ import { Link } from "wouter";
 import type { Diagnosis, Evidence, Finding } from "../../gen/clustergenie/diagnosis/v1/diagnosis_pb";
 import { shortId, time } from "../../lib/format";
 import { Badge } from "../../components/ui";
-import { evidenceLinks, formatValue, formatWindow, groupBySeverity, orderFindings, severityLabel, severityTone } from "./diagnosis";
+import { severityLabel } from "../../lib/diagnosis";
+import { severityTone } from "../../components/diagnosisTone";
+import { evidenceLinks, formatValue, formatWindow, groupBySeverity, orderFindings } from "./diagnosis";
 
 export function Findings({ diagnosis: d, names }: { diagnosis: Diagnosis; names: ReadonlyMap<string, string> }) {
   const { findings, ranked } = orderFindings(d.findings, d.llm?.rankedFindingIds ?? []);

@@ -6,7 +6,9 @@ import { ago, POLL_MS, shortId, time } from "../../lib/format";
 import { uiError } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Badge } from "../../components/ui";
-import { explanationSource, isUnderway, severityLabel, severityTone, statusLabel } from "./diagnosis";
+import { isUnderway, severityLabel, statusLabel } from "../../lib/diagnosis";
+import { severityTone } from "../../components/diagnosisTone";
+import { explanationSource } from "./diagnosis";
 
 export const HISTORY_PAGE_SIZE = 10;
 

@@ -1,13 +1,12 @@
 // The diagnosis page's pure pieces: severity order and grouping, the LLM's
-// ranking, labels and tones, cost deltas, evidence values and the links from
-// evidence to what backs it.
+// ranking, risk labels and tones, cost deltas, evidence values and the links
+// from evidence to what backs it. Severity and status names are in
+// lib/diagnosis, the severity tone in components/diagnosisTone.
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import {
-  DiagnosisStatus,
   ExplanationSource,
   Risk,
   Severity,
-  type Diagnosis,
   type Evidence,
   type Finding,
   type LlmEnrichment,
@@ -19,25 +18,10 @@ import { label, money, shortId } from "../../lib/format";
 import { activityHref, healthCheckHref, metricsHref, type TimeWindow } from "../../lib/links";
 import { metricInfo } from "../../lib/metrics";
 
-export const severityLabel = label(Severity);
 export const riskLabel = label(Risk);
-export const statusLabel = label(DiagnosisStatus);
 
 /** Most severe first; unspecified last. */
 export const SEVERITY_ORDER = [Severity.CRITICAL, Severity.WARNING, Severity.INFO, Severity.UNSPECIFIED] as const;
-
-export function severityTone(s: Severity): Tone {
-  switch (s) {
-    case Severity.CRITICAL:
-      return "bad";
-    case Severity.WARNING:
-      return "warn";
-    case Severity.INFO:
-      return "info";
-    default:
-      return "neutral";
-  }
-}
 
 export function riskTone(r: Risk): Tone {
   return r === Risk.HIGH ? "bad" : r === Risk.MEDIUM ? "warn" : r === Risk.LOW ? "ok" : "neutral";
@@ -82,16 +66,6 @@ export function orderFindings(findings: readonly Finding[], rankedIds: readonly 
   }
   if (ranked.length === 0) return { findings: bySeverity(findings), ranked: false };
   return { findings: [...ranked, ...bySeverity(findings.filter((f) => !seen.has(f.id)))], ranked: true };
-}
-
-/** Still changing: the analyzers run, or the LLM explains. */
-export function isUnderway(d: Diagnosis | undefined): boolean {
-  return d?.status === DiagnosisStatus.RUNNING || d?.status === DiagnosisStatus.ENRICHING;
-}
-
-/** Final: completed or failed. */
-export function isSettled(d: Diagnosis): boolean {
-  return d.status === DiagnosisStatus.COMPLETED || d.status === DiagnosisStatus.FAILED;
 }
 
 /** A monthly cost change: `+$6.00/mo`, `−$12.00/mo` (a minus sign), `$0.00/mo`. */

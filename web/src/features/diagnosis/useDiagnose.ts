@@ -16,7 +16,7 @@ import { newRequestId } from "../../lib/hooks";
 import { useInvalidate } from "../../lib/query";
 import { FATAL_CODES, sleep, useResumableStream } from "../../lib/stream";
 import type { UiError } from "../../lib/errors";
-import { isSettled } from "./diagnosis";
+import { isSettled } from "../../lib/diagnosis";
 
 export interface DiagnoseInput {
   clusterId: string;

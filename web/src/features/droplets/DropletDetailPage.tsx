@@ -8,7 +8,7 @@ import { ErrorBanner } from "../../components/ErrorBanner";
 import { ResizeJobForm } from "../../components/ResizeJobForm";
 import { Badge, Can, Loading, PageHeader } from "../../components/ui";
 import { DropletActions } from "./DropletActions";
-import { dropletTone } from "./DropletsPage";
+import { dropletTone } from "../../components/dropletTone";
 
 export function DropletDetailPage({ id }: { id: string }) {
   const droplet = useQuery(

@@ -15,16 +15,13 @@ import { DROPLET_STATUSES, POLL_MS, dropletStatusLabel, isDropletChanging, memor
 import { usePages } from "../../lib/pages";
 import { uiError } from "../../lib/query";
 import { ErrorBanner } from "../../components/ErrorBanner";
+import { dropletTone } from "../../components/dropletTone";
 import { Badge, Can, Loading, PageHeader, Pager, ReadOnlyNote } from "../../components/ui";
 import { ClusterFilter } from "../../components/Pickers";
 import { CreateDropletForm } from "./CreateDropletForm";
 import { DropletActions } from "./DropletActions";
 
 export const PAGE_SIZE = 20;
-
-export function dropletTone(s: DropletStatus) {
-  return s === DropletStatus.ACTIVE ? "ok" : s === DropletStatus.NEW ? "info" : s === DropletStatus.OFF ? "warn" : "neutral";
-}
 
 export function DropletsPage() {
   const catalog = useCatalog();

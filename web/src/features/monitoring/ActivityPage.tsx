@@ -1,32 +1,15 @@
-// The fleet's activity log: the newest page from ListActivity, then
-// StreamActivity from the log's newest cursor, so new entries appear as they
-// are stored; after a dropped stream it resumes from the last cursor received.
-import { Code } from "@connectrpc/connect";
-import { skipToken, useInfiniteQuery, useQuery } from "@connectrpc/connect-query";
-import { useEffect, useEffectEvent, useMemo, useRef, useState } from "react";
-import { Link } from "wouter";
-import {
-  ActivityService,
-  ActivitySeverity,
-  AlertService,
-  type ActivityEntry,
-  type StreamActivityResponse,
-} from "../../gen/clustergenie/monitoring/v1/monitoring_pb";
-import { useClient } from "../../lib/context";
-import { toUiError } from "../../lib/errors";
-import { ago, time } from "../../lib/format";
+// The fleet's activity log, filtered: the list and its live stream come from
+// lib/activity's useActivityLog (the overview shows the same log unfiltered).
+import { useState } from "react";
+import { ActivitySeverity, AlertService } from "../../gen/clustergenie/monitoring/v1/monitoring_pb";
+import { severityLabel, useActivityLog, type ActivityFilters } from "../../lib/activity";
 import { useDebounced } from "../../lib/hooks";
-import { backoffDelay, DEFAULT_BACKOFF, sleep, useResumableStream } from "../../lib/stream";
-import { ErrorBanner } from "../../components/ErrorBanner";
-import { Badge } from "../../components/ui";
-import { matchesFilters, mergeEntries, type ActivityFilters } from "./activity";
-import { useInvalidate } from "../../lib/query";
-import { SEVERITIES, severityLabel, severityTone, SOURCES } from "./labels";
-import { LiveStatus } from "../../components/LiveStatus";
+import { uiError, useInvalidate } from "../../lib/query";
 import { useSelection } from "../../lib/selection";
-
-/** Live entries kept above the listed pages. */
-const MAX_LIVE = 1000;
+import { ActivityRow } from "../../components/ActivityRow";
+import { ErrorBanner } from "../../components/ErrorBanner";
+import { LiveStatus } from "../../components/LiveStatus";
+import { SEVERITIES, SOURCES } from "./labels";
 
 export function ActivityPage() {
   const sel = useSelection();
@@ -89,61 +72,12 @@ export function ActivityPage() {
 
 /** `marked`: the entry a link points at (`?entry=…`), highlighted when listed. */
 function ActivityLog({ filters, marked }: { filters: ActivityFilters; marked: string | null }) {
-  const client = useClient(ActivityService);
   const invalidate = useInvalidate();
-  const list = useInfiniteQuery(
-    ActivityService.method.listActivity,
-    { ...filters, pageSize: 50, pageToken: "" },
-    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined },
-  );
-  // The stream filters by cluster and severity only, so it starts from the newest
-  // entry those allow: with a source, kind or text filter too, the filtered list's
-  // newest entry can be days old, and streaming from it would replay everything since.
-  const narrowed = !!(filters.source || filters.kind || filters.text);
-  const head = useQuery(
-    ActivityService.method.listActivity,
-    narrowed ? { clusterId: filters.clusterId, minSeverity: filters.minSeverity, pageSize: 1 } : skipToken,
-  );
-  const newest = narrowed ? head.data?.entries[0]?.cursor : list.data?.pages[0]?.entries[0]?.cursor;
-  const [live, setLive] = useState<readonly ActivityEntry[]>([]);
-  /** Consecutive expired cursors, for the backoff before the next try. */
-  const expiries = useRef(0);
-
-  const stream = useResumableStream<StreamActivityResponse>({
-    // Start once the newest cursor is known (read again on a restart).
-    key: list.data && (!narrowed || head.data) ? "live" : null,
-    cursor: newest,
-    open: (since, signal) =>
-      client.streamActivity({ clusterId: filters.clusterId, minSeverity: filters.minSeverity, since: since ?? "" }, { signal }),
-    cursorOf: (r) => r.entry?.cursor,
-    onItem: ({ entry }) => {
-      expiries.current = 0;
-      if (!entry) return;
-      if (entry.kind.startsWith("alert.")) void invalidate(AlertService.method.listAlerts);
-      if (!matchesFilters(filters, entry)) return;
-      setLive((prev) => (prev.some((e) => e.id === entry.id) ? prev : [entry, ...prev].slice(0, MAX_LIVE)));
+  const { entries, list, stream, listError, expired } = useActivityLog(filters, {
+    onEntry: (e) => {
+      if (e.kind.startsWith("alert.")) void invalidate(AlertService.method.listAlerts);
     },
   });
-
-  // A cursor older than retention: after a backoff (so a cursor that keeps
-  // expiring is not retried in a loop), list again, then stream from the newest entry.
-  const expired = stream.status === "stopped" && stream.error?.code === Code.FailedPrecondition;
-  const recover = useEffectEvent(async (signal: AbortSignal) => {
-    await sleep(backoffDelay(expiries.current, DEFAULT_BACKOFF, Math.random), signal);
-    if (signal.aborted) return;
-    await Promise.all([list.refetch(), narrowed ? head.refetch() : undefined]);
-    if (signal.aborted) return;
-    expiries.current++;
-    stream.restart();
-  });
-  useEffect(() => {
-    if (!expired) return;
-    const ctrl = new AbortController();
-    void recover(ctrl.signal);
-    return () => ctrl.abort();
-  }, [expired]);
-
-  const entries = useMemo(() => mergeEntries(live, list.data?.pages.flatMap((p) => p.entries) ?? []), [live, list.data]);
 
   return (
     <section className="card" data-testid="activity-log">
@@ -151,7 +85,7 @@ function ActivityLog({ filters, marked }: { filters: ActivityFilters; marked: st
         <h2>Activity</h2>
         <LiveStatus stream={stream} testid="activity-live" />
       </div>
-      <ErrorBanner error={list.error || head.error ? toUiError(list.error ?? head.error) : null} />
+      <ErrorBanner error={uiError(listError)} />
       {stream.status === "stopped" && !expired && <ErrorBanner error={stream.error} />}
       {entries.length === 0 ? (
         <p className="muted" data-testid="activity-empty">
@@ -170,44 +104,5 @@ function ActivityLog({ filters, marked }: { filters: ActivityFilters; marked: st
         </button>
       )}
     </section>
-  );
-}
-
-function ActivityRow({ entry: e, marked }: { entry: ActivityEntry; marked: boolean }) {
-  const attrs = Object.entries(e.attributes);
-  return (
-    <li
-      className={`activity-log__row${marked ? " activity-log__row--marked" : ""}`}
-      data-marked={marked || undefined}
-      data-testid="activity-row"
-      data-id={e.id}
-      data-kind={e.kind}
-      data-severity={severityLabel(e.severity)}
-    >
-      <span className="activity-log__time" title={time(e.time)}>
-        {ago(e.time)}
-      </span>
-      <Badge tone={severityTone(e.severity)}>{severityLabel(e.severity)}</Badge>
-      <code className="activity-log__kind">{e.kind}</code>
-      <span className="activity-log__msg" data-testid="activity-message">
-        {e.message}
-      </span>
-      <span className="muted activity-log__refs">
-        {e.source}
-        {e.dropletId && (
-          <>
-            {" · "}
-            <Link href={`/droplets/${e.dropletId}`}>droplet</Link>
-          </>
-        )}
-        {e.jobId && (
-          <>
-            {" · "}
-            <Link href={`/jobs/${e.jobId}`}>job</Link>
-          </>
-        )}
-        {attrs.length > 0 && ` · ${attrs.map(([k, v]) => `${k}: ${v}`).join(", ")}`}
-      </span>
-    </li>
   );
 }

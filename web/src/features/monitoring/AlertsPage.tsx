@@ -11,6 +11,7 @@ import {
   MetricKind,
   type AlertRule,
 } from "../../gen/clustergenie/monitoring/v1/monitoring_pb";
+import { severityLabel } from "../../lib/activity";
 import { Role } from "../../lib/auth";
 import { useAuth } from "../../lib/context";
 import { fieldError, toUiError } from "../../lib/errors";
@@ -31,7 +32,6 @@ import {
   metricInfo,
   METRICS,
   SEVERITIES,
-  severityLabel,
 } from "./labels";
 import { PickCluster } from "./PickCluster";
 import { useSelection } from "../../lib/selection";

@@ -14,7 +14,6 @@ export { formatMetric, metricInfo, METRICS, type MetricInfo } from "../../lib/me
 
 export const healthStateLabel = label(HealthState);
 export const checkKindLabel = label(HealthCheckKind);
-export const severityLabel = label(ActivitySeverity);
 export const alertStateLabel = label(AlertState);
 export const comparisonLabel = label(AlertComparison);
 export const faultKindLabel = label(FaultKind);
@@ -34,10 +33,6 @@ export const SOURCES = ["provisioning", "jobs", "diagnosis", "scaler", "monitori
 
 export function healthTone(s: HealthState): Tone {
   return s === HealthState.HEALTHY ? "ok" : s === HealthState.UNHEALTHY ? "bad" : "neutral";
-}
-
-export function severityTone(s: ActivitySeverity): Tone {
-  return s === ActivitySeverity.ERROR ? "bad" : s === ActivitySeverity.WARNING ? "warn" : "info";
 }
 
 export function alertTone(s: AlertState): Tone {

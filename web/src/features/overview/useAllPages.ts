@@ -17,7 +17,7 @@ export function useAllPages<I extends DescMessage, O extends DescMessage, T>(
   method: DescMethodUnary<I, O>,
   input: MessageInitShape<I>,
   page: (res: MessageShape<O>) => { items: T[]; next: string },
-  maxPages = 3,
+  { maxPages = 3, refetchInterval }: { maxPages?: number; refetchInterval?: number } = {},
 ) {
   const transport = useTransport();
   return useQuery({
@@ -33,5 +33,6 @@ export function useAllPages<I extends DescMessage, O extends DescMessage, T>(
       }
       return { items, truncated: true };
     },
+    ...(refetchInterval ? { refetchInterval } : {}),
   });
 }

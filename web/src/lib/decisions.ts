@@ -1,14 +1,15 @@
-// A cluster's decisions: the newest pages from ListDecisions and, above them,
+// The scaler's decisions, of a cluster (the autoscaling page) or the whole
+// fleet (the overview): the newest pages from ListDecisions and, above them,
 // what WatchDecisions streams as it is recorded. WatchDecisions has no
 // cursor, so after a reconnection the first page is listed again to fill
 // the gap; every decision shows once (by id).
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { useInfiniteQuery } from "@connectrpc/connect-query";
 import { useMemo, useState } from "react";
-import { ScaleAction, ScalerService, type Decision, type WatchDecisionsResponse } from "../../gen/clustergenie/scaler/v1/scaler_pb";
-import { useClient } from "../../lib/context";
-import { POLL_MS } from "../../lib/format";
-import { useResumableStream } from "../../lib/stream";
+import { ScaleAction, ScalerService, type Decision, type WatchDecisionsResponse } from "../gen/clustergenie/scaler/v1/scaler_pb";
+import { useClient } from "./context";
+import { POLL_MS } from "./format";
+import { useResumableStream } from "./stream";
 
 export const DECISIONS_PAGE_SIZE = 20;
 /** Live decisions kept above the listed pages. */
@@ -40,11 +41,12 @@ export function awaitingJob(d: Decision, now: number): boolean {
   return d.action !== ScaleAction.NONE && d.action !== ScaleAction.UNSPECIFIED && !d.jobId && now - timeOf(d) < JOB_WAIT_MS;
 }
 
-export function useDecisions(clusterId: string) {
+/** A cluster's decisions; the whole fleet's when `clusterId` is empty. */
+export function useDecisions(clusterId: string, pageSize = DECISIONS_PAGE_SIZE) {
   const client = useClient(ScalerService);
   const list = useInfiniteQuery(
     ScalerService.method.listDecisions,
-    { clusterId, pageSize: DECISIONS_PAGE_SIZE, pageToken: "" },
+    { clusterId, pageSize, pageToken: "" },
     {
       pageParamKey: "pageToken",
       getNextPageParam: (last) => last.nextPageToken || undefined,
@@ -63,7 +65,7 @@ export function useDecisions(clusterId: string) {
       return client.watchDecisions({ clusterId }, { signal });
     },
     onItem: ({ decision }) => {
-      if (!decision || decision.clusterId !== clusterId) return;
+      if (!decision || (clusterId && decision.clusterId !== clusterId)) return;
       setLive((prev) => mergeDecisions([decision], prev).slice(0, MAX_LIVE));
       // Its job is attached just after it is recorded: the next listing names it.
       if (awaitingJob(decision, Date.now())) void list.refetch();
