@@ -331,6 +331,41 @@ pub async fn all_jobs(client: &mut JobsClient, keep: impl Fn(&jpb::Job) -> bool)
     }
 }
 
+/// How many droplets of `clusters` (archived ones too) carry each name.
+pub async fn droplet_names(
+    droplets: &mut clustergenie_proto::provisioning::v1::droplet_service_client::DropletServiceClient<
+        Channel,
+    >,
+    clusters: &[String],
+) -> std::collections::HashMap<String, usize> {
+    use clustergenie_proto::provisioning::v1 as ppb;
+    let mut names = std::collections::HashMap::new();
+    for c in clusters {
+        let mut page = String::new();
+        loop {
+            let resp = droplets
+                .list_droplets(ppb::ListDropletsRequest {
+                    cluster_id: c.clone(),
+                    include_archived: true,
+                    page_size: 100,
+                    page_token: page.clone(),
+                    ..Default::default()
+                })
+                .await
+                .expect("ListDroplets")
+                .into_inner();
+            for d in resp.droplets {
+                *names.entry(d.name).or_default() += 1;
+            }
+            if resp.next_page_token.is_empty() {
+                break;
+            }
+            page = resp.next_page_token;
+        }
+    }
+    names
+}
+
 /// True once a job can change no more.
 pub fn is_terminal(job: &jpb::Job) -> bool {
     job.status != jpb::JobStatus::Queued as i32 && job.status != jpb::JobStatus::Running as i32

@@ -139,30 +139,7 @@ async fn wait_all_ended(jobs: &mut JobsClient, ids: &[String], within: Duration)
 
 /// Every droplet of `clusters` (archived too), by name: each name once.
 async fn assert_no_droplet_twice(droplets: &mut Droplets, clusters: &[String], want: usize) {
-    let mut names: HashMap<String, usize> = HashMap::new();
-    for c in clusters {
-        let mut page = String::new();
-        loop {
-            let resp = droplets
-                .list_droplets(pb::ListDropletsRequest {
-                    cluster_id: c.clone(),
-                    include_archived: true,
-                    page_size: 100,
-                    page_token: page.clone(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            for d in resp.droplets {
-                *names.entry(d.name).or_default() += 1;
-            }
-            if resp.next_page_token.is_empty() {
-                break;
-            }
-            page = resp.next_page_token;
-        }
-    }
+    let names = e2e::droplet_names(droplets, clusters).await;
     let twice: Vec<_> = names.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "droplets made twice: {twice:?}");
     assert_eq!(names.len(), want, "one droplet per job");

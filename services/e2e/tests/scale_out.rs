@@ -5,12 +5,12 @@
 //! spread over the replicas (the counts are printed).
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashSet},
     time::Duration,
 };
 
 use cg_testkit::{Broker, Storage, provisioning::Clients};
-use clustergenie_proto::{jobs::v1 as jpb, provisioning::v1 as ppb};
+use clustergenie_proto::jobs::v1 as jpb;
 use e2e::{JobsClient, all_jobs, is_terminal, procs::ProcMesh};
 use sqlx::Row as _;
 
@@ -92,31 +92,8 @@ async fn three_replicas_of_each_consumer_share_a_500_job_burst_and_survive_a_kil
     assert!(retried.is_empty(), "jobs run more than once: {retried:?}");
 
     // One droplet per job, none twice.
-    let mut names: HashMap<String, usize> = HashMap::new();
-    for cluster in &clusters {
-        let mut page = String::new();
-        loop {
-            let resp = c
-                .droplets
-                .list_droplets(ppb::ListDropletsRequest {
-                    cluster_id: cluster.id.clone(),
-                    include_archived: true,
-                    page_size: 100,
-                    page_token: page.clone(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            for d in resp.droplets {
-                *names.entry(d.name).or_default() += 1;
-            }
-            if resp.next_page_token.is_empty() {
-                break;
-            }
-            page = resp.next_page_token;
-        }
-    }
+    let cluster_ids: Vec<String> = clusters.iter().map(|c| c.id.clone()).collect();
+    let names = e2e::droplet_names(&mut c.droplets, &cluster_ids).await;
     let twice: Vec<_> = names.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "droplets made twice: {twice:?}");
     assert_eq!(names.len(), JOBS, "one droplet per job");

@@ -41,6 +41,7 @@ impl Interceptor for Bearer {
 type Ch = InterceptedService<Channel, Bearer>;
 
 /// The gateway's services, as one caller.
+#[derive(Clone)]
 struct Api {
     clusters: ppb::cluster_service_client::ClusterServiceClient<Ch>,
     droplets: ppb::droplet_service_client::DropletServiceClient<Ch>,
@@ -211,6 +212,15 @@ fn job_line(job: &jpb::Job) -> String {
 }
 
 impl Api {
+    async fn health_check(&mut self, id: &str) -> anyhow::Result<mpb::HealthCheck> {
+        self.checks
+            .get_health_check(mpb::GetHealthCheckRequest { id: id.into() })
+            .await?
+            .into_inner()
+            .health_check
+            .context("GetHealthCheck answered no check")
+    }
+
     async fn live_droplets(&mut self, cluster: &str) -> anyhow::Result<Vec<ppb::Droplet>> {
         let droplets = self
             .droplets
@@ -326,18 +336,10 @@ async fn story(api: &mut Api, plan: &Plan, report: &mut Report) -> anyhow::Resul
                 .await?;
         }
         let droplets = until(plan, "the droplets to be active", || {
-            let (mut api_d, id) = (api.droplets.clone(), cluster.id.clone());
+            let (mut api, id) = (api.clone(), cluster.id.clone());
             let want = plan.droplets as usize;
             async move {
-                let live = api_d
-                    .list_droplets(ppb::ListDropletsRequest {
-                        cluster_id: id,
-                        page_size: 100,
-                        ..Default::default()
-                    })
-                    .await?
-                    .into_inner()
-                    .droplets;
+                let live = api.live_droplets(&id).await?;
                 let active = live
                     .iter()
                     .filter(|d| d.status == ppb::DropletStatus::Active as i32)
@@ -415,14 +417,9 @@ async fn story(api: &mut Api, plan: &Plan, report: &mut Report) -> anyhow::Resul
                 .await?;
             println!("  alert cpu-hot: CPU above 90 % for 2 s");
             until(plan, "the health check to pass on every droplet", || {
-                let (mut checks, id) = (api.checks.clone(), check.id.clone());
+                let (mut api, id) = (api.clone(), check.id.clone());
                 async move {
-                    let check = checks
-                        .get_health_check(mpb::GetHealthCheckRequest { id })
-                        .await?
-                        .into_inner()
-                        .health_check
-                        .context("no check")?;
+                    let check = api.health_check(&id).await?;
                     let healthy = check
                         .droplets
                         .iter()
@@ -488,14 +485,9 @@ async fn story(api: &mut Api, plan: &Plan, report: &mut Report) -> anyhow::Resul
             .await
             .map(|a| println!("  alert {} firing at {:.0} %", a.rule_name, a.value))?;
             until(plan, "the health check to fail on a droplet", || {
-                let (mut checks, id) = (api.checks.clone(), check_id.clone());
+                let (mut api, id) = (api.clone(), check_id.clone());
                 async move {
-                    let check = checks
-                        .get_health_check(mpb::GetHealthCheckRequest { id })
-                        .await?
-                        .into_inner()
-                        .health_check
-                        .context("no check")?;
+                    let check = api.health_check(&id).await?;
                     Ok(check
                         .droplets
                         .into_iter()
