@@ -65,6 +65,7 @@ EXTRA = {
 # Settings docker-compose.yml passes that the manifests leave out, and why.
 OMITTED = {
     "CLUSTERGENIE_TELEMETRY__OTLP_ENDPOINT": "no OTLP collector is assumed in the cluster",
+    "CLUSTERGENIE_TRACE_UI_URL": "no trace viewer is assumed in the cluster",
 }
 
 # Strimzi's KafkaTopic, as its CRD describes spec.

@@ -30,6 +30,10 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Caps on server streams (WatchJob, StreamActivity, …) per token.
     pub streams: crate::streams::StreamsConfig,
+    /// A trace viewer's page for one trace, with `{trace_id}` where the id
+    /// goes (e.g. Jaeger's `http://localhost:16686/trace/{trace_id}`): the
+    /// dashboard links activity entries to their trace. Unset: no links.
+    pub trace_ui_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -118,6 +122,7 @@ impl ServiceConfig for Config {
             limits: LimitsConfig::default(),
             cors_origins: vec!["*".into()],
             streams: crate::streams::StreamsConfig::default(),
+            trace_ui_url: None,
         }
     }
 
@@ -144,6 +149,14 @@ impl ServiceConfig for Config {
             }
         }
         self.streams.validate()?;
+        if let Some(url) = &self.trace_ui_url
+            && (!(url.starts_with("http://") || url.starts_with("https://"))
+                || !url.contains("{trace_id}"))
+        {
+            return Err(format!(
+                "trace_ui_url: {url:?} must be an http(s) URL with {{trace_id}} in it"
+            ));
+        }
         if self.request_timeout.is_zero() || self.request_timeout > Duration::from_secs(600) {
             return Err("request_timeout must be between 1ms and 10m".into());
         }
@@ -158,5 +171,33 @@ impl ServiceConfig for Config {
                 .map_err(|e| format!("auth.bootstrap_token: {e}"))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_trace_ui(url: &str) -> Config {
+        Config {
+            trace_ui_url: Some(url.into()),
+            ..Config::defaults("gateway", 8080)
+        }
+    }
+
+    #[test]
+    fn a_trace_viewer_url_needs_a_place_for_the_trace_id() {
+        assert!(
+            with_trace_ui("http://localhost:16686/trace/{trace_id}")
+                .validate()
+                .is_ok()
+        );
+        let missing = with_trace_ui("http://localhost:16686/trace/").validate();
+        assert!(missing.unwrap_err().contains("{trace_id}"));
+        assert!(
+            with_trace_ui("javascript:alert({trace_id})")
+                .validate()
+                .is_err()
+        );
     }
 }

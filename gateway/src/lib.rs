@@ -244,7 +244,7 @@ impl Service for GatewayService {
                 },
             )),
         );
-        let web = web::dashboard(&config.web_root);
+        let web = web::dashboard(&config.web_root, config.trace_ui_url.as_deref());
         let edge = tower::service_fn(move |req: Request<axum::body::Body>| {
             let (grpc, web) = (grpc.clone(), web.clone());
             async move {

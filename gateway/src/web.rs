@@ -26,8 +26,11 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// The page that names the current hashes must be revalidated on every load.
 const REVALIDATE: &str = "no-cache";
 
-/// The router serving the dashboard built into `root` (`web/dist`).
-pub fn dashboard(root: &Path) -> Router {
+/// The router serving the dashboard built into `root` (`web/dist`), and
+/// `/config.json`: what the dashboard needs to know of this deployment (the
+/// trace viewer it links to), nothing secret.
+pub fn dashboard(root: &Path, trace_ui_url: Option<&str>) -> Router {
+    let config = axum::Json(serde_json::json!({ "traceUrl": trace_ui_url }));
     let index = root.join("index.html");
     if !index.exists() {
         tracing::warn!(path = %index.display(), "dashboard not built (run `just web-build`); serving gRPC only");
@@ -54,7 +57,16 @@ pub fn dashboard(root: &Path) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static(REVALIDATE),
         ));
-    Router::new().nest_service("/assets", assets).merge(app)
+    Router::new()
+        .route(
+            "/config.json",
+            axum::routing::get(move || {
+                let config = config.clone();
+                async move { ([(header::CACHE_CONTROL, REVALIDATE)], config) }
+            }),
+        )
+        .nest_service("/assets", assets)
+        .merge(app)
 }
 
 /// `/<package>.<Service>/<Method>`: the shape of every gRPC path, which no

@@ -397,6 +397,7 @@ async fn grpc_web_cors_and_the_dashboard_share_one_port() {
     std::fs::write(web.path().join("assets/index-abc123.js"), "console.log(1)").unwrap();
     let mut config = mesh.gateway_config();
     config.web_root = web.path().to_path_buf();
+    config.trace_ui_url = Some("http://traces.test/trace/{trace_id}".into());
     let gw = mesh.gateway(&config).await;
 
     // A gRPC-web call over HTTP/1.1: ListRegions with an empty message.
@@ -482,6 +483,14 @@ async fn grpc_web_cors_and_the_dashboard_share_one_port() {
     // An RPC path without gRPC's content type is not a page of the app.
     let rpc = get("/clustergenie.jobs.v1.JobService/ListJobs").await;
     assert!(rpc.starts_with("http/1.1 404"), "{rpc}");
+    // What the dashboard learns of this deployment: where traces are shown.
+    let config = get("/config.json").await;
+    assert!(config.starts_with("http/1.1 200"), "{config}");
+    assert!(config.contains("application/json"), "{config}");
+    assert!(
+        config.contains(r#"{"traceurl":"http://traces.test/trace/{trace_id}"}"#),
+        "{config}"
+    );
     gw.stop().await.expect("stops cleanly");
     mesh.stop().await;
 }

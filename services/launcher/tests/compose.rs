@@ -14,6 +14,10 @@ const COMPOSE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker-compose
 const DOCKERFILE: &str = "deploy/Dockerfile";
 /// OTLP export is best effort: a service starts without the collector, whose
 /// (shell-less) image cannot run a healthcheck.
+/// Settings holding a URL the user's browser opens (a published port on
+/// the host), never the service itself.
+const BROWSER_FACING: &[&str] = &["CLUSTERGENIE_TRACE_UI_URL"];
+
 const BEST_EFFORT_PREFIX: &str = "CLUSTERGENIE_TELEMETRY__";
 
 fn root() -> PathBuf {
@@ -337,7 +341,7 @@ fn every_host_named_in_configuration_is_a_healthy_dependency() -> Result<()> {
     for (name, svc) in &services {
         let deps = depends_on(svc);
         for (key, value) in environment(svc).with_context(|| format!("service `{name}`"))? {
-            if !key.starts_with("CLUSTERGENIE_") {
+            if !key.starts_with("CLUSTERGENIE_") || BROWSER_FACING.contains(&key.as_str()) {
                 continue;
             }
             for host in value.split(',').filter_map(referenced_host) {

@@ -1,7 +1,10 @@
 // One entry of the activity log, as the Activity page and the overview list it.
+// The callers pass the trace UI's link template (lib/dashboardConfig's
+// useDashboardConfig); an entry with a trace id then links its trace.
 import { Link } from "wouter";
 import { ActivitySeverity, type ActivityEntry } from "../gen/clustergenie/monitoring/v1/monitoring_pb";
 import { severityLabel } from "../lib/activity";
+import { traceLink } from "../lib/dashboardConfig";
 import { ago, time } from "../lib/format";
 import { Badge, type Tone } from "./ui";
 
@@ -9,9 +12,21 @@ export function severityTone(s: ActivitySeverity): Tone {
   return s === ActivitySeverity.ERROR ? "bad" : s === ActivitySeverity.WARNING ? "warn" : "info";
 }
 
-/** `marked`: the entry a link points at, highlighted. */
-export function ActivityRow({ entry: e, marked = false }: { entry: ActivityEntry; marked?: boolean }) {
+/**
+ * `marked`: the entry a link points at, highlighted. `traceUrl`: the trace
+ * UI's template (`…/trace/{trace_id}`), when one is configured.
+ */
+export function ActivityRow({
+  entry: e,
+  marked = false,
+  traceUrl,
+}: {
+  entry: ActivityEntry;
+  marked?: boolean;
+  traceUrl?: string | null;
+}) {
   const attrs = Object.entries(e.attributes);
+  const trace = traceLink(traceUrl, e.traceId);
   return (
     <li
       className={`activity-log__row${marked ? " activity-log__row--marked" : ""}`}
@@ -41,6 +56,14 @@ export function ActivityRow({ entry: e, marked = false }: { entry: ActivityEntry
           <>
             {" · "}
             <Link href={`/jobs/${e.jobId}`}>job</Link>
+          </>
+        )}
+        {trace && (
+          <>
+            {" · "}
+            <a href={trace} target="_blank" rel="noopener noreferrer" data-testid="activity-trace-link">
+              trace
+            </a>
           </>
         )}
         {attrs.length > 0 && ` · ${attrs.map(([k, v]) => `${k}: ${v}`).join(", ")}`}

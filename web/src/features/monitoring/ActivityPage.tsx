@@ -3,6 +3,7 @@
 import { useState } from "react";
 import { ActivitySeverity, AlertService } from "../../gen/clustergenie/monitoring/v1/monitoring_pb";
 import { severityLabel, useActivityLog, type ActivityFilters } from "../../lib/activity";
+import { useDashboardConfig } from "../../lib/dashboardConfig";
 import { useDebounced } from "../../lib/hooks";
 import { uiError, useInvalidate } from "../../lib/query";
 import { useSelection } from "../../lib/selection";
@@ -78,6 +79,7 @@ function ActivityLog({ filters, marked }: { filters: ActivityFilters; marked: st
       if (e.kind.startsWith("alert.")) void invalidate(AlertService.method.listAlerts);
     },
   });
+  const { traceUrl } = useDashboardConfig();
 
   return (
     <section className="card" data-testid="activity-log">
@@ -94,7 +96,7 @@ function ActivityLog({ filters, marked }: { filters: ActivityFilters; marked: st
       ) : (
         <ol className="activity-log" aria-live="polite">
           {entries.map((e) => (
-            <ActivityRow key={e.id} entry={e} marked={e.id === marked} />
+            <ActivityRow key={e.id} entry={e} marked={e.id === marked} traceUrl={traceUrl} />
           ))}
         </ol>
       )}

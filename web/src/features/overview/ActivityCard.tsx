@@ -9,6 +9,7 @@ import { JobService } from "../../gen/clustergenie/jobs/v1/jobs_pb";
 import type { ActivityEntry } from "../../gen/clustergenie/monitoring/v1/monitoring_pb";
 import { ClusterService, DropletService } from "../../gen/clustergenie/provisioning/v1/provisioning_pb";
 import { ALL_ACTIVITY, useActivityLog } from "../../lib/activity";
+import { useDashboardConfig } from "../../lib/dashboardConfig";
 import { uiError, useInvalidate } from "../../lib/query";
 import { ActivityRow } from "../../components/ActivityRow";
 import { ErrorBanner } from "../../components/ErrorBanner";
@@ -35,6 +36,7 @@ export function ActivityCard() {
       for (const [prefix, lists] of REFRESHES) if (e.kind.startsWith(prefix)) void invalidate(...lists);
     },
   });
+  const { traceUrl } = useDashboardConfig();
   const latest = entries.slice(0, OVERVIEW_ACTIVITY);
   return (
     <section className="card" data-testid="overview-activity">
@@ -49,7 +51,7 @@ export function ActivityCard() {
       {latest.length > 0 ? (
         <ol className="activity-log" aria-live="polite" data-testid="overview-activity-list">
           {latest.map((e) => (
-            <ActivityRow key={e.id} entry={e} />
+            <ActivityRow key={e.id} entry={e} traceUrl={traceUrl} />
           ))}
         </ol>
       ) : list.isPending ? (
