@@ -88,7 +88,14 @@ impl Flow {
         };
         let mut dbs = Vec::new();
         let mut urls = std::collections::HashMap::new();
-        for name in ["provisioning", "jobs", "monitoring", "scaler", "gateway"] {
+        for name in [
+            "provisioning",
+            "jobs",
+            "monitoring",
+            "scaler",
+            "diagnosis",
+            "gateway",
+        ] {
             let db = TestDb::new(Backend::MySql).await;
             urls.insert(name.to_string(), db.url.clone());
             dbs.push(db);
@@ -106,8 +113,7 @@ impl Flow {
             storage: clustergenie::Storage::Urls(Arc::new(move |service| {
                 urls.get(service)
                     .cloned()
-                    // Services without a database of their own yet.
-                    .unwrap_or_else(|| format!("sqlite::memory:{service}"))
+                    .unwrap_or_else(|| panic!("the test mesh has no database for {service}"))
             })),
             broker: clustergenie::Broker::External(kafka.clone()),
             gateway_port: 0,

@@ -72,6 +72,13 @@ pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<Db,
         url: redact(url),
         source,
     };
+    if sqlite_path(url).is_some_and(|p| p.to_string_lossy().starts_with(":memory:")) {
+        // SQLite would make a file of that name in the working directory.
+        return Err(Error::Config(format!(
+            "database url {}: an in-memory database is `sqlite::memory:` exactly",
+            redact(url)
+        )));
+    }
     if backend == Backend::Sqlite
         && let Some(parent) = sqlite_path(url).and_then(Path::parent)
         && !parent.as_os_str().is_empty()
@@ -416,6 +423,18 @@ mod tests {
             Some(Path::new("data/p.db"))
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(
+            sqlite_path("sqlite::memory:jobs"),
+            Some(Path::new(":memory:jobs"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_named_memory_url_is_refused_instead_of_becoming_a_file() {
+        let config = DatabaseConfig::new("sqlite::memory:stray".to_string());
+        let err = connect(&config, &Migrator::DEFAULT).await.err().unwrap();
+        assert!(matches!(err, Error::Config(m) if m.contains("sqlite::memory:")));
+        assert!(!Path::new(":memory:stray").exists());
     }
 
     #[test]
