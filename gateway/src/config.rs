@@ -142,16 +142,14 @@ impl ServiceConfig for Config {
                     SERVICES.join(", ")
                 ));
             }
-            if !(url.starts_with("http://") || url.starts_with("https://"))
-                || url.parse::<http::Uri>().is_err()
-            {
+            if !cg_runtime::config::is_http_url(url) {
                 return Err(format!("backends.{name}: {url:?} is not an http(s) URL"));
             }
         }
         self.streams.validate()?;
         if let Some(url) = &self.trace_ui_url
-            && (!(url.starts_with("http://") || url.starts_with("https://"))
-                || !url.contains("{trace_id}"))
+            && !(url.contains("{trace_id}")
+                && cg_runtime::config::is_http_url(&url.replace("{trace_id}", "0")))
         {
             return Err(format!(
                 "trace_ui_url: {url:?} must be an http(s) URL with {{trace_id}} in it"

@@ -128,7 +128,7 @@ impl LlmConfig {
 
     pub fn validate(&self) -> Result<(), String> {
         if let Some(url) = self.endpoint() {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !cg_runtime::config::is_http_url(url) {
                 return Err(format!("llm.base_url must be an http(s) URL (got {url:?})"));
             }
             if self.model.trim().is_empty() {

@@ -263,16 +263,7 @@ async fn faults_in_the_fleet_become_findings_with_evidence_and_a_recommendation_
     let (hot, leaky, full, lossy) = (&ds[0], &ds[1], &ds[2], &ds[3]);
     let check = m
         .checks
-        .create_health_check(mpb::CreateHealthCheckRequest {
-            cluster_id: cluster.id.clone(),
-            name: "web".into(),
-            kind: mpb::HealthCheckKind::Http as i32,
-            interval: Some(secs(5)),
-            timeout: Some(secs(1)),
-            unhealthy_threshold: 1,
-            healthy_threshold: 1,
-            ..Default::default()
-        })
+        .create_health_check(cg_testkit::monitoring::web_check(&cluster.id))
         .await
         .expect("a health check")
         .into_inner()

@@ -109,16 +109,7 @@ async fn a_cpu_spike_shows_in_metrics_checks_cluster_health_alerts_and_activity(
     c.wait_droplet(&hot.id, ppb::DropletStatus::Active).await;
     c.wait_droplet(&calm.id, ppb::DropletStatus::Active).await;
     let check = checks
-        .create_health_check(mpb::CreateHealthCheckRequest {
-            cluster_id: cluster.id.clone(),
-            name: "web".into(),
-            kind: mpb::HealthCheckKind::Http as i32,
-            interval: Some(secs(5)),
-            timeout: Some(secs(1)),
-            unhealthy_threshold: 1,
-            healthy_threshold: 1,
-            ..Default::default()
-        })
+        .create_health_check(cg_testkit::monitoring::web_check(&cluster.id))
         .await
         .expect("a health check")
         .into_inner()

@@ -57,6 +57,15 @@ where
         .map_err(|e| Error::Config(e.to_string()))
 }
 
+/// An absolute `http://` or `https://` URL: what every setting naming a
+/// service, a collector or an endpoint must be.
+pub fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url
+            .parse::<http::Uri>()
+            .is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()))
+}
+
 /// Checks a loaded configuration; the message names the bad key.
 pub trait Validate {
     fn validate(&self) -> Result<(), String>;
@@ -233,6 +242,16 @@ pub fn serialize_optional_secret<S: serde::Serializer>(
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_absolute_http_urls_with_a_host_are_urls() {
+        assert!(is_http_url("http://jobs:50053"));
+        assert!(is_http_url("https://api.example.com/v1"));
+        assert!(!is_http_url("jobs:50053"));
+        assert!(!is_http_url("http://"));
+        assert!(!is_http_url("ftp://host/x"));
+        assert!(!is_http_url("http://bad host/"));
+    }
 
     #[derive(Debug, Default, Serialize, Deserialize)]
     #[serde(default)]

@@ -41,7 +41,7 @@ impl TelemetryConfig {
         EnvFilter::try_new(&self.log_filter)
             .map_err(|e| format!("telemetry.log_filter is invalid: {e}"))?;
         if let Some(endpoint) = &self.otlp_endpoint
-            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+            && !crate::config::is_http_url(endpoint)
         {
             return Err("telemetry.otlp_endpoint must be an http(s) URL".into());
         }

@@ -48,9 +48,7 @@ impl ServiceConfig for Config {
             ("provisioning_url", &self.provisioning_url),
             ("jobs_url", &self.jobs_url),
         ] {
-            if tonic::transport::Endpoint::from_shared(url.clone()).is_err()
-                || !(url.starts_with("http://") || url.starts_with("https://"))
-            {
+            if !cg_runtime::config::is_http_url(url) {
                 return Err(format!("{key} must be an http(s) URL (got {url:?})"));
             }
         }

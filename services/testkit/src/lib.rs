@@ -7,6 +7,7 @@ mod eventually;
 pub mod fake_llm;
 pub mod grpcurl;
 pub mod jobs;
+pub mod monitoring;
 pub mod otlp;
 pub mod provisioning;
 pub mod proxy;
