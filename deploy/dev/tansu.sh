@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# tansu, the Kafka-protocol broker used by tests and the embedded launcher
-# when no Kafka runs. Installs it once into a cache (10–15 min on 2 cores),
-# then prints its path (the only line on stdout).
-#   TANSU=/path/to/tansu   use that binary instead
+# The Kafka-protocol broker for tests and the embedded launcher: tansu's
+# broker, built from deploy/dev/broker (a workspace member) together with the
+# launcher in one cargo run, so `just run`, `just demo` and the tests share
+# one build of everything. Prints the broker's path (the only stdout line);
+# cargo's progress goes to stderr. A first build on an empty cache takes
+# about 5 min on 2 cores, a later one about a second.
+#   TANSU=/path/to/tansu   use that binary instead (an upstream `tansu` works too)
 set -euo pipefail
-
-cache="${CLUSTERGENIE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clustergenie}"
-version="${TANSU_VERSION:-}"
-bin="$cache/tansu/bin/tansu"
 
 if [[ -n "${TANSU:-}" && -x "${TANSU}" ]]; then
   echo "$TANSU"
   exit 0
 fi
-if [[ ! -x "$bin" ]]; then
-  echo "tansu: installing into $cache/tansu (one-time, ~15 min)" >&2
-  mkdir -p "$cache/tansu"
-  # --locked: tansu's own lock file; newer dependency versions break its build.
-  cargo install tansu ${version:+--version "$version"} --locked \
-    --features dynostore,libsql --root "$cache/tansu" >&2
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+if [[ ! -x "$target/debug/cg-broker" ]]; then
+  echo "building the services and the broker (first time: ~550 crates, about 5 min on 2 cores)" >&2
 fi
-echo "$bin"
+# Both packages in one invocation: cargo unifies their features once, and a
+# later `cargo build` of the same pair finds everything fresh.
+cargo build --manifest-path "$root/Cargo.toml" -p clustergenie -p cg-broker >&2
+echo "$target/debug/cg-broker"

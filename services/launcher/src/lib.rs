@@ -172,6 +172,11 @@ async fn start_broker(
             c
         }
     };
+    // Its own process group: a Ctrl-C in the terminal reaches the launcher
+    // alone, which drains the services first and stops the broker last
+    // (else the services' last commits meet a dead broker).
+    #[cfg(unix)]
+    command.process_group(0);
     let child = command
         .current_dir(std::fs::canonicalize(data_dir)?)
         .stdout(std::process::Stdio::null())

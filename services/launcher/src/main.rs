@@ -156,7 +156,7 @@ async fn demo(
         _ => {
             anyhow::ensure!(
                 cli.tansu.is_some(),
-                "the demo's mesh needs a broker: run it with `just demo` (which installs tansu) or set TANSU"
+                "the demo's mesh needs a broker: run it with `just demo` (which builds the broker) or set TANSU"
             );
             let dir = tempfile::tempdir()?;
             let started = std::time::Instant::now();

@@ -106,7 +106,7 @@ fn tansu() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             panic!(
-                "TANSU is not set: run tests through `just test`, which installs tansu \
+                "TANSU is not set: run tests through `just test`, which builds the broker \
              (deploy/dev/tansu.sh) and points TANSU at it"
             )
         })
