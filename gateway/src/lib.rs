@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod do_api;
 pub mod edge;
 pub mod error;
 pub mod limits;
