@@ -53,10 +53,16 @@ async fn three_replicas_of_each_consumer_share_a_500_job_burst_and_survive_a_kil
             .unwrap();
         ids.push(job.id);
         if i == JOBS / 2 {
-            // Mid-run: one provisioning replica dies without a word.
-            let victim = mesh.replicas("provisioning").nth(1).unwrap();
-            println!("killing provisioning pid {} after {i} jobs", victim.pid());
-            victim.kill_9();
+            // Mid-run: one provisioning replica dies without a word. It is one
+            // that has finished work already: a replica the last rebalance
+            // has not reached yet would have nothing to lose (the first one
+            // stays, the test's clients talk to it).
+            let victim = busy_replica(&mut mesh).await;
+            println!("killing provisioning pid {victim} after {i} jobs");
+            mesh.replicas("provisioning")
+                .find(|p| p.pid() == victim)
+                .unwrap()
+                .kill_9();
         }
     }
 
@@ -144,4 +150,35 @@ async fn three_replicas_of_each_consumer_share_a_500_job_burst_and_survive_a_kil
         per_jobs_replica.iter().filter(|n| **n > 0.0).count() >= 2,
         "the jobs replicas shared the progress: {per_jobs_replica:?}"
     );
+}
+
+/// The pid of a provisioning replica, not the first, with a finished
+/// attempt (executor ids start with `pid<pid>-`).
+async fn busy_replica(mesh: &mut ProcMesh) -> u32 {
+    let pids: Vec<u32> = mesh
+        .replicas("provisioning")
+        .skip(1)
+        .map(|p| p.pid())
+        .collect();
+    let pool = mesh.db("provisioning").pool().await;
+    cg_testkit::eventually(
+        Duration::from_secs(60),
+        "a second provisioning replica to finish an attempt",
+        || async {
+            let owners: Vec<Option<String>> = sqlx::query_scalar(
+                "SELECT DISTINCT owner FROM executions WHERE finished_at IS NOT NULL",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            pids.iter()
+                .copied()
+                .find(|pid| {
+                    let prefix = format!("pid{pid}-");
+                    owners.iter().flatten().any(|o| o.starts_with(&prefix))
+                })
+                .ok_or_else(|| format!("finished attempts by {owners:?}, replicas {pids:?}"))
+        },
+    )
+    .await
 }
