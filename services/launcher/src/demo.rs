@@ -359,32 +359,6 @@ async fn story(api: &mut Api, plan: &Plan, report: &mut Report) -> anyhow::Resul
         report,
         "enable an autoscaling policy, a health check and an alert",
         || async {
-            let policy = api
-                .scaler
-                .create_policy(spb::CreatePolicyRequest {
-                    cluster_id: cluster.id.clone(),
-                    name: "cpu".into(),
-                    metric: mpb::MetricKind::CpuPercent as i32,
-                    target_value: 60.0,
-                    min_droplets: plan.droplets,
-                    max_droplets: plan.droplets + 2,
-                    size: "s-1vcpu-2gb".into(),
-                    image: "ubuntu-24-04-x64".into(),
-                    scale_up_stabilization: Some(secs(0)),
-                    scale_down_stabilization: Some(secs(5)),
-                    enabled: true,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner()
-                .policy
-                .context("no policy")?;
-            println!(
-                "  policy {}: CPU at 60 %, {}–{} droplets",
-                policy.name,
-                plan.droplets,
-                plan.droplets + 2
-            );
             let check = api
                 .checks
                 .create_health_check(mpb::CreateHealthCheckRequest {
@@ -430,6 +404,34 @@ async fn story(api: &mut Api, plan: &Plan, report: &mut Report) -> anyhow::Resul
             })
             .await?;
             println!("  health check web: healthy on every droplet");
+            // Last, so the policy meets the spike, not the noise of an idle
+            // cluster while the check settles (it acts on its first breach).
+            let policy = api
+                .scaler
+                .create_policy(spb::CreatePolicyRequest {
+                    cluster_id: cluster.id.clone(),
+                    name: "cpu".into(),
+                    metric: mpb::MetricKind::CpuPercent as i32,
+                    target_value: 60.0,
+                    min_droplets: plan.droplets,
+                    max_droplets: plan.droplets + 2,
+                    size: "s-1vcpu-2gb".into(),
+                    image: "ubuntu-24-04-x64".into(),
+                    scale_up_stabilization: Some(secs(0)),
+                    scale_down_stabilization: Some(secs(5)),
+                    enabled: true,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .policy
+                .context("no policy")?;
+            println!(
+                "  policy {}: CPU at 60 %, {}–{} droplets",
+                policy.name,
+                plan.droplets,
+                plan.droplets + 2
+            );
             Ok(check.id)
         },
     )
