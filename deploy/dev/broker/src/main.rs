@@ -4,66 +4,43 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use tansu_broker::{
     NODE_ID, TracingFormat, broker::Broker, coordinator::group::administrator::Controller, otel,
 };
 use tansu_storage::StorageContainer;
 use url::Url;
 
-const USAGE: &str = "usage: cg-broker broker [--listener-url URL] [--advertised-listener-url URL] \
-[--storage-engine memory://tansu/|sqlite://FILE] [--cluster-id ID]";
-
-struct Args {
-    cluster_id: String,
-    listener: Url,
-    advertised: Url,
-    storage: Url,
+#[derive(Parser)]
+#[command(
+    version,
+    about = "tansu's Kafka-protocol broker, memory and SQLite storage only"
+)]
+enum Cli {
+    /// Runs the broker until it is stopped.
+    Broker(Args),
 }
 
-fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-    let url = |flag: &str, value: Option<String>| -> Result<Url, String> {
-        let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
-        value.parse().map_err(|e| format!("{flag} {value}: {e}"))
-    };
-    let mut parsed = Args {
-        cluster_id: "tansu_cluster".into(),
-        listener: Url::parse("tcp://0.0.0.0:9092").expect("a URL"),
-        advertised: Url::parse("tcp://localhost:9092").expect("a URL"),
-        storage: Url::parse("memory://tansu/").expect("a URL"),
-    };
-    let mut args = args.into_iter();
-    match args.next().as_deref() {
-        Some("broker") => {}
-        Some(other) => return Err(format!("unknown command {other}")),
-        None => return Err("no command".into()),
-    }
-    while let Some(arg) = args.next() {
-        // `--flag=value` and `--flag value`, like clap.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
-            None => (arg, None),
-        };
-        let mut value = || inline.clone().or_else(|| args.next());
-        match flag.as_str() {
-            "--listener-url" => parsed.listener = url(&flag, value())?,
-            "--advertised-listener-url" => parsed.advertised = url(&flag, value())?,
-            "--storage-engine" => parsed.storage = url(&flag, value())?,
-            "--cluster-id" => parsed.cluster_id = value().ok_or("--cluster-id needs a value")?,
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(parsed)
+#[derive(clap::Args)]
+struct Args {
+    /// All members of one cluster share it.
+    #[arg(long, default_value = "tansu_cluster")]
+    cluster_id: String,
+    /// Where the broker listens.
+    #[arg(long, default_value = "tcp://0.0.0.0:9092")]
+    listener_url: Url,
+    /// Where clients are told to connect, in metadata.
+    #[arg(long, default_value = "tcp://localhost:9092")]
+    advertised_listener_url: Url,
+    /// `memory://tansu/` (nothing kept) or `sqlite://FILE` (relative to the
+    /// working directory).
+    #[arg(long, default_value = "memory://tansu/")]
+    storage_engine: Url,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("{e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let Cli::Broker(args) = Cli::parse();
     let _guard = match otel::init(TracingFormat::Text) {
         Ok(guard) => guard,
         Err(e) => {
@@ -75,11 +52,11 @@ async fn main() -> ExitCode {
         .node_id(NODE_ID)
         .cluster_id(args.cluster_id)
         .incarnation_id(uuid::Uuid::now_v7())
-        .advertised_listener(args.advertised)
+        .advertised_listener(args.advertised_listener_url)
         .otlp_endpoint_url(None)
         .schema_registry(None)
-        .storage(args.storage)
-        .listener(args.listener)
+        .storage(args.storage_engine)
+        .listener(args.listener_url)
         .authentication(false)
         .tls_server_config(None)
         .silent(true)
