@@ -22,6 +22,35 @@ use crate::{
 
 use cg_runtime::grpc::PRINCIPAL_HEADER;
 
+/// Marks a call the DigitalOcean-API surface makes for a request it has
+/// already admitted and charged.
+#[derive(Debug, Clone, Copy)]
+pub struct Uncharged;
+
+/// A call let through: who made it, and the budget it was charged to.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub token: Option<Token>,
+    pub decision: Option<Decision>,
+}
+
+/// A call turned away, with the budget's state when it was charged.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub status: Status,
+    pub decision: Option<Decision>,
+}
+
+/// The budget key of a caller without a token: its address.
+pub fn peer_key<B>(req: &Request<B>) -> CallerKey {
+    CallerKey(format!(
+        "peer:{}",
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+    ))
+}
+
 #[derive(Clone)]
 pub struct Gateway {
     pub tokens: Tokens,
@@ -69,81 +98,19 @@ impl Gateway {
             return status_response(Status::unimplemented("not a gRPC method path"), None);
         };
         let rule = roles::rule(service, method);
-        if rule.access == Access::Denied {
-            return status_response(
-                Status::permission_denied(format!("{service}/{method} is not offered here")),
-                None,
-            );
-        }
-        let peer = CallerKey(format!(
-            "peer:{}",
-            req.extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
-        ));
-        // A token not seen lately costs a store lookup: the caller's
-        // anonymous budget is charged first, so guessing tokens (or
-        // flooding the store with them) is rate limited like anything else.
-        let mut anonymous: Option<Decision> = None;
-        let (token, rejected) = match auth::bearer(req.headers()) {
-            Err(m) => (None, Some(m)),
-            Ok(None) => (None, None),
-            Ok(Some(s)) => match self.tokens.cached(&s) {
-                Some(t) => (Some(t), None),
-                None => {
-                    let d = self.limiter.check(Tier::Anonymous, &peer).await;
-                    match d {
-                        Ok(d) if !d.allowed => return self.limited(Tier::Anonymous, method, &d),
-                        Ok(d) => anonymous = Some(d),
-                        Err(e) => tracing::warn!(error = %e, "rate-limit check failed"),
-                    }
-                    match self.tokens.authenticate(&s).await {
-                        Ok(Some(t)) => (Some(t), None),
-                        Ok(None) => (None, Some("unknown or revoked API token")),
-                        Err(e) => return status_response(e.into(), anonymous.as_ref()),
-                    }
-                }
-            },
-        };
-        let (tier, key) = match &token {
-            Some(t) => (rule.tier, CallerKey(format!("token:{}", t.id))),
-            None => (Tier::Anonymous, CallerKey(peer.0.clone())),
-        };
-        let decision = match anonymous.filter(|_| token.is_none()) {
-            Some(d) => Some(d),
-            None => match self.limiter.check(tier, &key).await {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    // The limiter falls back to its own state when Redis is
-                    // away; this is a bug, and must not take the API down.
-                    tracing::warn!(error = %e, "rate-limit check failed; letting the call through");
-                    metrics::counter!("cg_gateway_ratelimit_errors_total").increment(1);
-                    None
-                }
-            },
-        };
-        if let Some(d) = decision.as_ref().filter(|d| !d.allowed) {
-            return self.limited(tier, method, d);
-        }
-        if let Some(m) = rejected {
-            return status_response(Status::unauthenticated(m), decision.as_ref());
-        }
-        if let Access::Needs(role) = rule.access {
-            let denied = match &token {
-                None => Some(Error::Unauthenticated(
-                    "this call needs an API token: `authorization: Bearer <token>`".into(),
-                )),
-                Some(t) if t.role < role => Some(Error::PermissionDenied(format!(
-                    "{method} needs the {} role; this token has {}",
-                    role.as_str(),
-                    t.role.as_str()
-                ))),
-                Some(_) => None,
-            };
-            if let Some(e) = denied {
-                return status_response(e.into(), decision.as_ref());
+        let peer = peer_key(&req);
+        // A call the REST surface makes on behalf of a request it already
+        // charged: authenticated and role-checked again, not charged again.
+        let charge = req.extensions().get::<Uncharged>().is_none();
+        let Admitted { token, decision } = match self
+            .admit(req.headers(), &peer, (service, method), charge)
+            .await
+        {
+            Ok(a) => a,
+            Err(Refused { status, decision }) => {
+                return status_response(status, decision.as_ref());
             }
-        }
+        };
         // Anonymous streams (health watches) are capped per peer address.
         let stream = if rule.stream {
             let holder = token
@@ -183,7 +150,95 @@ impl Gateway {
         resp
     }
 
-    fn limited(&self, tier: Tier, method: &str, d: &Decision) -> Response<Body> {
+    /// The role table (deny by default), authentication, the rate limit
+    /// (when `charge`) and the role check for a call of `service/method`:
+    /// what every gRPC call and every DigitalOcean-API request goes through.
+    pub async fn admit(
+        &self,
+        headers: &http::HeaderMap,
+        peer: &CallerKey,
+        (service, method): (&str, &str),
+        charge: bool,
+    ) -> Result<Admitted, Refused> {
+        let refuse = |status: Status, decision: Option<Decision>| Refused { status, decision };
+        let rule = roles::rule(service, method);
+        if rule.access == Access::Denied {
+            return Err(refuse(
+                Status::permission_denied(format!("{service}/{method} is not offered here")),
+                None,
+            ));
+        }
+        // A token not seen lately costs a store lookup: the caller's
+        // anonymous budget is charged first, so guessing tokens (or
+        // flooding the store with them) is rate limited like anything else.
+        let mut anonymous: Option<Decision> = None;
+        let (token, rejected) = match auth::bearer(headers) {
+            Err(m) => (None, Some(m)),
+            Ok(None) => (None, None),
+            Ok(Some(s)) => match self.tokens.cached(&s) {
+                Some(t) => (Some(t), None),
+                None => {
+                    if charge {
+                        match self.limiter.check(Tier::Anonymous, peer).await {
+                            Ok(d) if !d.allowed => {
+                                return Err(self.limited(Tier::Anonymous, method, d));
+                            }
+                            Ok(d) => anonymous = Some(d),
+                            Err(e) => tracing::warn!(error = %e, "rate-limit check failed"),
+                        }
+                    }
+                    match self.tokens.authenticate(&s).await {
+                        Ok(Some(t)) => (Some(t), None),
+                        Ok(None) => (None, Some("unknown or revoked API token")),
+                        Err(e) => return Err(refuse(e.into(), anonymous)),
+                    }
+                }
+            },
+        };
+        let (tier, key) = match &token {
+            Some(t) => (rule.tier, CallerKey(format!("token:{}", t.id))),
+            None => (Tier::Anonymous, CallerKey(peer.0.clone())),
+        };
+        let decision = match anonymous.filter(|_| token.is_none()) {
+            Some(d) => Some(d),
+            None if !charge => None,
+            None => match self.limiter.check(tier, &key).await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    // The limiter falls back to its own state when Redis is
+                    // away; this is a bug, and must not take the API down.
+                    tracing::warn!(error = %e, "rate-limit check failed; letting the call through");
+                    metrics::counter!("cg_gateway_ratelimit_errors_total").increment(1);
+                    None
+                }
+            },
+        };
+        if let Some(d) = decision.filter(|d| !d.allowed) {
+            return Err(self.limited(tier, method, d));
+        }
+        if let Some(m) = rejected {
+            return Err(refuse(Status::unauthenticated(m), decision));
+        }
+        if let Access::Needs(role) = rule.access {
+            let denied = match &token {
+                None => Some(Error::Unauthenticated(
+                    "this call needs an API token: `authorization: Bearer <token>`".into(),
+                )),
+                Some(t) if t.role < role => Some(Error::PermissionDenied(format!(
+                    "{method} needs the {} role; this token has {}",
+                    role.as_str(),
+                    t.role.as_str()
+                ))),
+                Some(_) => None,
+            };
+            if let Some(e) = denied {
+                return Err(refuse(e.into(), decision));
+            }
+        }
+        Ok(Admitted { token, decision })
+    }
+
+    fn limited(&self, tier: Tier, method: &str, d: Decision) -> Refused {
         metrics::counter!("cg_gateway_ratelimit_rejections_total", "tier" => tier.as_str())
             .increment(1);
         self.status
@@ -200,7 +255,10 @@ impl Gateway {
             ),
             Some(d.retry_after),
         );
-        status_response(status, Some(d))
+        Refused {
+            status,
+            decision: Some(d),
+        }
     }
 
     async fn route(&self, service: &str, req: Request<Body>) -> Response<Body> {

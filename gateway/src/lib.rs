@@ -99,7 +99,7 @@ fn cors(config: &Config) -> CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(origin)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers(ALLOW_HEADERS.map(HeaderName::from_static))
         .expose_headers(EXPOSE_HEADERS.map(HeaderName::from_static))
         .max_age(Duration::from_secs(3600))
@@ -110,6 +110,12 @@ fn is_grpc<B>(req: &Request<B>) -> bool {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/grpc"))
+}
+
+/// DigitalOcean API v2 paths (`/v2`, `/v2/...`).
+fn is_do_api<B>(req: &Request<B>) -> bool {
+    let path = req.uri().path();
+    path == "/v2" || path.starts_with("/v2/")
 }
 
 /// The gateway process.
@@ -235,6 +241,7 @@ impl Service for GatewayService {
             timeout: config.request_timeout,
         };
         let gateway = Arc::new(gateway);
+        let do_api = Arc::new(do_api::DoApi::new(gateway.clone()));
         // Counted inside the gRPC-web translation, where every call's
         // status is a header or a trailer.
         let grpc = tonic_web::GrpcWebLayer::new().layer(
@@ -247,11 +254,13 @@ impl Service for GatewayService {
         );
         let web = web::dashboard(&config.web_root, config.trace_ui_url.as_deref());
         let edge = tower::service_fn(move |req: Request<axum::body::Body>| {
-            let (grpc, web) = (grpc.clone(), web.clone());
+            let (grpc, web, do_api) = (grpc.clone(), web.clone(), do_api.clone());
             async move {
                 if is_grpc(&req) {
                     let resp = grpc.oneshot(req).await?;
                     Ok::<_, Infallible>(resp.map(axum::body::Body::new))
+                } else if is_do_api(&req) {
+                    Ok(do_api.handle(req).await)
                 } else {
                     web.oneshot(req).await
                 }

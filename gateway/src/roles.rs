@@ -162,6 +162,36 @@ const TABLE: &[(&str, &str, Rule)] = &[
         stream(Viewer),
     ),
     (
+        "clustergenie.provisioning.v1.TagService",
+        "CreateTag",
+        unary(Operator, Normal),
+    ),
+    (
+        "clustergenie.provisioning.v1.TagService",
+        "GetTag",
+        unary(Viewer, Normal),
+    ),
+    (
+        "clustergenie.provisioning.v1.TagService",
+        "ListTags",
+        unary(Viewer, Normal),
+    ),
+    (
+        "clustergenie.provisioning.v1.TagService",
+        "DeleteTag",
+        unary(Operator, Normal),
+    ),
+    (
+        "clustergenie.provisioning.v1.TagService",
+        "TagDroplets",
+        unary(Operator, Normal),
+    ),
+    (
+        "clustergenie.provisioning.v1.TagService",
+        "UntagDroplets",
+        unary(Operator, Normal),
+    ),
+    (
         "clustergenie.provisioning.v1.CatalogService",
         "ListRegions",
         unary(Viewer, Normal),

@@ -3,4 +3,8 @@
 //! Facts about what those clients send and parse: `../shared/do-api-compat.md`
 //! in the design notes, summarised beside each type.
 
+mod convert;
 pub mod model;
+mod server;
+
+pub use server::{DoApi, MAX_BODY};

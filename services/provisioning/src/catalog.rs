@@ -27,6 +27,9 @@ pub struct Size {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
+    /// DigitalOcean's integer image id: fixed per image, never reused
+    /// (droplets and actions are numbered from 100001).
+    pub number: i64,
     pub slug: &'static str,
     pub distribution: &'static str,
     pub name: &'static str,
@@ -125,36 +128,42 @@ pub static SIZES: &[Size] = &[
 
 pub static IMAGES: &[Image] = &[
     Image {
+        number: 1001,
         slug: "ubuntu-24-04-x64",
         distribution: "Ubuntu",
         name: "24.04 (LTS) x64",
         min_disk_gb: 7,
     },
     Image {
+        number: 1002,
         slug: "ubuntu-22-04-x64",
         distribution: "Ubuntu",
         name: "22.04 (LTS) x64",
         min_disk_gb: 7,
     },
     Image {
+        number: 1003,
         slug: "debian-12-x64",
         distribution: "Debian",
         name: "12 x64",
         min_disk_gb: 7,
     },
     Image {
+        number: 1004,
         slug: "fedora-40-x64",
         distribution: "Fedora",
         name: "40 x64",
         min_disk_gb: 10,
     },
     Image {
+        number: 1005,
         slug: "rockylinux-9-x64",
         distribution: "Rocky Linux",
         name: "9 x64",
         min_disk_gb: 10,
     },
     Image {
+        number: 1006,
         slug: "almalinux-9-x64",
         distribution: "AlmaLinux",
         name: "9 x64",

@@ -7,6 +7,28 @@ cg_runtime::label_newtype!(DropletName);
 
 pub use cg_runtime::types::Id;
 
+/// A droplet or action as a caller names it: its id, or its number (what
+/// DigitalOcean's clients know it by).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ref {
+    Id(Id),
+    Number(i64),
+}
+
+impl Ref {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+            return match raw.parse::<i64>() {
+                Ok(n) if n >= 1 => Ok(Self::Number(n)),
+                _ => Err("must be a UUID or a number from 1 to 2^63-1".into()),
+            };
+        }
+        Id::parse(raw)
+            .map(Self::Id)
+            .map_err(|_| "must be a UUID or a number from 1 to 2^63-1".into())
+    }
+}
+
 /// Tags: at most 32, each 1–64 of `[a-z0-9:_-]`, deduplicated and sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tags(Vec<String>);
@@ -202,10 +224,12 @@ pub enum ActionType {
     Snapshot,
     Rename,
     Destroy,
+    /// Recorded with a new droplet, completed when it is active.
+    Create,
 }
 
 impl ActionType {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Resize,
         Self::Reboot,
         Self::PowerCycle,
@@ -215,6 +239,7 @@ impl ActionType {
         Self::Snapshot,
         Self::Rename,
         Self::Destroy,
+        Self::Create,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -228,6 +253,7 @@ impl ActionType {
             Self::Snapshot => "snapshot",
             Self::Rename => "rename",
             Self::Destroy => "destroy",
+            Self::Create => "create",
         }
     }
 
@@ -245,6 +271,8 @@ impl ActionType {
             Self::PowerCycle | Self::Resize | Self::Snapshot | Self::Rename | Self::Destroy => {
                 matches!(status, Active | Off)
             }
+            // Only ever recorded by a create.
+            Self::Create => false,
         }
     }
 }
@@ -298,6 +326,10 @@ pub struct Cluster {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Droplet {
     pub id: String,
+    /// Stable, unique, never reused; 0 only on a row not numbered yet.
+    pub number: i64,
+    /// Image numbers of the completed snapshots, oldest first.
+    pub snapshot_ids: Vec<i64>,
     pub name: String,
     pub cluster_id: String,
     pub cluster_name: String,
@@ -317,6 +349,7 @@ pub struct Droplet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {
     pub id: String,
+    pub number: i64,
     pub droplet_id: String,
     pub cluster_id: String,
     pub region: String,
@@ -402,6 +435,22 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reference_is_an_id_or_a_positive_number() {
+        assert_eq!(Ref::parse("100123"), Ok(Ref::Number(100_123)));
+        assert!(matches!(
+            Ref::parse("0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6"),
+            Ok(Ref::Id(_))
+        ));
+    }
+
+    #[test]
+    fn zero_an_overflowing_number_and_junk_are_not_references() {
+        for raw in ["", "0", "99999999999999999999", "-5", "12a", "web-1"] {
+            assert!(Ref::parse(raw).is_err(), "{raw:?}");
+        }
+    }
 
     #[test]
     fn tags_are_deduplicated_and_stored_comma_wrapped() {

@@ -16,13 +16,13 @@ use crate::{
     cloud::CloudProvider,
     domain::{
         self, Action, ActionStatus, ActionType, Cluster, ClusterHealth, ClusterName, ClusterStatus,
-        Description, Droplet, DropletName, DropletStatus, Fault, FaultDuration, FaultKind, Id,
+        Description, Droplet, DropletName, DropletStatus, Fault, FaultDuration, FaultKind, Id, Ref,
         Tags,
     },
     error::Error,
     repo::{
-        ClusterFilter, ClusterPatch, DropletFilter, FaultFilter, PageRequest,
-        ProvisioningRepository,
+        ActionFilter, ClusterFilter, ClusterPatch, DropletFilter, FaultFilter, PageRequest,
+        ProvisioningRepository, TagInfo,
     },
     service::{
         ActionRequest, CreateAction, CreateCluster, CreateDroplet, InjectFault, Provisioner,
@@ -47,6 +47,21 @@ impl<R, C> Clone for Api<R, C> {
 
 fn parse_id(v: &mut Violations, field: &str, raw: &str) -> Option<Id> {
     v.check(field, Id::parse(raw))
+}
+
+fn parse_ref(v: &mut Violations, field: &str, raw: &str) -> Option<Ref> {
+    v.check(field, Ref::parse(raw))
+}
+
+/// Matching rows to pass over: 0–100000 (deeper pages are a scan).
+fn parse_skip(v: &mut Violations, raw: i32) -> Option<u32> {
+    v.check(
+        "skip",
+        u32::try_from(raw)
+            .ok()
+            .filter(|n| *n <= 100_000)
+            .ok_or_else(|| "must be 0–100000".to_string()),
+    )
 }
 
 fn finish(v: Violations) -> Result<(), Error> {
@@ -137,6 +152,7 @@ fn action_type(raw: i32) -> Result<ActionType, String> {
             T::Snapshot => ActionType::Snapshot,
             T::Rename => ActionType::Rename,
             T::Destroy => ActionType::Destroy,
+            T::Create => return Err("create actions come with CreateDroplet".into()),
         },
     )
 }
@@ -280,6 +296,8 @@ impl From<Droplet> for pb::Droplet {
             disk_gb: size.map_or(0, |s| s.disk_gb as i32),
             locked: d.locked_by.is_some(),
             id: d.id,
+            number: d.number,
+            snapshot_ids: d.snapshot_ids,
             name: d.name,
             cluster_id: d.cluster_id,
             cluster_name: d.cluster_name,
@@ -306,6 +324,7 @@ impl From<Action> for pb::DropletAction {
         };
         Self {
             id: a.id,
+            number: a.number,
             droplet_id: a.droplet_id,
             cluster_id: a.cluster_id,
             r#type: match a.kind {
@@ -318,6 +337,7 @@ impl From<Action> for pb::DropletAction {
                 ActionType::Snapshot => pb::ActionType::Snapshot,
                 ActionType::Rename => pb::ActionType::Rename,
                 ActionType::Destroy => pb::ActionType::Destroy,
+                ActionType::Create => pb::ActionType::Create,
             } as i32,
             status: match a.status {
                 ActionStatus::InProgress => pb::ActionStatus::InProgress,
@@ -399,8 +419,14 @@ impl<R: ProvisioningRepository, C: CloudProvider> pb::cluster_service_server::Cl
             region: optional_region(&mut v, &r.region),
             status: cluster_status_filter(&mut v, r.status),
             tag: optional_tag(&mut v, &r.tag),
+            name: if r.name.is_empty() {
+                None
+            } else {
+                v.check("name", ClusterName::parse(&r.name))
+                    .map(|n| n.as_str().to_string())
+            },
         };
-        let key = format!("{}|{}|{}", r.region, r.status, r.tag);
+        let key = format!("{}|{}|{}|{}", r.region, r.status, r.tag, r.name);
         let page = page_request(&mut v, r.page_size, &r.page_token, &key);
         finish(v)?;
         let page = self.0.list_clusters(&filter, &page.unwrap()).await?;
@@ -489,9 +515,10 @@ impl<R: ProvisioningRepository, C: CloudProvider> pb::droplet_service_server::Dr
         req: Request<pb::GetDropletRequest>,
     ) -> Result<Response<pb::GetDropletResponse>, Status> {
         let mut v = Violations::new();
-        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        let r = parse_ref(&mut v, "id", &req.get_ref().id);
         finish(v)?;
-        let droplet = self.0.get_droplet(&id.unwrap()).await?;
+        let id = self.0.droplet_id(&r.unwrap()).await?;
+        let droplet = self.0.get_droplet(&id).await?;
         Ok(Response::new(pb::GetDropletResponse {
             droplet: Some(droplet.into()),
         }))
@@ -508,24 +535,39 @@ impl<R: ProvisioningRepository, C: CloudProvider> pb::droplet_service_server::Dr
         } else {
             parse_id(&mut v, "cluster_id", &r.cluster_id).map(|id| id.as_str().to_string())
         };
-        let filter = DropletFilter {
+        let name = if r.name.is_empty() {
+            None
+        } else {
+            v.check("name", DropletName::parse(&r.name))
+                .map(|n| n.as_str().to_string())
+        };
+        let skip = parse_skip(&mut v, r.skip);
+        let mut filter = DropletFilter {
             cluster_id,
             status: droplet_status_filter(&mut v, r.status),
             region: optional_region(&mut v, &r.region),
             tag: optional_tag(&mut v, &r.tag),
-            name: None,
+            name,
             include_archived: r.include_archived,
+            skip: 0,
         };
         let key = format!(
-            "{}|{}|{}|{}|{}",
-            r.cluster_id, r.status, r.region, r.tag, r.include_archived
+            "{}|{}|{}|{}|{}|{}",
+            r.cluster_id, r.status, r.region, r.tag, r.include_archived, r.name
         );
         let page = page_request(&mut v, r.page_size, &r.page_token, &key);
         finish(v)?;
+        let total_size = if r.want_total_size {
+            i32::try_from(self.0.count_droplets(&filter).await?).unwrap_or(i32::MAX)
+        } else {
+            0
+        };
+        filter.skip = skip.unwrap_or_default();
         let page = self.0.list_droplets(&filter, &page.unwrap()).await?;
         Ok(Response::new(pb::ListDropletsResponse {
             next_page_token: page.next_token(&key),
             droplets: page.items.into_iter().map(Into::into).collect(),
+            total_size,
         }))
     }
 
@@ -535,9 +577,10 @@ impl<R: ProvisioningRepository, C: CloudProvider> pb::droplet_service_server::Dr
         req: Request<pb::DestroyDropletRequest>,
     ) -> Result<Response<pb::DestroyDropletResponse>, Status> {
         let mut v = Violations::new();
-        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        let r = parse_ref(&mut v, "id", &req.get_ref().id);
         finish(v)?;
-        let droplet = self.0.destroy_droplet(&id.unwrap()).await?;
+        let id = self.0.droplet_id(&r.unwrap()).await?;
+        let droplet = self.0.destroy_droplet(&id).await?;
         Ok(Response::new(pb::DestroyDropletResponse {
             droplet: Some(droplet.into()),
         }))
@@ -548,9 +591,9 @@ impl<R: ProvisioningRepository, C: CloudProvider> pb::droplet_service_server::Dr
         req: Request<pb::WatchDropletRequest>,
     ) -> Result<Response<BoxStream<pb::WatchDropletResponse>>, Status> {
         let mut v = Violations::new();
-        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        let r = parse_ref(&mut v, "id", &req.get_ref().id);
         finish(v)?;
-        let id = id.unwrap();
+        let id = self.0.droplet_id(&r.unwrap()).await?;
         // Fail fast with NOT_FOUND instead of a stream that errors at once.
         self.0.get_droplet(&id).await?;
         let stream = self.0.watch_droplet(id).map(|r| {
@@ -572,7 +615,12 @@ impl<R: ProvisioningRepository, C: CloudProvider>
         &self,
         req: Request<pb::CreateDropletActionRequest>,
     ) -> Result<Response<pb::CreateDropletActionResponse>, Status> {
-        let input = CreateAction::try_from(req.into_inner())?;
+        let mut r = req.into_inner();
+        // A number names the droplet as well as its id does.
+        if let Ok(Ref::Number(n)) = Ref::parse(&r.droplet_id) {
+            r.droplet_id = self.0.droplet_id(&Ref::Number(n)).await?.to_string();
+        }
+        let input = CreateAction::try_from(r)?;
         let action = self.0.create_action(input).await?;
         Ok(Response::new(pb::CreateDropletActionResponse {
             action: Some(action.into()),
@@ -584,9 +632,10 @@ impl<R: ProvisioningRepository, C: CloudProvider>
         req: Request<pb::GetDropletActionRequest>,
     ) -> Result<Response<pb::GetDropletActionResponse>, Status> {
         let mut v = Violations::new();
-        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        let r = parse_ref(&mut v, "id", &req.get_ref().id);
         finish(v)?;
-        let action = self.0.get_action(&id.unwrap()).await?;
+        let id = self.0.action_id(&r.unwrap()).await?;
+        let action = self.0.get_action(&id).await?;
         Ok(Response::new(pb::GetDropletActionResponse {
             action: Some(action.into()),
         }))
@@ -598,18 +647,36 @@ impl<R: ProvisioningRepository, C: CloudProvider>
     ) -> Result<Response<pb::ListDropletActionsResponse>, Status> {
         let r = req.into_inner();
         let mut v = Violations::new();
-        let droplet_id = parse_id(&mut v, "droplet_id", &r.droplet_id);
+        let droplet = if r.droplet_id.is_empty() {
+            None
+        } else {
+            parse_ref(&mut v, "droplet_id", &r.droplet_id)
+        };
         let status = action_status_filter(&mut v, r.status);
+        let skip = parse_skip(&mut v, r.skip);
         let key = format!("{}|{}", r.droplet_id, r.status);
         let page = page_request(&mut v, r.page_size, &r.page_token, &key);
         finish(v)?;
-        let page = self
-            .0
-            .list_actions(&droplet_id.unwrap(), status, &page.unwrap())
-            .await?;
+        let droplet_id = match &droplet {
+            Some(d) => Some(self.0.droplet_id(d).await?.to_string()),
+            None => None,
+        };
+        let mut filter = ActionFilter {
+            droplet_id,
+            status,
+            skip: 0,
+        };
+        let total_size = if r.want_total_size {
+            i32::try_from(self.0.count_actions(&filter).await?).unwrap_or(i32::MAX)
+        } else {
+            0
+        };
+        filter.skip = skip.unwrap_or_default();
+        let page = self.0.list_actions(&filter, &page.unwrap()).await?;
         Ok(Response::new(pb::ListDropletActionsResponse {
             next_page_token: page.next_token(&key),
             actions: page.items.into_iter().map(Into::into).collect(),
+            total_size,
         }))
     }
 
@@ -618,9 +685,9 @@ impl<R: ProvisioningRepository, C: CloudProvider>
         req: Request<pb::WatchDropletActionRequest>,
     ) -> Result<Response<BoxStream<pb::WatchDropletActionResponse>>, Status> {
         let mut v = Violations::new();
-        let id = parse_id(&mut v, "id", &req.get_ref().id);
+        let r = parse_ref(&mut v, "id", &req.get_ref().id);
         finish(v)?;
-        let id = id.unwrap();
+        let id = self.0.action_id(&r.unwrap()).await?;
         self.0.get_action(&id).await?;
         let stream = self.0.watch_action(id).map(|r| {
             r.map(|a| pb::WatchDropletActionResponse {
@@ -630,6 +697,130 @@ impl<R: ProvisioningRepository, C: CloudProvider>
         });
         Ok(Response::new(Box::pin(stream)))
     }
+}
+
+fn tag_name(v: &mut Violations, field: &str, raw: &str) -> Option<String> {
+    v.check(field, Tags::parse_one(raw))
+}
+
+impl From<TagInfo> for pb::Tag {
+    fn from(t: TagInfo) -> Self {
+        Self {
+            name: t.name,
+            droplet_count: i32::try_from(t.droplets).unwrap_or(i32::MAX),
+            create_time: Some(timestamp(t.created_at)),
+        }
+    }
+}
+
+/// Droplets named in one tagging call.
+const TAG_DROPLETS_MAX: usize = 100;
+
+#[tonic::async_trait]
+impl<R: ProvisioningRepository, C: CloudProvider> pb::tag_service_server::TagService for Api<R, C> {
+    #[tracing::instrument(skip_all)]
+    async fn create_tag(
+        &self,
+        req: Request<pb::CreateTagRequest>,
+    ) -> Result<Response<pb::CreateTagResponse>, Status> {
+        let mut v = Violations::new();
+        let name = tag_name(&mut v, "name", &req.get_ref().name);
+        finish(v)?;
+        let tag = self.0.create_tag(&name.unwrap()).await?;
+        Ok(Response::new(pb::CreateTagResponse {
+            tag: Some(tag.into()),
+        }))
+    }
+
+    async fn get_tag(
+        &self,
+        req: Request<pb::GetTagRequest>,
+    ) -> Result<Response<pb::GetTagResponse>, Status> {
+        let mut v = Violations::new();
+        let name = tag_name(&mut v, "name", &req.get_ref().name);
+        finish(v)?;
+        let tag = self.0.get_tag(&name.unwrap()).await?;
+        Ok(Response::new(pb::GetTagResponse {
+            tag: Some(tag.into()),
+        }))
+    }
+
+    async fn list_tags(
+        &self,
+        req: Request<pb::ListTagsRequest>,
+    ) -> Result<Response<pb::ListTagsResponse>, Status> {
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let skip = parse_skip(&mut v, r.skip);
+        let page = page_request(&mut v, r.page_size, &r.page_token, "tags");
+        finish(v)?;
+        let total_size = if r.want_total_size {
+            i32::try_from(self.0.count_tags().await?).unwrap_or(i32::MAX)
+        } else {
+            0
+        };
+        let page = self
+            .0
+            .list_tags(skip.unwrap_or_default(), &page.unwrap())
+            .await?;
+        Ok(Response::new(pb::ListTagsResponse {
+            next_page_token: page.next_token("tags"),
+            tags: page.items.into_iter().map(Into::into).collect(),
+            total_size,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_tag(
+        &self,
+        req: Request<pb::DeleteTagRequest>,
+    ) -> Result<Response<pb::DeleteTagResponse>, Status> {
+        let mut v = Violations::new();
+        let name = tag_name(&mut v, "name", &req.get_ref().name);
+        finish(v)?;
+        self.0.delete_tag(&name.unwrap()).await?;
+        Ok(Response::new(pb::DeleteTagResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn tag_droplets(
+        &self,
+        req: Request<pb::TagDropletsRequest>,
+    ) -> Result<Response<pb::TagDropletsResponse>, Status> {
+        let r = req.into_inner();
+        let (name, refs) = retag_request(&r.tag, &r.droplet_ids)?;
+        self.0.retag(&name, &refs, true).await?;
+        Ok(Response::new(pb::TagDropletsResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn untag_droplets(
+        &self,
+        req: Request<pb::UntagDropletsRequest>,
+    ) -> Result<Response<pb::UntagDropletsResponse>, Status> {
+        let r = req.into_inner();
+        let (name, refs) = retag_request(&r.tag, &r.droplet_ids)?;
+        self.0.retag(&name, &refs, false).await?;
+        Ok(Response::new(pb::UntagDropletsResponse {}))
+    }
+}
+
+fn retag_request(tag: &str, ids: &[String]) -> Result<(String, Vec<Ref>), Status> {
+    let mut v = Violations::new();
+    let name = tag_name(&mut v, "tag", tag);
+    if ids.is_empty() || ids.len() > TAG_DROPLETS_MAX {
+        v.add(
+            "droplet_ids",
+            format!("must name 1–{TAG_DROPLETS_MAX} droplets"),
+        );
+    }
+    let refs: Vec<Option<Ref>> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| parse_ref(&mut v, &format!("droplet_ids[{i}]"), id))
+        .collect();
+    finish(v)?;
+    Ok((name.unwrap(), refs.into_iter().flatten().collect()))
 }
 
 /// The catalog is static: no storage behind it.
@@ -692,6 +883,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let images = catalog::IMAGES
             .iter()
             .map(|i| pb::Image {
+                number: i.number,
                 slug: i.slug.into(),
                 distribution: i.distribution.into(),
                 name: i.name.into(),

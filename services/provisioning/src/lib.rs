@@ -68,14 +68,19 @@ impl KitService for ProvisioningService {
 
     async fn build(config: &Config, ctx: &mut ServiceContext) -> Result<Self, Error> {
         let db = ctx.db()?.clone();
-        let service = Provisioner::new(
-            SqlRepository::new(&db).announcing(ctx.kafka().is_some()),
-            SimulatedCloud::new(config.cloud.clone()),
-        );
+        let repo = SqlRepository::new(&db).announcing(ctx.kafka().is_some());
         let failed = |e: &dyn std::fmt::Display| Error::Service {
             service: Self::NAME,
             message: e.to_string(),
         };
+        let numbered = repo.number_old_rows().await.map_err(|e| failed(&e))?;
+        if numbered > 0 {
+            tracing::info!(
+                numbered,
+                "numbered droplets and actions stored before numbers"
+            );
+        }
+        let service = Provisioner::new(repo, SimulatedCloud::new(config.cloud.clone()));
         service.resume().await.map_err(|e| failed(&e))?;
         {
             // Another replica's timers, lost with it, are taken over here.
@@ -159,6 +164,7 @@ impl KitService for ProvisioningService {
                         region_capacity: self.region_capacity,
                     },
                 ))
+                .serve(pb::tag_service_server::TagServiceServer::new(api.clone()))
                 .serve(pb::fault_service_server::FaultServiceServer::new(api))
                 .serve(pb::executor_service_server::ExecutorServiceServer::new(
                     grpc::ExecutorApi(self.executor.clone()),

@@ -15,13 +15,13 @@ use crate::{
     cloud::CloudProvider,
     domain::{
         Action, ActionStatus, ActionType, Cluster, ClusterHealth, ClusterName, Description,
-        Droplet, DropletName, DropletStatus, Fault, FaultDuration, FaultKind, Id, Tags,
+        Droplet, DropletName, DropletStatus, Fault, FaultDuration, FaultKind, Id, Ref, Tags,
     },
     error::{Error, Result},
     repo::{
-        ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, FaultFilter, Idempotency,
-        NewAction, NewCluster, NewDroplet, NewFault, Outcome, PageOf, PageRequest, Pending,
-        ProvisioningRepository,
+        ActionFilter, ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, FaultFilter,
+        Idempotency, NewAction, NewCluster, NewDroplet, NewFault, Outcome, PageOf, PageRequest,
+        Pending, ProvisioningRepository, TagInfo,
     },
 };
 
@@ -372,6 +372,29 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
         self.repo.list_droplets(filter, page).await
     }
 
+    /// Every droplet `filter` matches.
+    pub async fn count_droplets(&self, filter: &DropletFilter) -> Result<i64> {
+        self.repo.count_droplets(filter).await
+    }
+
+    /// The id a droplet reference names (NOT_FOUND for an unknown number).
+    pub async fn droplet_id(&self, r: &Ref) -> Result<Id> {
+        match r {
+            Ref::Id(id) => Ok(id.clone()),
+            Ref::Number(n) => Id::parse(&self.repo.droplet_id_by_number(*n).await?)
+                .map_err(|e| Error::Internal(format!("stored droplet id {e}"))),
+        }
+    }
+
+    /// The id an action reference names.
+    pub async fn action_id(&self, r: &Ref) -> Result<Id> {
+        match r {
+            Ref::Id(id) => Ok(id.clone()),
+            Ref::Number(n) => Id::parse(&self.repo.action_id_by_number(*n).await?)
+                .map_err(|e| Error::Internal(format!("stored action id {e}"))),
+        }
+    }
+
     #[tracing::instrument(skip_all, fields(droplet_id = %id))]
     pub async fn destroy_droplet(&self, id: &Id) -> Result<Droplet> {
         self.cloud_call().await;
@@ -379,6 +402,44 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
         tracing::info!("droplet destroyed");
         self.notify(id.as_str());
         Ok(droplet)
+    }
+
+    // ------------------------------------------------------------ tags
+
+    #[tracing::instrument(skip(self))]
+    pub async fn create_tag(&self, name: &str) -> Result<TagInfo> {
+        self.repo.create_tag(name, now_millis()).await
+    }
+
+    pub async fn get_tag(&self, name: &str) -> Result<TagInfo> {
+        self.repo.get_tag(name).await
+    }
+
+    pub async fn list_tags(&self, skip: u32, page: &PageRequest) -> Result<PageOf<TagInfo>> {
+        self.repo.list_tags(skip, page).await
+    }
+
+    pub async fn count_tags(&self) -> Result<i64> {
+        self.repo.count_tags().await
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_tag(&self, name: &str) -> Result<()> {
+        self.repo.delete_tag(name, now_millis()).await
+    }
+
+    /// Puts tag `name` on (`on`) or takes it off droplets `refs`.
+    #[tracing::instrument(skip(self, refs), fields(droplets = refs.len()))]
+    pub async fn retag(&self, name: &str, refs: &[Ref], on: bool) -> Result<()> {
+        let mut ids = Vec::with_capacity(refs.len());
+        for r in refs {
+            ids.push(self.droplet_id(r).await?.to_string());
+        }
+        self.repo.retag(name, &ids, on, now_millis()).await?;
+        for id in &ids {
+            self.notify(id);
+        }
+        Ok(())
     }
 
     // ------------------------------------------------------------ faults
@@ -571,17 +632,21 @@ impl<R: ProvisioningRepository, C: CloudProvider> Provisioner<R, C> {
         self.repo.get_action(id.as_str()).await
     }
 
+    /// One droplet's actions, or every droplet's; newest first.
     pub async fn list_actions(
         &self,
-        droplet_id: &Id,
-        status: Option<ActionStatus>,
+        filter: &ActionFilter,
         page: &PageRequest,
     ) -> Result<PageOf<Action>> {
         // A missing droplet is NOT_FOUND, not an empty list.
-        self.repo.get_droplet(droplet_id.as_str()).await?;
-        self.repo
-            .list_actions(droplet_id.as_str(), status, page)
-            .await
+        if let Some(id) = &filter.droplet_id {
+            self.repo.get_droplet(id).await?;
+        }
+        self.repo.list_actions(filter, page).await
+    }
+
+    pub async fn count_actions(&self, filter: &ActionFilter) -> Result<i64> {
+        self.repo.count_actions(filter).await
     }
 
     // ------------------------------------------------------------ the cloud's timers
@@ -727,7 +792,9 @@ fn effect_of(action: &Action) -> Effect {
             Effect::Status(DropletStatus::Active)
         }
         ActionType::Destroy => Effect::Destroy,
-        ActionType::Snapshot => Effect::None,
+        ActionType::Snapshot => Effect::Snapshot,
+        // Completed by the boot, never scheduled as an action.
+        ActionType::Create => Effect::None,
     }
 }
 

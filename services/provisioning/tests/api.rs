@@ -224,9 +224,50 @@ async fn a_droplet_lives_from_new_to_archive(backend: Backend) {
         types,
         [
             pb::ActionType::Rename as i32,
-            pb::ActionType::PowerOff as i32
+            pb::ActionType::PowerOff as i32,
+            pb::ActionType::Create as i32,
         ]
     );
+    assert!(
+        actions[2].completed_at.is_some(),
+        "the create completed on boot"
+    );
+    // Numbers name a droplet and its actions as well as their ids do.
+    let by_number = c
+        .droplets
+        .get_droplet(pb::GetDropletRequest {
+            id: d.number.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .droplet
+        .unwrap();
+    assert_eq!(by_number.id, d.id);
+    let action = c
+        .actions
+        .get_droplet_action(pb::GetDropletActionRequest {
+            id: actions[0].number.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .action
+        .unwrap();
+    assert_eq!(action.id, actions[0].id);
+    for id in ["0", "999999999999", "not-an-id"] {
+        let err = c
+            .droplets
+            .get_droplet(pb::GetDropletRequest { id: id.into() })
+            .await
+            .unwrap_err();
+        let expected = if id == "999999999999" {
+            Code::NotFound
+        } else {
+            Code::InvalidArgument
+        };
+        assert_eq!(err.code(), expected, "{id}");
+    }
 
     let destroyed = c
         .droplets

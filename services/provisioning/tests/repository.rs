@@ -15,8 +15,8 @@ use provisioning::{
     },
     error::Error,
     repo::{
-        ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, FaultFilter, Idempotency,
-        NewAction, NewCluster, NewDroplet, NewFault, Outcome, PageRequest, Pending,
+        ActionFilter, ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, FaultFilter,
+        Idempotency, NewAction, NewCluster, NewDroplet, NewFault, Outcome, PageRequest, Pending,
         ProvisioningRepository, SqlRepository,
     },
 };
@@ -543,14 +543,21 @@ async fn actions_list_newest_first(backend: Backend) {
             .unwrap();
         ids.push(a.id().to_string());
     }
-    let p = f.repo.list_actions(&d, None, &page(2)).await.unwrap();
+    let mine = ActionFilter {
+        droplet_id: Some(d.clone()),
+        ..ActionFilter::default()
+    };
+    let p = f.repo.list_actions(&mine, &page(2)).await.unwrap();
     let got: Vec<_> = p.items.iter().map(|a| a.id.clone()).collect();
     assert_eq!(got, [ids[2].clone(), ids[1].clone()]);
+    let completed = ActionFilter {
+        status: Some(ActionStatus::Completed),
+        ..mine.clone()
+    };
     let rest = f
         .repo
         .list_actions(
-            &d,
-            Some(ActionStatus::Completed),
+            &completed,
             &PageRequest {
                 size: 2,
                 after: p.next_after,
@@ -558,9 +565,252 @@ async fn actions_list_newest_first(backend: Backend) {
         )
         .await
         .unwrap();
-    assert_eq!(rest.items.len(), 1);
+    // The oldest is the create, completed when the droplet booted.
+    assert_eq!(rest.items.len(), 2);
     assert_eq!(rest.items[0].id, ids[0]);
+    assert_eq!(rest.items[1].kind, ActionType::Create);
     assert!(rest.next_after.is_none());
+    assert_eq!(f.repo.count_actions(&completed).await.unwrap(), 4);
+    let skipped = f
+        .repo
+        .list_actions(
+            &ActionFilter {
+                skip: 3,
+                ..mine.clone()
+            },
+            &page(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(skipped.items.len(), 1, "4 actions, 3 passed over");
+    assert_eq!(skipped.items[0].kind, ActionType::Create);
+}
+
+async fn droplets_and_actions_get_distinct_numbers_and_are_found_by_them(backend: Backend) {
+    let f = fixture(backend, 500).await;
+    let c = cluster(&f, "web").await;
+    let mut numbers = HashSet::new();
+    let mut droplets = Vec::new();
+    // More than one block of numbers.
+    for i in 0..40 {
+        let id = droplet(&f, &c, &format!("n{i}")).await;
+        let d = f.repo.get_droplet(&id).await.unwrap();
+        assert!(d.number >= 1, "droplet {id} has number {}", d.number);
+        assert!(numbers.insert(d.number), "number {} twice", d.number);
+        assert_eq!(f.repo.droplet_id_by_number(d.number).await.unwrap(), id);
+        droplets.push(id);
+    }
+    let actions = f
+        .repo
+        .list_actions(&ActionFilter::default(), &page(100))
+        .await
+        .unwrap();
+    assert_eq!(actions.items.len(), 40, "one create action per droplet");
+    for a in &actions.items {
+        assert_eq!(a.kind, ActionType::Create);
+        assert_eq!(a.status, ActionStatus::InProgress);
+        assert!(numbers.insert(a.number), "number {} twice", a.number);
+        assert_eq!(f.repo.action_id_by_number(a.number).await.unwrap(), a.id);
+    }
+    // A second repository (another replica) never hands out the same ones.
+    let other = f.repo.clone_fresh();
+    let id = other
+        .create_droplet(new_droplet(&c, "other"), &f.cloud, None)
+        .await
+        .unwrap()
+        .id()
+        .to_string();
+    let n = f.repo.get_droplet(&id).await.unwrap().number;
+    assert!(numbers.insert(n), "number {n} twice across replicas");
+    assert!(matches!(
+        f.repo.droplet_id_by_number(999_999_999).await,
+        Err(Error::NotFound { .. })
+    ));
+    // Pending work leaves creates to the boot timer.
+    assert!(
+        f.repo
+            .pending()
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| matches!(p, Pending::Boot { .. }))
+    );
+}
+
+async fn a_create_action_completes_with_the_boot_and_errors_with_an_early_destroy(
+    backend: Backend,
+) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let booted = droplet(&f, &c, "a").await;
+    let early = droplet(&f, &c, "b").await;
+    f.repo.activate_droplet(&booted, NOW + 5).await.unwrap();
+    f.repo.destroy_droplet(&early, NOW + 6).await.unwrap();
+    let create_of = |id: &str| ActionFilter {
+        droplet_id: Some(id.to_string()),
+        ..ActionFilter::default()
+    };
+    let a = f
+        .repo
+        .list_actions(&create_of(&booted), &page(5))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(a.len(), 1);
+    assert_eq!(
+        (a[0].kind, a[0].status, a[0].completed_at),
+        (ActionType::Create, ActionStatus::Completed, Some(NOW + 5))
+    );
+    assert_eq!(f.repo.get_droplet(&booted).await.unwrap().locked_by, None);
+    let b = f
+        .repo
+        .list_actions(&create_of(&early), &page(5))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        (b[0].status, b[0].completed_at),
+        (ActionStatus::Errored, Some(NOW + 6))
+    );
+}
+
+async fn a_completed_snapshot_adds_its_number_to_the_droplet(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let d = droplet(&f, &c, "a").await;
+    f.repo.activate_droplet(&d, NOW).await.unwrap();
+    let mut expected = Vec::new();
+    for _ in 0..2 {
+        let a = f
+            .repo
+            .begin_action(
+                NewAction {
+                    id: cg_runtime::new_id(),
+                    droplet_id: d.clone(),
+                    kind: ActionType::Snapshot,
+                    param: "snap".into(),
+                    now: NOW,
+                    due_at: NOW,
+                },
+                DropletStatus::Active,
+                None,
+            )
+            .await
+            .unwrap();
+        f.repo
+            .finish_action(a.id(), Outcome::Completed(Effect::Snapshot), NOW)
+            .await
+            .unwrap();
+        expected.push(f.repo.get_action(a.id()).await.unwrap().number);
+    }
+    assert_eq!(f.repo.get_droplet(&d).await.unwrap().snapshot_ids, expected);
+}
+
+async fn tags_exist_by_creation_or_first_use_and_follow_droplets(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let mut tagged = new_droplet(&c, "a");
+    tagged.tags = Tags::parse(&["web".to_string()]).unwrap();
+    let a = f
+        .repo
+        .create_droplet(tagged, &f.cloud, None)
+        .await
+        .unwrap()
+        .id()
+        .to_string();
+    let b = droplet(&f, &c, "b").await;
+    // First use created "web"; "empty" is created with no droplet.
+    assert_eq!(f.repo.get_tag("web").await.unwrap().droplets, 1);
+    let empty = f.repo.create_tag("empty", NOW).await.unwrap();
+    assert_eq!((empty.name.as_str(), empty.droplets), ("empty", 0));
+    assert_eq!(
+        f.repo.create_tag("empty", NOW + 1).await.unwrap(),
+        empty,
+        "idempotent"
+    );
+    f.repo
+        .retag("web", std::slice::from_ref(&b), true, NOW)
+        .await
+        .unwrap();
+    assert_eq!(f.repo.get_tag("web").await.unwrap().droplets, 2);
+    assert_eq!(f.repo.get_droplet(&b).await.unwrap().tags, ["web"]);
+    // All or none: one unknown droplet tags nobody.
+    let err = f
+        .repo
+        .retag("empty", &[a.clone(), "nope".into()], true, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert_eq!(f.repo.get_tag("empty").await.unwrap().droplets, 0);
+    f.repo
+        .retag("web", std::slice::from_ref(&a), false, NOW)
+        .await
+        .unwrap();
+    assert!(f.repo.get_droplet(&a).await.unwrap().tags.is_empty());
+    let names: Vec<_> = f
+        .repo
+        .list_tags(0, &page(10))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["empty", "web"]);
+    assert_eq!(f.repo.count_tags().await.unwrap(), 2);
+    assert_eq!(f.repo.list_tags(1, &page(10)).await.unwrap().items.len(), 1);
+    f.repo.delete_tag("web", NOW).await.unwrap();
+    assert!(f.repo.get_droplet(&b).await.unwrap().tags.is_empty());
+    assert!(matches!(
+        f.repo.get_tag("web").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        f.repo.delete_tag("web", NOW).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+async fn droplets_count_and_skip_for_numbered_pages(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(droplet(&f, &c, &format!("p{i}")).await);
+    }
+    ids.sort();
+    let mut filter = DropletFilter {
+        cluster_id: Some(c.clone()),
+        ..DropletFilter::default()
+    };
+    assert_eq!(f.repo.count_droplets(&filter).await.unwrap(), 5);
+    filter.skip = 2;
+    let p = f.repo.list_droplets(&filter, &page(2)).await.unwrap();
+    let got: Vec<_> = p.items.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(got, ids[2..4].to_vec());
+    assert!(p.next_after.is_some());
+    filter.skip = 4;
+    let last = f.repo.list_droplets(&filter, &page(2)).await.unwrap();
+    assert_eq!(last.items.len(), 1);
+    assert!(last.next_after.is_none());
+    let named = DropletFilter {
+        name: Some("p3".into()),
+        ..DropletFilter::default()
+    };
+    assert_eq!(f.repo.count_droplets(&named).await.unwrap(), 1);
+    let by_name = f
+        .repo
+        .list_clusters(
+            &ClusterFilter {
+                name: Some("web".into()),
+                ..ClusterFilter::default()
+            },
+            &page(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_name.items.len(), 1);
+    assert_eq!(by_name.items[0].id, c);
 }
 
 async fn a_rename_to_a_name_taken_meanwhile_errors(backend: Backend) {
@@ -988,6 +1238,11 @@ on_both_backends!(
     destroy_action_archives_and_uncounts_the_droplet,
     droplets_filter_by_cluster_status_region_and_tag,
     actions_list_newest_first,
+    droplets_and_actions_get_distinct_numbers_and_are_found_by_them,
+    a_create_action_completes_with_the_boot_and_errors_with_an_early_destroy,
+    a_completed_snapshot_adds_its_number_to_the_droplet,
+    droplets_count_and_skip_for_numbered_pages,
+    tags_exist_by_creation_or_first_use_and_follow_droplets,
     a_crash_turns_the_droplet_off_until_it_ends,
     one_open_fault_per_kind_and_an_expired_one_frees_its_kind,
     faults_need_a_live_droplet,

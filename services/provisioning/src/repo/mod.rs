@@ -85,6 +85,8 @@ pub struct ClusterFilter {
     pub region: Option<String>,
     pub status: Option<ClusterStatus>,
     pub tag: Option<String>,
+    /// The exact name.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +110,25 @@ pub struct DropletFilter {
     /// A live droplet's exact name.
     pub name: Option<String>,
     pub include_archived: bool,
+    /// Matching droplets passed over before the page (page-numbered clients).
+    pub skip: u32,
+}
+
+/// A tag, with the live droplets carrying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagInfo {
+    pub name: String,
+    pub droplets: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ActionFilter {
+    /// Every droplet's actions when `None`.
+    pub droplet_id: Option<String>,
+    pub status: Option<ActionStatus>,
+    /// Matching actions passed over before the page.
+    pub skip: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +148,8 @@ pub enum Effect {
     Status(DropletStatus),
     Resize(String),
     Rename(String),
+    /// Adds the action's number to the droplet's snapshots.
+    Snapshot,
     Destroy,
 }
 
@@ -247,14 +270,43 @@ pub trait ProvisioningRepository: Send + Sync + 'static {
         now: i64,
     ) -> impl Future<Output = Result<bool>> + Send;
     fn get_action(&self, id: &str) -> impl Future<Output = Result<Action>> + Send;
+    /// Newest first.
     fn list_actions(
         &self,
-        droplet_id: &str,
-        status: Option<ActionStatus>,
+        filter: &ActionFilter,
         page: &PageRequest,
     ) -> impl Future<Output = Result<PageOf<Action>>> + Send;
+    fn count_actions(&self, filter: &ActionFilter) -> impl Future<Output = Result<i64>> + Send;
+    /// Every droplet matching `filter` (its `skip` aside).
+    fn count_droplets(&self, filter: &DropletFilter) -> impl Future<Output = Result<i64>> + Send;
+    /// The id of the droplet numbered `number` (NOT_FOUND if none).
+    fn droplet_id_by_number(&self, number: i64) -> impl Future<Output = Result<String>> + Send;
+    fn action_id_by_number(&self, number: i64) -> impl Future<Output = Result<String>> + Send;
 
     fn pending(&self) -> impl Future<Output = Result<Vec<Pending>>> + Send;
+
+    /// Creates tag `name` unless it exists; either way returns it.
+    fn create_tag(&self, name: &str, now: i64) -> impl Future<Output = Result<TagInfo>> + Send;
+    /// A tag that was created, or that some droplet carries.
+    fn get_tag(&self, name: &str) -> impl Future<Output = Result<TagInfo>> + Send;
+    /// By name; `skip` passes over that many first.
+    fn list_tags(
+        &self,
+        skip: u32,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<PageOf<TagInfo>>> + Send;
+    fn count_tags(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Deletes the tag and takes it off every droplet.
+    fn delete_tag(&self, name: &str, now: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Adds (`on`) or removes the tag on live droplets `ids`, all or none
+    /// (NOT_FOUND names a missing one); tagging creates the tag.
+    fn retag(
+        &self,
+        name: &str,
+        ids: &[String],
+        on: bool,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Opens a fault on a live droplet; a crash also turns it `off`. One
     /// open fault per kind per droplet (ALREADY_EXISTS otherwise).

@@ -13,9 +13,9 @@ use rand::Rng as _;
 use sqlx::{Any, AnyPool, Row, Transaction, any::AnyRow};
 
 use super::{
-    ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, FaultFilter, Idempotency,
-    LiveDroplet, NewAction, NewCluster, NewDroplet, NewFault, Outcome, PageOf, PageRequest,
-    Pending, Placement, ProvisioningRepository, Remembered,
+    ActionFilter, ClusterFilter, ClusterPatch, Created, DropletFilter, Effect, FaultFilter,
+    Idempotency, LiveDroplet, NewAction, NewCluster, NewDroplet, NewFault, Outcome, PageOf,
+    PageRequest, Pending, Placement, ProvisioningRepository, Remembered, TagInfo,
 };
 use crate::{
     catalog,
@@ -34,7 +34,22 @@ pub struct SqlRepository {
     /// Whether droplet changes are announced on `cg.droplets.events` (only
     /// when a broker is configured: an outbox nobody relays only grows).
     events: bool,
+    numbers: std::sync::Arc<Numbers>,
 }
+
+/// Hands out the numbers of droplets and actions from blocks reserved in
+/// `id_numbers`: one short transaction per block, so creates do not queue
+/// on the counter row. A block a process dies holding leaves a gap; a
+/// number is never handed out twice.
+#[derive(Debug, Default)]
+struct Numbers {
+    /// The next number and the end of the block (exclusive).
+    block: tokio::sync::Mutex<(i64, i64)>,
+}
+
+const NUMBER_BLOCK: i64 = 64;
+/// The `droplets.snapshots` column's width.
+const SNAPSHOTS_MAX_CHARS: usize = 2048;
 
 /// How one attempt at finishing an action ended.
 enum Finish {
@@ -88,6 +103,90 @@ impl SqlRepository {
             pool: db.pool.clone(),
             wake: db.wake.clone(),
             events: false,
+            numbers: std::sync::Arc::default(),
+        }
+    }
+
+    /// A fresh droplet or action number.
+    async fn next_number(&self) -> Result<i64> {
+        let mut block = self.numbers.block.lock().await;
+        if block.0 >= block.1 {
+            let end = retry(|| async {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "UPDATE id_numbers SET next_number = next_number + ? WHERE kind = 'object'",
+                )
+                .bind(NUMBER_BLOCK)
+                .execute(&mut *tx)
+                .await?;
+                let end: i64 =
+                    sqlx::query("SELECT next_number FROM id_numbers WHERE kind = 'object'")
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get(0)?;
+                tx.commit().await?;
+                Ok(end)
+            })
+            .await?;
+            *block = (end - NUMBER_BLOCK, end);
+        }
+        let n = block.0;
+        block.0 += 1;
+        Ok(n)
+    }
+
+    /// Numbers the droplets and actions stored before numbers existed;
+    /// returns how many. Safe to run from several replicas at once.
+    pub async fn number_old_rows(&self) -> Result<u64> {
+        let mut done = 0;
+        for table in ["droplets", "droplet_actions"] {
+            let since = if table == "droplets" {
+                "created_at"
+            } else {
+                "started_at"
+            };
+            let ids: Vec<String> = sqlx::query(&format!(
+                "SELECT id FROM {table} WHERE number IS NULL ORDER BY {since}, id"
+            ))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, _>>()?;
+            for id in ids {
+                let n = self.next_number().await?;
+                done += sqlx::query(&format!(
+                    "UPDATE {table} SET number = ? WHERE id = ? AND number IS NULL"
+                ))
+                .bind(n)
+                .bind(id.as_str())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            }
+        }
+        Ok(done)
+    }
+
+    /// The id of the droplet (or action) numbered `number`.
+    async fn id_of_number(&self, table: &str, what: &'static str, number: i64) -> Result<String> {
+        Ok(
+            sqlx::query(&format!("SELECT id FROM {table} WHERE number = ?"))
+                .bind(number)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| Error::not_found(what, number.to_string()))?
+                .try_get(0)?,
+        )
+    }
+
+    /// The same database with its own block of numbers, as another
+    /// replica would have.
+    #[must_use]
+    pub fn clone_fresh(&self) -> Self {
+        Self {
+            numbers: std::sync::Arc::default(),
+            ..self.clone()
         }
     }
 
@@ -246,18 +345,19 @@ impl SqlRepository {
     async fn insert_droplet(
         tx: &mut Transaction<'static, Any>,
         new: &NewDroplet,
-        (region, cluster_name): (&str, &str),
+        (region, cluster_name, number): (&str, &str, i64),
         slot: u32,
         placement: &dyn Placement,
     ) -> std::result::Result<(String, String), sqlx::Error> {
         let (public, private) = placement.addresses(region, slot);
         sqlx::query(
-            "INSERT INTO droplets (id, cluster_id, cluster_name, name, live_name, region, size, \
-             image, status, slot, live_slot, public_ipv4, private_ipv4, tags, locked_by, boot_at, \
-             created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            "INSERT INTO droplets (id, number, cluster_id, cluster_name, name, live_name, region, \
+             size, image, status, slot, live_slot, public_ipv4, private_ipv4, tags, locked_by, \
+             boot_at, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
         )
         .bind(new.id.as_str())
+        .bind(number)
         .bind(new.cluster_id.as_str())
         .bind(cluster_name)
         .bind(new.name.as_str())
@@ -283,7 +383,7 @@ impl SqlRepository {
     async fn place_droplet(
         tx: &mut Transaction<'static, Any>,
         new: &NewDroplet,
-        (region, cluster_name): (&str, &str),
+        (region, cluster_name, number): (&str, &str, i64),
         placement: &dyn Placement,
     ) -> Result<(String, String)> {
         let capacity = placement.capacity(region);
@@ -321,7 +421,9 @@ impl SqlRepository {
                         .collect();
                     continue;
                 };
-                match Self::insert_droplet(tx, new, (region, cluster_name), slot, placement).await {
+                match Self::insert_droplet(tx, new, (region, cluster_name, number), slot, placement)
+                    .await
+                {
                     Ok(addresses) => return Ok(addresses),
                     Err(e) if is_unique_violation(&e) && e.to_string().contains("live_slot") => {}
                     Err(e) if is_unique_violation(&e) => {
@@ -384,6 +486,34 @@ impl SqlRepository {
             Effect::Status(s) => ("status = ?, ", Some(s.as_str().to_string())),
             Effect::Resize(size) => ("size = ?, ", Some(size.clone())),
             Effect::Rename(name) => ("name = ?, live_name = ?, ", Some(name.clone())),
+            // The snapshot's image number is its action's. The droplet is
+            // locked by this action, so nothing else changes the list.
+            Effect::Snapshot => {
+                let number: Option<i64> =
+                    sqlx::query("SELECT number FROM droplet_actions WHERE id = ?")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get(0)?;
+                let mut list: String = sqlx::query("SELECT snapshots FROM droplets WHERE id = ?")
+                    .bind(droplet_id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                if let Some(n) = number {
+                    if !list.is_empty() {
+                        list.push(',');
+                    }
+                    list.push_str(&n.to_string());
+                }
+                // The column holds the newest ~250; older ones drop out.
+                while list.len() > SNAPSHOTS_MAX_CHARS {
+                    list = list
+                        .split_once(',')
+                        .map_or_else(String::new, |(_, rest)| rest.to_string());
+                }
+                ("snapshots = ?, ", Some(list))
+            }
             Effect::Destroy => (
                 "status = 'archive', live_name = NULL, live_slot = NULL, ",
                 None,
@@ -456,11 +586,11 @@ const CLUSTER_COLUMNS: &str = "id, name, description, region, status, tags, live
 /// A judgement older than this (no check reported: all deleted or
 /// disabled, or monitoring away) reads as unknown.
 const HEALTH_STALE_MS: i64 = 10 * 60 * 1000;
-const DROPLET_COLUMNS: &str = "d.id, d.name, d.cluster_id, d.cluster_name, d.region, \
-     d.size, d.image, d.status, d.public_ipv4, d.private_ipv4, d.tags, d.locked_by, d.boot_at, \
-     d.created_at, d.updated_at";
-const ACTION_COLUMNS: &str = "id, droplet_id, cluster_id, region, type, status, param, error, \
-     started_at, due_at, completed_at";
+const DROPLET_COLUMNS: &str = "d.id, d.number, d.name, d.cluster_id, d.cluster_name, d.region, \
+     d.size, d.image, d.status, d.public_ipv4, d.private_ipv4, d.tags, d.snapshots, d.locked_by, \
+     d.boot_at, d.created_at, d.updated_at";
+const ACTION_COLUMNS: &str = "id, number, droplet_id, cluster_id, region, type, status, param, \
+     error, started_at, due_at, completed_at";
 
 fn cluster_from(row: &AnyRow) -> Result<Cluster> {
     Ok(Cluster {
@@ -492,6 +622,12 @@ fn cluster_from(row: &AnyRow) -> Result<Cluster> {
 fn droplet_from(row: &AnyRow) -> Result<Droplet> {
     Ok(Droplet {
         id: row.try_get("id")?,
+        number: row.try_get::<Option<i64>, _>("number")?.unwrap_or_default(),
+        snapshot_ids: row
+            .try_get::<String, _>("snapshots")?
+            .split(',')
+            .filter_map(|n| n.parse().ok())
+            .collect(),
         name: row.try_get("name")?,
         cluster_id: row.try_get("cluster_id")?,
         cluster_name: row.try_get("cluster_name")?,
@@ -515,6 +651,7 @@ fn action_from(row: &AnyRow) -> Result<Action> {
     let kind: String = row.try_get("type")?;
     Ok(Action {
         id: row.try_get("id")?,
+        number: row.try_get::<Option<i64>, _>("number")?.unwrap_or_default(),
         droplet_id: row.try_get("droplet_id")?,
         cluster_id: row.try_get("cluster_id")?,
         region: row.try_get("region")?,
@@ -550,6 +687,15 @@ impl Where {
         self.clauses.push(clause);
     }
 
+    async fn count(&self, pool: &AnyPool, select: &str) -> Result<i64> {
+        let sql = format!("{select} {}", self.sql());
+        let mut q = sqlx::query(&sql);
+        for a in &self.args {
+            q = q.bind(a.as_str());
+        }
+        Ok(q.fetch_one(pool).await?.try_get(0)?)
+    }
+
     fn sql(&self) -> String {
         if self.clauses.is_empty() {
             String::new()
@@ -569,8 +715,22 @@ impl Where {
         map: fn(&AnyRow) -> Result<T>,
         key: fn(&T) -> String,
     ) -> Result<PageOf<T>> {
+        self.page_skipping(pool, select, order, (0, size), map, key)
+            .await
+    }
+
+    /// [`Self::page`], passing over the first `skip` matching rows.
+    async fn page_skipping<T>(
+        &self,
+        pool: &AnyPool,
+        select: &str,
+        order: &str,
+        (skip, size): (u32, u32),
+        map: fn(&AnyRow) -> Result<T>,
+        key: fn(&T) -> String,
+    ) -> Result<PageOf<T>> {
         let sql = format!(
-            "{select} {} ORDER BY {order} LIMIT {}",
+            "{select} {} ORDER BY {order} LIMIT {} OFFSET {skip}",
             self.sql(),
             size + 1
         );
@@ -672,6 +832,9 @@ impl SqlRepository {
         }
         if let Some(tag) = &filter.tag {
             w.and("INSTR(tags, ?) > 0", format!(",{tag},"));
+        }
+        if let Some(name) = &filter.name {
+            w.and("name = ?", name.as_str());
         }
         if let Some(after) = &page.after {
             w.and("id > ?", after.as_str());
@@ -819,6 +982,9 @@ impl SqlRepository {
         placement: &dyn Placement,
         idem: Option<Idempotency>,
     ) -> Result<Created<Droplet>> {
+        // Before the transaction: on SQLite the block's own write would wait
+        // for this one.
+        let (number, create_number) = (self.next_number().await?, self.next_number().await?);
         let mut tx = self.pool.begin().await?;
         if let Some(earlier) =
             Self::claim(&mut tx, "droplet", idem.as_ref(), &new.id, new.now).await?
@@ -840,7 +1006,22 @@ impl SqlRepository {
             ));
         }
         let (public_ipv4, private_ipv4) =
-            Self::place_droplet(&mut tx, &new, (&region, &cluster_name), placement).await?;
+            Self::place_droplet(&mut tx, &new, (&region, &cluster_name, number), placement).await?;
+        // DigitalOcean answers a create with its `create` action; it
+        // completes when the droplet is active. It does not lock the droplet.
+        sqlx::query(&format!(
+            "INSERT INTO droplet_actions ({ACTION_COLUMNS}) \
+             VALUES (?, ?, ?, ?, ?, 'create', 'in-progress', '', '', ?, ?, NULL)"
+        ))
+        .bind(cg_runtime::new_id())
+        .bind(create_number)
+        .bind(new.id.as_str())
+        .bind(new.cluster_id.as_str())
+        .bind(region.as_str())
+        .bind(new.now)
+        .bind(new.boot_at)
+        .execute(&mut *tx)
+        .await?;
         // Last, so the cluster row stays locked only until commit; zero rows
         // means it was deleted (or is being deleted) meanwhile.
         let counted = sqlx::query(
@@ -858,11 +1039,16 @@ impl SqlRepository {
                 new.cluster_id
             )));
         }
+        for tag in new.tags.as_slice() {
+            Self::ensure_tag(&mut tx, tag, new.now).await?;
+        }
         self.announce(&mut tx, Kind::Created, &new.id, None, None, new.now)
             .await?;
         tx.commit().await?;
         Ok(Created::New(Droplet {
             id: new.id,
+            number,
+            snapshot_ids: Vec::new(),
             name: new.name.as_str().to_string(),
             cluster_id: new.cluster_id,
             cluster_name,
@@ -896,6 +1082,28 @@ impl SqlRepository {
         filter: &DropletFilter,
         page: &PageRequest,
     ) -> Result<PageOf<Droplet>> {
+        let mut w = Self::droplets_where(filter);
+        if let Some(after) = &page.after {
+            w.and("d.id > ?", after.as_str());
+        }
+        w.page_skipping(
+            &self.pool,
+            &format!("SELECT {DROPLET_COLUMNS} FROM droplets d"),
+            "d.id",
+            (filter.skip, page.size),
+            droplet_from,
+            |d| d.id.clone(),
+        )
+        .await
+    }
+
+    async fn count_droplets(&self, filter: &DropletFilter) -> Result<i64> {
+        Self::droplets_where(filter)
+            .count(&self.pool, "SELECT COUNT(*) FROM droplets d")
+            .await
+    }
+
+    fn droplets_where(filter: &DropletFilter) -> Where {
         let mut w = Where::default();
         if let Some(cluster) = &filter.cluster_id {
             w.and("d.cluster_id = ?", cluster.as_str());
@@ -914,18 +1122,7 @@ impl SqlRepository {
         if let Some(name) = &filter.name {
             w.and("d.live_name = ?", name.as_str());
         }
-        if let Some(after) = &page.after {
-            w.and("d.id > ?", after.as_str());
-        }
-        w.page(
-            &self.pool,
-            &format!("SELECT {DROPLET_COLUMNS} FROM droplets d"),
-            "d.id",
-            page.size,
-            droplet_from,
-            |d| d.id.clone(),
-        )
-        .await
+        w
     }
 
     async fn activate_droplet_once(&self, id: &str, now: i64) -> Result<bool> {
@@ -939,6 +1136,14 @@ impl SqlRepository {
         .await?
         .rows_affected();
         if n == 1 {
+            sqlx::query(
+                "UPDATE droplet_actions SET status = 'completed', completed_at = ? \
+                 WHERE droplet_id = ? AND type = 'create' AND status = 'in-progress'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             self.announce(&mut tx, Kind::Active, id, None, None, now)
                 .await?;
         }
@@ -974,6 +1179,15 @@ impl SqlRepository {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "UPDATE droplet_actions SET status = 'errored', \
+                 error = 'destroyed before it was active', completed_at = ? \
+                 WHERE droplet_id = ? AND type = 'create' AND status = 'in-progress'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             self.announce(&mut tx, Kind::Destroyed, id, None, None, now)
                 .await?;
         }
@@ -987,6 +1201,7 @@ impl SqlRepository {
         from: DropletStatus,
         idem: Option<Idempotency>,
     ) -> Result<Created> {
+        let number = self.next_number().await?;
         let mut tx = self.pool.begin().await?;
         if let Some(earlier) =
             Self::claim(&mut tx, "action", idem.as_ref(), &new.id, new.now).await?
@@ -1014,10 +1229,11 @@ impl SqlRepository {
         }
         sqlx::query(&format!(
             "INSERT INTO droplet_actions ({ACTION_COLUMNS}) \
-             SELECT ?, id, cluster_id, region, ?, 'in-progress', ?, '', ?, ?, NULL \
+             SELECT ?, ?, id, cluster_id, region, ?, 'in-progress', ?, '', ?, ?, NULL \
              FROM droplets WHERE id = ?"
         ))
         .bind(new.id.as_str())
+        .bind(number)
         .bind(new.kind.as_str())
         .bind(new.param.as_str())
         .bind(new.now)
@@ -1066,27 +1282,39 @@ impl SqlRepository {
 
     async fn list_actions(
         &self,
-        droplet_id: &str,
-        status: Option<ActionStatus>,
+        filter: &ActionFilter,
         page: &PageRequest,
     ) -> Result<PageOf<Action>> {
-        let mut w = Where::default();
-        w.and("droplet_id = ?", droplet_id);
-        if let Some(s) = status {
-            w.and("status = ?", s.as_str());
-        }
+        let mut w = Self::actions_where(filter);
         if let Some(after) = &page.after {
             w.and("id < ?", after.as_str());
         }
-        w.page(
+        w.page_skipping(
             &self.pool,
             &format!("SELECT {ACTION_COLUMNS} FROM droplet_actions"),
             "id DESC",
-            page.size,
+            (filter.skip, page.size),
             action_from,
             |a| a.id.clone(),
         )
         .await
+    }
+
+    async fn count_actions(&self, filter: &ActionFilter) -> Result<i64> {
+        Self::actions_where(filter)
+            .count(&self.pool, "SELECT COUNT(*) FROM droplet_actions")
+            .await
+    }
+
+    fn actions_where(filter: &ActionFilter) -> Where {
+        let mut w = Where::default();
+        if let Some(d) = &filter.droplet_id {
+            w.and("droplet_id = ?", d.as_str());
+        }
+        if let Some(s) = filter.status {
+            w.and("status = ?", s.as_str());
+        }
+        w
     }
 
     async fn pending(&self) -> Result<Vec<Pending>> {
@@ -1101,9 +1329,13 @@ impl SqlRepository {
             });
         }
         for row in
-            sqlx::query("SELECT id, due_at FROM droplet_actions WHERE status = 'in-progress'")
-                .fetch_all(&self.pool)
-                .await?
+            // A create action completes with its droplet's boot (above).
+            sqlx::query(
+                "SELECT id, due_at FROM droplet_actions \
+                 WHERE status = 'in-progress' AND type <> 'create'",
+            )
+            .fetch_all(&self.pool)
+            .await?
         {
             out.push(Pending::Action {
                 action_id: row.try_get(0)?,
@@ -1114,7 +1346,209 @@ impl SqlRepository {
     }
 }
 
+/// Tags.
+impl SqlRepository {
+    /// Records tag `name` as existing (first use creates it).
+    async fn ensure_tag(tx: &mut Transaction<'static, Any>, name: &str, now: i64) -> Result<()> {
+        let exists = sqlx::query("SELECT 1 FROM tags WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some();
+        if !exists {
+            match sqlx::query("INSERT INTO tags (name, created_at) VALUES (?, ?)")
+                .bind(name)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+            {
+                // Created meanwhile: that is the outcome wanted.
+                Err(e) if is_unique_violation(&e) => {}
+                other => {
+                    other?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn tag_info(&self, name: &str, created_at: i64) -> Result<TagInfo> {
+        let droplets: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM droplets WHERE status <> 'archive' AND INSTR(tags, ?) > 0",
+        )
+        .bind(format!(",{name},"))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(TagInfo {
+            name: name.to_string(),
+            droplets,
+            created_at,
+        })
+    }
+
+    async fn create_tag_once(&self, name: &str, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        Self::ensure_tag(&mut tx, name, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_tag(&self, name: &str) -> Result<TagInfo> {
+        let created = sqlx::query("SELECT created_at FROM tags WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        let info = self
+            .tag_info(
+                name,
+                match &created {
+                    Some(row) => row.try_get(0)?,
+                    None => 0,
+                },
+            )
+            .await?;
+        if created.is_none() && info.droplets == 0 {
+            return Err(Error::not_found("tag", name));
+        }
+        Ok(info)
+    }
+
+    async fn list_tags(&self, skip: u32, page: &PageRequest) -> Result<PageOf<TagInfo>> {
+        let mut w = Where::default();
+        if let Some(after) = &page.after {
+            w.and("name > ?", after.as_str());
+        }
+        let names = w
+            .page_skipping(
+                &self.pool,
+                "SELECT name, created_at FROM tags",
+                "name",
+                (skip, page.size),
+                |r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)),
+                |(name, _)| name.clone(),
+            )
+            .await?;
+        let mut items = Vec::with_capacity(names.items.len());
+        for (name, created_at) in &names.items {
+            items.push(self.tag_info(name, *created_at).await?);
+        }
+        Ok(PageOf {
+            items,
+            next_after: names.next_after,
+        })
+    }
+
+    /// Sets droplet `id`'s tags to `change(tags)` inside `tx`; false when it
+    /// is not a live droplet.
+    async fn change_tags(
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        change: impl FnOnce(&mut Vec<String>),
+        now: i64,
+    ) -> Result<bool> {
+        let Some(row) =
+            sqlx::query("SELECT tags FROM droplets WHERE id = ? AND status <> 'archive'")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?
+        else {
+            return Ok(false);
+        };
+        let mut tags = Tags::from_column(&row.try_get::<String, _>(0)?)
+            .as_slice()
+            .to_vec();
+        change(&mut tags);
+        let tags = Tags::parse(&tags).map_err(|e| Error::invalid("droplet_ids", e))?;
+        sqlx::query("UPDATE droplets SET tags = ?, updated_at = ? WHERE id = ?")
+            .bind(tags.to_column())
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(true)
+    }
+
+    async fn retag_once(&self, name: &str, ids: &[String], on: bool, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if on {
+            Self::ensure_tag(&mut tx, name, now).await?;
+        }
+        for id in ids {
+            let found = Self::change_tags(
+                &mut tx,
+                id,
+                |tags| {
+                    tags.retain(|t| t != name);
+                    if on {
+                        tags.push(name.to_string());
+                    }
+                },
+                now,
+            )
+            .await?;
+            if !found {
+                return Err(Error::not_found("droplet", id.as_str()));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_tag_once(&self, name: &str, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM tags WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let carriers: Vec<String> =
+            sqlx::query("SELECT id FROM droplets WHERE status <> 'archive' AND INSTR(tags, ?) > 0")
+                .bind(format!(",{name},"))
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<std::result::Result<_, _>>()?;
+        if deleted == 0 && carriers.is_empty() {
+            return Err(Error::not_found("tag", name));
+        }
+        for id in &carriers {
+            Self::change_tags(&mut tx, id, |tags| tags.retain(|t| t != name), now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 impl ProvisioningRepository for SqlRepository {
+    async fn create_tag(&self, name: &str, now: i64) -> Result<TagInfo> {
+        retry(|| self.create_tag_once(name, now)).await?;
+        SqlRepository::get_tag(self, name).await
+    }
+
+    async fn get_tag(&self, name: &str) -> Result<TagInfo> {
+        SqlRepository::get_tag(self, name).await
+    }
+
+    async fn list_tags(&self, skip: u32, page: &PageRequest) -> Result<PageOf<TagInfo>> {
+        SqlRepository::list_tags(self, skip, page).await
+    }
+
+    async fn count_tags(&self) -> Result<i64> {
+        Where::default()
+            .count(&self.pool, "SELECT COUNT(*) FROM tags")
+            .await
+    }
+
+    async fn delete_tag(&self, name: &str, now: i64) -> Result<()> {
+        retry(|| self.delete_tag_once(name, now)).await
+    }
+
+    async fn retag(&self, name: &str, ids: &[String], on: bool, now: i64) -> Result<()> {
+        retry(|| self.retag_once(name, ids, on, now)).await
+    }
+
     async fn remembered(&self, scope: &str, request_id: &str) -> Result<Option<Remembered>> {
         SqlRepository::remembered(self, scope, request_id).await
     }
@@ -1204,11 +1638,26 @@ impl ProvisioningRepository for SqlRepository {
 
     async fn list_actions(
         &self,
-        droplet_id: &str,
-        status: Option<ActionStatus>,
+        filter: &ActionFilter,
         page: &PageRequest,
     ) -> Result<PageOf<Action>> {
-        SqlRepository::list_actions(self, droplet_id, status, page).await
+        SqlRepository::list_actions(self, filter, page).await
+    }
+
+    async fn count_actions(&self, filter: &ActionFilter) -> Result<i64> {
+        SqlRepository::count_actions(self, filter).await
+    }
+
+    async fn count_droplets(&self, filter: &DropletFilter) -> Result<i64> {
+        SqlRepository::count_droplets(self, filter).await
+    }
+
+    async fn droplet_id_by_number(&self, number: i64) -> Result<String> {
+        self.id_of_number("droplets", "droplet", number).await
+    }
+
+    async fn action_id_by_number(&self, number: i64) -> Result<String> {
+        self.id_of_number("droplet_actions", "action", number).await
     }
 
     async fn pending(&self) -> Result<Vec<Pending>> {
