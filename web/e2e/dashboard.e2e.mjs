@@ -180,6 +180,46 @@ async function main() {
       });
     });
 
+    // The DigitalOcean API sees the dashboard's droplet under its number, and
+    // a droplet made through it shows up in the dashboard like any other.
+    await step(pageRef, "do-api-both-ways", async () => {
+      const api = async (method, path, body) => {
+        const resp = await fetch(`${BASE}/v2${path}`, {
+          method,
+          headers: { Authorization: `Bearer ${ADMIN}`, "Content-Type": "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const json = resp.status === 204 ? null : await resp.json();
+        return { status: resp.status, json };
+      };
+      const listed = await api("GET", `/droplets?name=${dropletName}`);
+      if (listed.status !== 200 || listed.json.meta.total !== 1) fail(`GET /v2/droplets?name=${dropletName}: ${listed.status} ${JSON.stringify(listed.json)}`);
+      const seen = listed.json.droplets[0];
+      if (!Number.isInteger(seen.id) || seen.status !== "active") fail(`the dashboard's droplet through /v2: ${JSON.stringify(seen)}`);
+      const name = `${dropletName}-do`;
+      const made = await api("POST", "/droplets", {
+        name,
+        region: seen.region.slug,
+        size: seen.size_slug,
+        image: seen.image.slug,
+        tags: [`cluster:${clusterName}`],
+      });
+      if (made.status !== 202) fail(`POST /v2/droplets: ${made.status} ${JSON.stringify(made.json)}`);
+      const madeRow = page.locator(`${tid("droplet-row")}[data-droplet-name="${name}"]`);
+      await until(`droplet ${name} (made through /v2) in the dashboard`, async () => (await madeRow.count()) > 0, {
+        timeout: 30_000,
+        every: 1000,
+        tick: () => page.click(tid("droplets-refresh")),
+      });
+      const badge = await text(madeRow.locator(tid("droplet-cluster-badge")));
+      if (badge !== clusterName) fail(`the /v2 droplet's cluster badge says "${badge}", expected "${clusterName}"`);
+      // Gone again before the cluster's droplets are counted below.
+      await until(`DELETE /v2/droplets/${made.json.droplet.id}`, async () => (await api("DELETE", `/droplets/${made.json.droplet.id}`)).status === 204, {
+        timeout: 30_000,
+        every: 1000,
+      });
+    });
+
     await step(pageRef, "resize-droplet", async () => {
       await row.locator(tid("droplet-more")).click();
       const select = row.locator(tid("droplet-resize-size"));

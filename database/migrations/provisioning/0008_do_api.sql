@@ -15,6 +15,9 @@ ALTER TABLE droplets ADD COLUMN snapshots VARCHAR(2048) NOT NULL DEFAULT '';
 
 ALTER TABLE droplet_actions ADD COLUMN number BIGINT;
 CREATE UNIQUE INDEX droplet_actions_number ON droplet_actions (number);
+-- The droplet's number, copied in so an action names its droplet without
+-- a lookup (DigitalOcean's `resource_id`).
+ALTER TABLE droplet_actions ADD COLUMN droplet_number BIGINT;
 
 -- Tags as objects of their own (DigitalOcean's), beside the names on the
 -- droplets: created explicitly or by first use, listed even when unused.

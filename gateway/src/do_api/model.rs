@@ -247,42 +247,8 @@ impl ErrorBody {
             request_id: request_id.into(),
         }
     }
-
-    pub fn bad_request(message: impl Into<String>, request_id: impl Into<String>) -> Self {
-        Self::new("bad_request", message, request_id)
-    }
-
-    pub fn unauthorized(request_id: impl Into<String>) -> Self {
-        Self::new("unauthorized", "Unable to authenticate you.", request_id)
-    }
-
-    pub fn not_found(request_id: impl Into<String>) -> Self {
-        Self::new(
-            "not_found",
-            "The resource you requested could not be found.",
-            request_id,
-        )
-    }
-
-    pub fn unprocessable_entity(message: impl Into<String>, request_id: impl Into<String>) -> Self {
-        Self::new("unprocessable_entity", message, request_id)
-    }
-
-    pub fn pending_event(request_id: impl Into<String>) -> Self {
-        Self::unprocessable_entity(PENDING_EVENT, request_id)
-    }
-
-    pub fn too_many_requests(request_id: impl Into<String>) -> Self {
-        Self::new("too_many_requests", "API rate limit exceeded.", request_id)
-    }
-
-    pub fn server_error(request_id: impl Into<String>) -> Self {
-        Self::new("server_error", "Unexpected server-side error", request_id)
-    }
 }
 
-/// A link is left out, not null, where it does not apply, so that a single
-/// page is `"pages": {}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pages {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -900,22 +866,12 @@ mod tests {
 
     #[test]
     fn error_bodies_carry_the_do_id_message_and_request_id() {
-        let v = to_value(ErrorBody::not_found("r-1"));
-        assert_shape(&v, "id:string message:string request_id:string");
         let message = "The resource you requested could not be found.";
+        let v = to_value(ErrorBody::new("not_found", message, "r-1"));
+        assert_shape(&v, "id:string message:string request_id:string");
         assert_eq!(v["id"], "not_found");
         assert_eq!(v["message"], message);
         assert_eq!(v["request_id"], "r-1");
-        let denied = ErrorBody::unauthorized("r");
-        assert_eq!(denied.id, "unauthorized");
-        assert_eq!(denied.message, "Unable to authenticate you.");
-        let busy = ErrorBody::pending_event("r");
-        assert_eq!(busy.id, "unprocessable_entity");
-        assert_eq!(busy.message, PENDING_EVENT);
-        let limited = ErrorBody::too_many_requests("r");
-        assert_eq!(limited.id, "too_many_requests");
-        assert_eq!(limited.message, "API rate limit exceeded.");
-        assert_eq!(ErrorBody::server_error("r").id, "server_error");
     }
 
     #[test]

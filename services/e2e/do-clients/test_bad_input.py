@@ -344,6 +344,20 @@ def test_tagging_a_missing_droplet_is_a_404_and_tags_nobody(http, settings: Sett
     assert tag not in get_droplet(http, settings, droplet["id"])["tags"], "a failed tagging tagged the good droplet"
 
 
+def test_a_tag_with_a_colon_is_found_by_its_percent_encoded_name(http, settings: Settings):
+    name = unique_cluster_tag()
+    assert ":" in name
+    resp = http.post(f"{settings.api}/tags", json={"name": name}, timeout=30)
+    assert resp.status_code == 201, f"create {name}: {resp.status_code} {resp.text}"
+    encoded = requests.utils.quote(name, safe="")
+    assert "%3A" in encoded
+    got = http.get(f"{settings.api}/tags/{encoded}", timeout=30)
+    assert got.status_code == 200, f"GET /v2/tags/{encoded}: {got.status_code} {got.text}"
+    assert got.json()["tag"]["name"] == name
+    gone = http.delete(f"{settings.api}/tags/{encoded}", timeout=30)
+    assert gone.status_code == 204, f"DELETE /v2/tags/{encoded}: {gone.status_code} {gone.text}"
+
+
 def test_a_tag_name_the_cloud_cannot_hold_is_a_422(http, settings: Settings):
     resp = http.post(f"{settings.api}/tags", json={"name": "x" * 300}, timeout=30)
     assert_rejected(resp, 422, "a 300-character tag", "unprocessable_entity")

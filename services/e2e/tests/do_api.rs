@@ -9,14 +9,15 @@ use std::{path::Path, time::Duration};
 use clustergenie_proto::{gateway::v1 as gw, provisioning::v1 as ppb};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-/// One HTTP/1.1 exchange with `Connection: close`; (status, body).
+/// One HTTP/1.1 exchange with `Connection: close`; (status, body,
+/// `ratelimit-remaining`).
 async fn http(
     addr: std::net::SocketAddr,
     method: &str,
     path: &str,
     token: &str,
     body: Option<&str>,
-) -> (u16, serde_json::Value) {
+) -> (u16, serde_json::Value, Option<i64>) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let body = body.unwrap_or("");
     let request = format!(
@@ -39,7 +40,12 @@ async fn http(
     } else {
         serde_json::from_str(payload).unwrap_or_else(|e| panic!("{e}: {payload}"))
     };
-    (status, json)
+    let remaining = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("ratelimit-remaining")
+            .then(|| value.trim().parse().ok())?
+    });
+    (status, json, remaining)
 }
 
 fn authorized<T>(token: &str, body: T) -> tonic::Request<T> {
@@ -107,22 +113,6 @@ async fn digitalocean_clients_drive_the_mesh_through_the_v2_api() {
     let channel = e2e::channel(&format!("http://{gateway}")).await;
     let admin = mesh.admin_token.clone();
 
-    // The flows create and act a lot: the expensive tier is opened up, the
-    // default one (reads, and the viewer's 429 below) stays as configured.
-    let mut limits = gw::rate_limit_service_client::RateLimitServiceClient::new(channel.clone());
-    limits
-        .update_rate_limits(authorized(
-            &admin,
-            gw::UpdateRateLimitsRequest {
-                limits: vec![gw::RateLimit {
-                    tier: "expensive".into(),
-                    requests: 100_000,
-                    period_seconds: 60,
-                }],
-            },
-        ))
-        .await
-        .expect("rate limits updated");
     let tokens = gw::token_service_client::TokenServiceClient::new(channel.clone());
     let token = |name: &'static str, role: gw::Role| {
         let (mut tokens, admin) = (tokens.clone(), admin.clone());
@@ -178,7 +168,7 @@ async fn digitalocean_clients_drive_the_mesh_through_the_v2_api() {
         .droplet
         .unwrap();
     assert!(made.number >= 1, "a gRPC droplet has a number: {made:?}");
-    let (status, body) = http(
+    let (status, body, _) = http(
         gateway,
         "GET",
         "/v2/droplets?name=from-grpc",
@@ -191,7 +181,7 @@ async fn digitalocean_clients_drive_the_mesh_through_the_v2_api() {
     assert_eq!(body["droplets"][0]["id"], made.number, "{body}");
 
     // REST → gRPC: a droplet made through /v2 lands in its tag's cluster.
-    let (status, body) = http(
+    let (status, body, before) = http(
         gateway,
         "POST",
         "/v2/droplets",
@@ -221,6 +211,46 @@ async fn digitalocean_clients_drive_the_mesh_through_the_v2_api() {
         ("from-rest", cluster.id.as_str())
     );
 
+    // A create of three costs three CreateDroplet calls (the expensive
+    // tier refills one call per 2 s, so at most one comes back meanwhile).
+    let (status, body, after) = http(
+        gateway,
+        "POST",
+        "/v2/droplets",
+        &operator,
+        Some(
+            r#"{"names":["rest-a","rest-b","rest-c"],"region":"nyc1","size":"s-1vcpu-1gb",
+                "image":"ubuntu-24-04-x64","tags":["cluster:grpc-made"]}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["droplets"].as_array().map(Vec::len), Some(3), "{body}");
+    let (before, after) = (
+        before.expect("ratelimit-remaining"),
+        after.expect("ratelimit-remaining"),
+    );
+    assert!(
+        (2..=3).contains(&(before - after)),
+        "a create of three took {before} → {after} from the budget"
+    );
+
+    // The flows create and act a lot: the expensive tier is opened up, the
+    // default one (reads, and the viewer's 429 below) stays as configured.
+    let mut limits = gw::rate_limit_service_client::RateLimitServiceClient::new(channel.clone());
+    limits
+        .update_rate_limits(authorized(
+            &admin,
+            gw::UpdateRateLimitsRequest {
+                limits: vec![gw::RateLimit {
+                    tier: "expensive".into(),
+                    requests: 100_000,
+                    period_seconds: 60,
+                }],
+            },
+        ))
+        .await
+        .expect("rate limits updated");
     // The real clients.
     let out = tokio::time::timeout(
         Duration::from_secs(600),

@@ -351,6 +351,8 @@ pub struct Action {
     pub id: String,
     pub number: i64,
     pub droplet_id: String,
+    /// The droplet's number (0 on a row not numbered yet).
+    pub droplet_number: i64,
     pub cluster_id: String,
     pub region: String,
     pub kind: ActionType,

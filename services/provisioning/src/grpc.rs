@@ -325,6 +325,7 @@ impl From<Action> for pb::DropletAction {
         Self {
             id: a.id,
             number: a.number,
+            droplet_number: a.droplet_number,
             droplet_id: a.droplet_id,
             cluster_id: a.cluster_id,
             r#type: match a.kind {

@@ -74,12 +74,18 @@ impl KitService for ProvisioningService {
             message: e.to_string(),
         };
         let numbered = repo.number_old_rows().await.map_err(|e| failed(&e))?;
-        if numbered > 0 {
+        let tagged = repo
+            .register_old_tags(cg_runtime::time::now_millis())
+            .await
+            .map_err(|e| failed(&e))?;
+        if numbered + tagged > 0 {
             tracing::info!(
                 numbered,
-                "numbered droplets and actions stored before numbers"
+                tagged,
+                "numbered and tagged what was stored before"
             );
         }
+        let repo_for_sweep = repo.clone();
         let service = Provisioner::new(repo, SimulatedCloud::new(config.cloud.clone()));
         service.resume().await.map_err(|e| failed(&e))?;
         {
@@ -93,6 +99,10 @@ impl KitService for ProvisioningService {
                     }
                     if let Err(e) = service.sweep_overdue(OVERDUE_SWEEP).await {
                         tracing::warn!(error = %e, "overdue cloud work sweep failed");
+                    }
+                    // Rows an older replica wrote during a rolling upgrade.
+                    if let Err(e) = repo_for_sweep.number_old_rows().await {
+                        tracing::warn!(error = %e, "numbering new rows failed");
                     }
                 }
             });

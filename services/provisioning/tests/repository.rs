@@ -771,6 +771,73 @@ async fn tags_exist_by_creation_or_first_use_and_follow_droplets(backend: Backen
     ));
 }
 
+async fn rows_from_before_numbers_and_tag_objects_get_them(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let mut tagged = new_droplet(&c, "a");
+    tagged.tags = Tags::parse(&["old".to_string()]).unwrap();
+    let d = f
+        .repo
+        .create_droplet(tagged, &f.cloud, None)
+        .await
+        .unwrap()
+        .id()
+        .to_string();
+    // As an older version (or a replica mid-upgrade) left them.
+    for sql in [
+        "UPDATE droplets SET number = NULL",
+        "UPDATE droplet_actions SET number = NULL, droplet_number = NULL",
+        "DELETE FROM tags",
+    ] {
+        sqlx::query(sql).execute(f.repo.pool()).await.unwrap();
+    }
+    assert_eq!(f.repo.number_old_rows().await.unwrap(), 2);
+    assert_eq!(f.repo.number_old_rows().await.unwrap(), 0, "once");
+    let droplet = f.repo.get_droplet(&d).await.unwrap();
+    assert!(droplet.number >= 1);
+    let create = &f
+        .repo
+        .list_actions(
+            &ActionFilter {
+                droplet_id: Some(d.clone()),
+                ..ActionFilter::default()
+            },
+            &page(5),
+        )
+        .await
+        .unwrap()
+        .items[0];
+    assert!(create.number >= 1 && create.number != droplet.number);
+    assert_eq!(create.droplet_number, droplet.number);
+    assert_eq!(f.repo.register_old_tags(NOW).await.unwrap(), 1);
+    assert_eq!(f.repo.register_old_tags(NOW).await.unwrap(), 0, "once");
+    let tags = f.repo.list_tags(0, &page(5)).await.unwrap().items;
+    assert_eq!(
+        tags.iter()
+            .map(|t| (t.name.as_str(), t.droplets))
+            .collect::<Vec<_>>(),
+        [("old", 1)]
+    );
+}
+
+async fn concurrent_taggers_of_one_droplet_lose_no_tag(backend: Backend) {
+    let f = fixture(backend, 100).await;
+    let c = cluster(&f, "web").await;
+    let d = droplet(&f, &c, "a").await;
+    let taggers = (0..12).map(|i| {
+        let (repo, d) = (f.repo.clone_fresh(), d.clone());
+        async move { repo.retag(&format!("t{i}"), &[d], true, NOW).await }
+    });
+    for r in futures::future::join_all(taggers).await {
+        r.unwrap();
+    }
+    let mut tags = f.repo.get_droplet(&d).await.unwrap().tags;
+    tags.sort();
+    let mut expected: Vec<String> = (0..12).map(|i| format!("t{i}")).collect();
+    expected.sort();
+    assert_eq!(tags, expected);
+}
+
 async fn droplets_count_and_skip_for_numbered_pages(backend: Backend) {
     let f = fixture(backend, 100).await;
     let c = cluster(&f, "web").await;
@@ -1243,6 +1310,8 @@ on_both_backends!(
     a_completed_snapshot_adds_its_number_to_the_droplet,
     droplets_count_and_skip_for_numbered_pages,
     tags_exist_by_creation_or_first_use_and_follow_droplets,
+    rows_from_before_numbers_and_tag_objects_get_them,
+    concurrent_taggers_of_one_droplet_lose_no_tag,
     a_crash_turns_the_droplet_off_until_it_ends,
     one_open_fault_per_kind_and_an_expired_one_frees_its_kind,
     faults_need_a_live_droplet,

@@ -48,6 +48,8 @@ struct Numbers {
 }
 
 const NUMBER_BLOCK: i64 = 64;
+/// Reads of a droplet's tags before a concurrent tagger is given up on.
+const TAG_ROUNDS: usize = 64;
 /// The `droplets.snapshots` column's width.
 const SNAPSHOTS_MAX_CHARS: usize = 2048;
 
@@ -155,8 +157,15 @@ impl SqlRepository {
             .collect::<std::result::Result<_, _>>()?;
             for id in ids {
                 let n = self.next_number().await?;
+                // Droplets come first, so an action finds its droplet's.
+                let droplet_number = if table == "droplet_actions" {
+                    ", droplet_number = (SELECT d.number FROM droplets d \
+                     WHERE d.id = droplet_actions.droplet_id)"
+                } else {
+                    ""
+                };
                 done += sqlx::query(&format!(
-                    "UPDATE {table} SET number = ? WHERE id = ? AND number IS NULL"
+                    "UPDATE {table} SET number = ?{droplet_number} WHERE id = ? AND number IS NULL"
                 ))
                 .bind(n)
                 .bind(id.as_str())
@@ -166,6 +175,35 @@ impl SqlRepository {
             }
         }
         Ok(done)
+    }
+
+    /// Records every tag droplets carry as a tag, for droplets stored
+    /// before tags were objects; returns how many were new.
+    pub async fn register_old_tags(&self, now: i64) -> Result<u64> {
+        let mut seen = HashSet::new();
+        for row in &sqlx::query("SELECT DISTINCT tags FROM droplets WHERE tags <> ''")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            for tag in Tags::from_column(&row.try_get::<String, _>(0)?).as_slice() {
+                seen.insert(tag.clone());
+            }
+        }
+        let mut added = 0;
+        for tag in seen {
+            let mut tx = self.pool.begin().await?;
+            if sqlx::query("SELECT 1 FROM tags WHERE name = ?")
+                .bind(tag.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_none()
+            {
+                Self::ensure_tag(&mut tx, &tag, now).await?;
+                added += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(added)
     }
 
     /// The id of the droplet (or action) numbered `number`.
@@ -589,8 +627,8 @@ const HEALTH_STALE_MS: i64 = 10 * 60 * 1000;
 const DROPLET_COLUMNS: &str = "d.id, d.number, d.name, d.cluster_id, d.cluster_name, d.region, \
      d.size, d.image, d.status, d.public_ipv4, d.private_ipv4, d.tags, d.snapshots, d.locked_by, \
      d.boot_at, d.created_at, d.updated_at";
-const ACTION_COLUMNS: &str = "id, number, droplet_id, cluster_id, region, type, status, param, \
-     error, started_at, due_at, completed_at";
+const ACTION_COLUMNS: &str = "id, number, droplet_id, droplet_number, cluster_id, region, type, \
+     status, param, error, started_at, due_at, completed_at";
 
 fn cluster_from(row: &AnyRow) -> Result<Cluster> {
     Ok(Cluster {
@@ -653,6 +691,9 @@ fn action_from(row: &AnyRow) -> Result<Action> {
         id: row.try_get("id")?,
         number: row.try_get::<Option<i64>, _>("number")?.unwrap_or_default(),
         droplet_id: row.try_get("droplet_id")?,
+        droplet_number: row
+            .try_get::<Option<i64>, _>("droplet_number")?
+            .unwrap_or_default(),
         cluster_id: row.try_get("cluster_id")?,
         region: row.try_get("region")?,
         kind: ActionType::from_column(&kind).ok_or_else(|| {
@@ -1011,17 +1052,21 @@ impl SqlRepository {
         // completes when the droplet is active. It does not lock the droplet.
         sqlx::query(&format!(
             "INSERT INTO droplet_actions ({ACTION_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, 'create', 'in-progress', '', '', ?, ?, NULL)"
+             VALUES (?, ?, ?, ?, ?, ?, 'create', 'in-progress', '', '', ?, ?, NULL)"
         ))
         .bind(cg_runtime::new_id())
         .bind(create_number)
         .bind(new.id.as_str())
+        .bind(number)
         .bind(new.cluster_id.as_str())
         .bind(region.as_str())
         .bind(new.now)
         .bind(new.boot_at)
         .execute(&mut *tx)
         .await?;
+        for tag in new.tags.as_slice() {
+            Self::ensure_tag(&mut tx, tag, new.now).await?;
+        }
         // Last, so the cluster row stays locked only until commit; zero rows
         // means it was deleted (or is being deleted) meanwhile.
         let counted = sqlx::query(
@@ -1038,9 +1083,6 @@ impl SqlRepository {
                 "cluster {} is being deleted",
                 new.cluster_id
             )));
-        }
-        for tag in new.tags.as_slice() {
-            Self::ensure_tag(&mut tx, tag, new.now).await?;
         }
         self.announce(&mut tx, Kind::Created, &new.id, None, None, new.now)
             .await?;
@@ -1229,7 +1271,7 @@ impl SqlRepository {
         }
         sqlx::query(&format!(
             "INSERT INTO droplet_actions ({ACTION_COLUMNS}) \
-             SELECT ?, ?, id, cluster_id, region, ?, 'in-progress', ?, '', ?, ?, NULL \
+             SELECT ?, ?, id, number, cluster_id, region, ?, 'in-progress', ?, '', ?, ?, NULL \
              FROM droplets WHERE id = ?"
         ))
         .bind(new.id.as_str())
@@ -1429,10 +1471,31 @@ impl SqlRepository {
                 |(name, _)| name.clone(),
             )
             .await?;
-        let mut items = Vec::with_capacity(names.items.len());
-        for (name, created_at) in &names.items {
-            items.push(self.tag_info(name, *created_at).await?);
+        // One pass over the live droplets counts the whole page.
+        let mut counts: HashMap<&str, i64> =
+            names.items.iter().map(|(n, _)| (n.as_str(), 0)).collect();
+        if !counts.is_empty() {
+            let rows =
+                sqlx::query("SELECT tags FROM droplets WHERE status <> 'archive' AND tags <> ''")
+                    .fetch_all(&self.pool)
+                    .await?;
+            for row in &rows {
+                for tag in Tags::from_column(&row.try_get::<String, _>(0)?).as_slice() {
+                    if let Some(n) = counts.get_mut(tag.as_str()) {
+                        *n += 1;
+                    }
+                }
+            }
         }
+        let items = names
+            .items
+            .iter()
+            .map(|(name, created_at)| TagInfo {
+                name: name.clone(),
+                droplets: counts.get(name.as_str()).copied().unwrap_or_default(),
+                created_at: *created_at,
+            })
+            .collect();
         Ok(PageOf {
             items,
             next_after: names.next_after,
@@ -1444,29 +1507,45 @@ impl SqlRepository {
     async fn change_tags(
         tx: &mut Transaction<'static, Any>,
         id: &str,
-        change: impl FnOnce(&mut Vec<String>),
+        change: impl Fn(&mut Vec<String>),
         now: i64,
     ) -> Result<bool> {
-        let Some(row) =
-            sqlx::query("SELECT tags FROM droplets WHERE id = ? AND status <> 'archive'")
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?
-        else {
-            return Ok(false);
-        };
-        let mut tags = Tags::from_column(&row.try_get::<String, _>(0)?)
-            .as_slice()
-            .to_vec();
-        change(&mut tags);
-        let tags = Tags::parse(&tags).map_err(|e| Error::invalid("droplet_ids", e))?;
-        sqlx::query("UPDATE droplets SET tags = ?, updated_at = ? WHERE id = ?")
-            .bind(tags.to_column())
+        // Compare-and-set on the column: a replica tagging the droplet at the
+        // same time makes this one read again instead of losing its tag.
+        for _ in 0..TAG_ROUNDS {
+            let Some(row) =
+                sqlx::query("SELECT tags FROM droplets WHERE id = ? AND status <> 'archive'")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            else {
+                return Ok(false);
+            };
+            let before: String = row.try_get(0)?;
+            let mut tags = Tags::from_column(&before).as_slice().to_vec();
+            change(&mut tags);
+            let after = Tags::parse(&tags)
+                .map_err(|e| Error::invalid("droplet_ids", e))?
+                .to_column();
+            // MariaDB counts changed rows: an unchanged list is not written.
+            if after == before {
+                return Ok(true);
+            }
+            let set = sqlx::query(
+                "UPDATE droplets SET tags = ?, updated_at = ? WHERE id = ? AND tags = ?",
+            )
+            .bind(after.as_str())
             .bind(now)
             .bind(id)
+            .bind(before.as_str())
             .execute(&mut **tx)
-            .await?;
-        Ok(true)
+            .await?
+            .rows_affected();
+            if set == 1 {
+                return Ok(true);
+            }
+        }
+        Err(Error::Contention)
     }
 
     async fn retag_once(&self, name: &str, ids: &[String], on: bool, now: i64) -> Result<()> {
