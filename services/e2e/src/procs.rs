@@ -7,7 +7,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::Duration,
 };
 
@@ -192,8 +192,9 @@ impl ProcMesh {
             .env("CLUSTERGENIE_DATABASE__URL", &self.dbs[service].url)
             .env("CLUSTERGENIE_KAFKA__BROKERS", &self.brokers)
             .env("CLUSTERGENIE_KAFKA__PARTITIONS", "4")
-            .env("CLUSTERGENIE_KAFKA__SESSION_TIMEOUT", "6s")
-            .stdout(Stdio::null());
+            .env("CLUSTERGENIE_KAFKA__SESSION_TIMEOUT", "6s");
+        let (out, err) = cg_testkit::output(&format!("{service}-{}", addr.port()));
+        cmd.stdout(out).stderr(err);
         match &self.otlp {
             // Spans are kept at info; logs go nowhere anyway.
             Some(endpoint) => cmd
@@ -201,8 +202,11 @@ impl ProcMesh {
                 .env(
                     "CLUSTERGENIE_TELEMETRY__LOG_FILTER",
                     "info,h2=warn,tower=warn,hyper=warn,sqlx=warn",
-                )
-                .stderr(Stdio::null()),
+                ),
+            None if cg_testkit::keeps_output() => cmd.env(
+                "CLUSTERGENIE_TELEMETRY__LOG_FILTER",
+                std::env::var("CG_TEST_LOG_FILTER").unwrap_or_else(|_| "info".into()),
+            ),
             None => cmd.env("CLUSTERGENIE_TELEMETRY__LOG_FILTER", "warn"),
         };
         match service {

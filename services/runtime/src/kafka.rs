@@ -558,7 +558,7 @@ impl ConsumerContext for Context {
             if let Err(e) = base.commit_consumer_state(CommitMode::Async) {
                 tracing::debug!(group = %self.group, error = %e, "nothing to commit on revoke");
             }
-            tracing::info!(group = %self.group, partitions = partitions.count(), "partitions revoked");
+            tracing::info!(group = %self.group, partitions = %names(partitions), "partitions revoked");
         }
     }
 
@@ -578,12 +578,58 @@ impl ConsumerContext for Context {
                     owned.insert((p.topic().to_string(), p.partition()), epoch);
                 }
             }
-            tracing::info!(group = %self.group, partitions = partitions.count(), "partitions assigned");
+            tracing::info!(group = %self.group, partitions = %names(partitions), "partitions assigned");
         }
     }
 }
 
-type KafkaConsumer = StreamConsumer<Context>;
+/// `topic[0,2] other[1]`, for the rebalance logs.
+fn names(partitions: &TopicPartitionList) -> String {
+    let mut by_topic: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
+    for p in partitions.elements() {
+        by_topic
+            .entry(p.topic().to_string())
+            .or_default()
+            .push(p.partition());
+    }
+    by_topic
+        .into_iter()
+        .map(|(t, mut ps)| {
+            ps.sort_unstable();
+            let ps: Vec<String> = ps.iter().map(i32::to_string).collect();
+            format!("{t}[{}]", ps.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The group member, dropped off the runtime. librdkafka's close (in the
+/// consumer's drop) waits for the group coordinator, forever when the broker
+/// is gone; a consumer whose task is cancelled (a runtime shutting down, as
+/// at the end of a test) would block a runtime thread, and the shutdown,
+/// with it.
+struct KafkaConsumer(Option<StreamConsumer<Context>>);
+
+impl std::ops::Deref for KafkaConsumer {
+    type Target = StreamConsumer<Context>;
+
+    fn deref(&self) -> &Self::Target {
+        self.0
+            .as_ref()
+            .expect("the consumer is there until it is dropped")
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            // A thread that cannot start drops it here after all.
+            let _ = std::thread::Builder::new()
+                .name("kafka-drop".into())
+                .spawn(move || drop(consumer));
+        }
+    }
+}
 
 /// One partition's lane as the poll loop sees it.
 struct LaneHandle {
@@ -631,7 +677,7 @@ where
     if let Some(id) = &config.instance_id {
         client.set("group.instance.id", format!("{id}-{group}"));
     }
-    let consumer: KafkaConsumer = client
+    let consumer: StreamConsumer<Context> = client
         .set(
             "statistics.interval.ms",
             config.stats_interval.as_millis().to_string(),
@@ -654,6 +700,7 @@ where
             ownership: ownership.clone(),
         })
         .map_err(|e| kafka_err("consumer", e))?;
+    let consumer = KafkaConsumer(Some(consumer));
     consumer
         .subscribe(topics)
         .map_err(|e| kafka_err("subscribe", e))?;
@@ -733,7 +780,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// Commits what was handled and closes the consumer on a thread of its own:
 /// librdkafka's close blocks until outstanding commits are answered, which
 /// never happens when the broker is gone, and a blocked runtime thread would
-/// keep the process (or a test) from ending.
+/// keep the process (or a test) from ending. Waits for the close, for at
+/// most [`CLOSE_WAIT`], so a clean stop has left the group.
 async fn close(consumer: Arc<KafkaConsumer>, group: &str) {
     let (done, closed) = tokio::sync::oneshot::channel();
     let name = group.to_string();
@@ -741,7 +789,9 @@ async fn close(consumer: Arc<KafkaConsumer>, group: &str) {
         .name("kafka-close".into())
         .spawn(move || {
             commit_stored(&consumer, &name);
-            drop(consumer);
+            if let Some(inner) = Arc::into_inner(consumer).and_then(|mut c| c.0.take()) {
+                drop(inner);
+            }
             let _ = done.send(());
         });
     if let Err(e) = spawned {

@@ -472,3 +472,58 @@ async fn committed_records_are_not_delivered_again_to_the_group() {
     let ids: Vec<_> = second.iter().map(|e| e.event_id().unwrap()).collect();
     assert_eq!(ids, ["new"]);
 }
+
+/// A test's (or a service's) runtime that shuts down cancels its consumer
+/// tasks: the consumer is dropped there, and librdkafka's close waits for
+/// the group coordinator. Against a broker that hangs that wait never
+/// ends, and it must not hold up the runtime's shutdown.
+#[test]
+fn a_consumer_cancelled_while_its_broker_hangs_does_not_hold_up_the_runtime() {
+    let broker = Broker::start(Storage::Memory);
+    let config = config(&broker);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        kafka::ensure_topics(&config, &["t.frozen"]).await.unwrap();
+        let handled = Arc::new(AtomicU32::new(0));
+        let counter = handled.clone();
+        let consumer_config = config.clone();
+        // Never stopped: the runtime's shutdown cancels it.
+        tokio::spawn(async move {
+            kafka::consume(
+                &consumer_config,
+                "g.frozen",
+                &["t.frozen"],
+                CancellationToken::new(),
+                move |_| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    async { Ok(()) }
+                },
+            )
+            .await
+        });
+        let producer = Producer::new(&config).unwrap();
+        send(&producer, "t.frozen", "e1", PROGRESS, &progress("j", 1)).await;
+        // A member of the group with an offset to commit.
+        eventually(Duration::from_secs(20), "the record handled", || {
+            let n = handled.load(Ordering::SeqCst);
+            std::future::ready(if n > 0 { Ok(()) } else { Err(n) })
+        })
+        .await;
+    });
+    broker.freeze();
+    let (done, shut_down) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(rt);
+        let _ = done.send(());
+    });
+    let ended = shut_down.recv_timeout(Duration::from_secs(20));
+    broker.thaw();
+    assert!(
+        ended.is_ok(),
+        "the runtime's shutdown waited on the consumer's close for 20 s"
+    );
+}

@@ -5,6 +5,7 @@
 mod db;
 mod eventually;
 pub mod fake_llm;
+pub mod group;
 pub mod grpcurl;
 pub mod jobs;
 pub mod monitoring;
@@ -120,6 +121,30 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Where a process a test starts writes: `$CG_TEST_LOGS/<name>.log` when
+/// `CG_TEST_LOGS` names a directory (to read after a run that failed),
+/// else nowhere. Returns stdout and stderr, both into the same file.
+pub fn output(name: &str) -> (Stdio, Stdio) {
+    let Some(dir) = std::env::var_os("CG_TEST_LOGS") else {
+        return (Stdio::null(), Stdio::null());
+    };
+    let path = PathBuf::from(dir).join(format!("{name}.log"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|f| Ok((f.try_clone()?, f)));
+    match file {
+        Ok((out, err)) => (out.into(), err.into()),
+        Err(e) => panic!("CG_TEST_LOGS: cannot open {}: {e}", path.display()),
+    }
+}
+
+/// Whether [`output`] keeps what processes write.
+pub fn keeps_output() -> bool {
+    std::env::var_os("CG_TEST_LOGS").is_some()
+}
+
 impl Broker {
     pub fn start(storage: Storage) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -140,6 +165,7 @@ impl Broker {
             // tansu takes a path relative to its working directory.
             Storage::Sqlite => "sqlite://tansu.db".to_string(),
         };
+        let (out, err) = output(&format!("broker-{}", self.port));
         let child = Command::new(tansu())
             .current_dir(self._dir.path())
             .args([
@@ -151,8 +177,8 @@ impl Broker {
                 "--storage-engine",
                 &engine,
             ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("start tansu");
         self.child = Some(child);
@@ -182,6 +208,25 @@ impl Broker {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open and nothing is
+    /// answered, as with a broker that hangs. [`Self::thaw`] lets it go on.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let sent = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+            assert!(sent.is_ok_and(|s| s.success()), "kill {signal} the broker");
         }
     }
 
