@@ -50,9 +50,7 @@ impl Proc {
 
     /// SIGTERM, then waits for the drain (and the span flush).
     pub fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
+        cg_testkit::signal(self.pid(), "-TERM");
         let _ = self.child.wait();
     }
 
@@ -196,7 +194,7 @@ impl ProcMesh {
         let (out, err) = cg_testkit::output(&format!("{service}-{}", addr.port()));
         cmd.stdout(out).stderr(err);
         match &self.otlp {
-            // Spans are kept at info; logs go nowhere anyway.
+            // Spans are kept at info (and so are the logs, when kept).
             Some(endpoint) => cmd
                 .env("CLUSTERGENIE_TELEMETRY__OTLP_ENDPOINT", endpoint)
                 .env(

@@ -69,9 +69,7 @@ async fn healthy(addr: &str) {
 }
 
 fn terminate(replica: &mut Replica) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &replica.id().to_string()])
-        .status();
+    cg_testkit::signal(replica.id(), "-TERM");
     let _ = replica.0.wait();
 }
 

@@ -153,8 +153,6 @@ async fn a_job_created_just_before_kill_9_finishes_after_a_restart_and_no_broker
     )
     .await;
     assert_eq!(done.attempts, 1);
-    let _ = Command::new("kill")
-        .args(["-TERM", &launcher.id().to_string()])
-        .status();
+    cg_testkit::signal(launcher.id(), "-TERM");
     launcher.wait().unwrap();
 }

@@ -140,6 +140,15 @@ pub fn output(name: &str) -> (Stdio, Stdio) {
     }
 }
 
+/// Sends `signal` (`-TERM`, `-STOP`, …) to process `pid` with kill(1);
+/// whether it was delivered.
+pub fn signal(pid: u32, signal: &str) -> bool {
+    Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Whether [`output`] keeps what processes write.
 pub fn keeps_output() -> bool {
     std::env::var_os("CG_TEST_LOGS").is_some()
@@ -221,12 +230,9 @@ impl Broker {
         self.signal("-CONT");
     }
 
-    fn signal(&self, signal: &str) {
+    fn signal(&self, sig: &str) {
         if let Some(child) = &self.child {
-            let sent = Command::new("kill")
-                .args([signal, &child.id().to_string()])
-                .status();
-            assert!(sent.is_ok_and(|s| s.success()), "kill {signal} the broker");
+            assert!(signal(child.id(), sig), "kill {sig} the broker");
         }
     }
 
