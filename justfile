@@ -73,12 +73,12 @@ bench *ARGS:
     deploy/dev/test-deps.sh >/dev/null
     cargo bench -p provisioning --bench grpc -- {{ARGS}}
 
-# End-to-end job throughput and latency through Kafka (release build; needs tansu).
+# End-to-end job throughput, latency and CPU per job through Kafka (release builds of the mesh and the broker).
 bench-jobs *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
     deploy/dev/test-deps.sh >/dev/null
-    export TANSU="$(deploy/dev/tansu.sh)"
+    export TANSU="$(deploy/dev/tansu.sh --release)"
     cargo bench -p e2e --bench jobs -- {{ARGS}}
 
 # Metric history on MariaDB: ingest samples/s (direct and through tansu) and
@@ -87,7 +87,7 @@ bench-monitoring *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
     deploy/dev/test-deps.sh >/dev/null
-    export TANSU="$(deploy/dev/tansu.sh)"
+    export TANSU="$(deploy/dev/tansu.sh --release)"
     cargo bench -p monitoring --bench metrics -- {{ARGS}}
 
 # The scaler: breach sample → SCALE job p50/p99 through tansu (e2e), and
@@ -96,7 +96,7 @@ bench-scaler *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
     deploy/dev/test-deps.sh >/dev/null
-    export TANSU="$(deploy/dev/tansu.sh)"
+    export TANSU="$(deploy/dev/tansu.sh --release)"
     cargo bench -p scaler --bench evaluate -- {{ARGS}}
     cargo bench -p e2e --bench scaler
 

@@ -103,6 +103,31 @@ async fn measure(ch: &Channel, call: Call, token: bool, cluster: &str) -> Run {
     }
 }
 
+/// The floor: a bare HTTP/2 pass-through to `backend` (the gateway's own
+/// forwarding, none of its checks), so the table shows what any proxy hop
+/// costs on this machine next to what the gateway adds on top.
+async fn bare_proxy(backend: &str) -> String {
+    let backend = gateway::forward::Backend::new(backend, Duration::from_secs(5)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let forward = tower::service_fn(move |req: http::Request<axum::body::Body>| {
+        let backend = backend.clone();
+        async move {
+            let resp = backend
+                .call(req.map(tonic::body::Body::new))
+                .await
+                .expect("the backend answers");
+            Ok::<_, std::convert::Infallible>(resp.map(axum::body::Body::new))
+        }
+    });
+    let router = axum::Router::new().fallback_service(forward);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -130,6 +155,7 @@ async fn main() {
     };
     let gw = spawn::<GatewayService>(&config).await.unwrap();
     let gateway_url = gw.endpoint();
+    let bare_url = bare_proxy(&direct_url).await;
 
     let direct = Channel::from_shared(direct_url)
         .unwrap()
@@ -137,6 +163,11 @@ async fn main() {
         .await
         .unwrap();
     let through = Channel::from_shared(gateway_url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bare = Channel::from_shared(bare_url)
         .unwrap()
         .connect()
         .await
@@ -161,8 +192,9 @@ async fn main() {
         ("GetCluster", Call::GetCluster),
     ] {
         let d = measure(&direct, call, false, &cluster).await;
+        let b = measure(&bare, call, false, &cluster).await;
         let g = measure(&through, call, true, &cluster).await;
-        for (path, r) in [("direct", &d), ("gateway", &g)] {
+        for (path, r) in [("direct", &d), ("bare HTTP/2 proxy", &b), ("gateway", &g)] {
             println!(
                 "| {name} | {path} | {:.0} µs | {:.0} µs | {:.0} |",
                 r.p50.as_micros(),
@@ -170,11 +202,14 @@ async fn main() {
                 r.per_sec
             );
         }
-        println!(
-            "| {name} | **ratio** | **{:.2}×** | {:.2}× | **{:.0} %** |",
-            g.p50.as_secs_f64() / d.p50.as_secs_f64(),
-            g.p99.as_secs_f64() / d.p99.as_secs_f64(),
-            100.0 * g.per_sec / d.per_sec
-        );
+        for (what, r) in [("bare proxy / direct", &b), ("**gateway / direct**", &g)] {
+            println!(
+                "| {name} | {what} | {:.2}× (+{} µs) | {:.2}× | {:.0} % |",
+                r.p50.as_secs_f64() / d.p50.as_secs_f64(),
+                r.p50.as_micros() as i128 - d.p50.as_micros() as i128,
+                r.p99.as_secs_f64() / d.p99.as_secs_f64(),
+                100.0 * r.per_sec / d.per_sec
+            );
+        }
     }
 }

@@ -142,8 +142,9 @@ impl ServiceConfig for Config {
                     SERVICES.join(", ")
                 ));
             }
-            if !cg_runtime::config::is_http_url(url) {
-                return Err(format!("backends.{name}: {url:?} is not an http(s) URL"));
+            // Inside the mesh backends speak plain HTTP/2 (`forward`).
+            if !(url.starts_with("http://") && cg_runtime::config::is_http_url(url)) {
+                return Err(format!("backends.{name}: {url:?} is not an http:// URL"));
             }
         }
         self.streams.validate()?;

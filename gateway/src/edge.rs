@@ -8,13 +8,14 @@ use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::extract::ConnectInfo;
 use http::{HeaderValue, Request, Response};
-use tonic::{Status, body::Body, service::Routes, transport::Channel};
+use tonic::{Status, body::Body, service::Routes};
 use tower::ServiceExt as _;
 use tracing::Instrument as _;
 
 use crate::{
     auth::{self, Token, Tokens},
     error::Error,
+    forward::Backend,
     limits::{CallerKey, Decision, Limiter, Tier},
     roles::{self, Access},
     streams::Streams,
@@ -57,7 +58,7 @@ pub struct Gateway {
     pub limiter: Limiter,
     pub streams: Arc<Streams>,
     /// By service area: `provisioning`, `jobs`, …
-    pub backends: Arc<HashMap<String, Channel>>,
+    pub backends: Arc<HashMap<String, Backend>>,
     /// The gateway's own services, health and reflection.
     pub local: Routes,
     pub timeout: Duration,
@@ -268,14 +269,14 @@ impl Gateway {
                 Err(never) => match never {},
             };
         }
-        let Some(channel) = area(service).and_then(|a| self.backends.get(a)) else {
+        let Some(backend) = area(service).and_then(|a| self.backends.get(a)) else {
             return status_response(
                 Status::unimplemented(format!("no backend serves {service}")),
                 None,
             );
         };
-        match tokio::time::timeout(self.timeout, channel.clone().oneshot(req)).await {
-            Ok(Ok(resp)) => resp.map(Body::new),
+        match tokio::time::timeout(self.timeout, backend.call(req)).await {
+            Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, service, "backend unreachable");
                 status_response(

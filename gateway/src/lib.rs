@@ -13,6 +13,7 @@ pub mod config;
 pub mod do_api;
 pub mod edge;
 pub mod error;
+pub mod forward;
 pub mod limits;
 pub mod roles;
 pub mod streams;
@@ -42,6 +43,7 @@ use crate::{
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../database/migrations/gateway");
 
 const REFRESH: Duration = Duration::from_secs(5);
+const BACKEND_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Headers a browser may send, and the ones it may read (gRPC status and
 /// the rate-limit budget travel in headers/trailers).
@@ -185,13 +187,17 @@ impl Service for GatewayService {
         }
 
         let mut backends = HashMap::new();
+        let mut forward = HashMap::new();
         for (name, url) in &config.backends {
             let channel = Endpoint::from_shared(url.clone())
                 .map_err(|e| cfg(format!("backends.{name}: {e}")))?
                 .tcp_nodelay(true)
-                .connect_timeout(Duration::from_secs(5))
+                .connect_timeout(BACKEND_CONNECT_TIMEOUT)
                 .connect_lazy();
             backends.insert(name.clone(), channel);
+            let backend = forward::Backend::new(url, BACKEND_CONNECT_TIMEOUT)
+                .map_err(|e| cfg(format!("backends.{name}: {e}")))?;
+            forward.insert(name.clone(), backend);
         }
 
         // Zero rows from the start: a dashboard plots "none yet" as 0.
@@ -235,7 +241,7 @@ impl Service for GatewayService {
             tokens: tokens.clone(),
             limiter: limiter.clone(),
             streams,
-            backends,
+            backends: Arc::new(forward),
             status: ctx.status().clone(),
             local: local.routes().prepare(),
             timeout: config.request_timeout,

@@ -91,17 +91,13 @@ impl Decision {
     /// Sets `ratelimit-limit`, `ratelimit-remaining`, `ratelimit-reset`
     /// (whole seconds, rounded up) and, when refused, `retry-after`.
     pub fn write_headers(&self, headers: &mut http::HeaderMap) {
-        let secs = |d: Duration| d.as_millis().div_ceil(1000);
-        let mut set = |name: &'static str, value: String| {
-            if let Ok(v) = http::HeaderValue::from_str(&value) {
-                headers.insert(name, v);
-            }
-        };
-        set("ratelimit-limit", self.limit.to_string());
-        set("ratelimit-remaining", self.remaining.to_string());
-        set("ratelimit-reset", secs(self.reset).to_string());
+        // Whole seconds, rounded up; integers become header values directly.
+        let secs = |d: Duration| u64::try_from(d.as_millis().div_ceil(1000)).unwrap_or(u64::MAX);
+        headers.insert("ratelimit-limit", self.limit.into());
+        headers.insert("ratelimit-remaining", self.remaining.into());
+        headers.insert("ratelimit-reset", secs(self.reset).into());
         if !self.allowed {
-            set("retry-after", secs(self.retry_after).max(1).to_string());
+            headers.insert("retry-after", secs(self.retry_after).max(1).into());
         }
     }
 }

@@ -97,6 +97,13 @@ async fn main() {
         for i in 0..16 {
             clusters.push(c.cluster(&format!("bench-{round}-{i}"), "nyc3").await.id);
         }
+        let broker_cpu = || {
+            flow.broker
+                .pid()
+                .and_then(|p| cg_testkit::cpu::process(&p.to_string()))
+                .unwrap_or(0.0)
+        };
+        let (cpu_before, broker_before) = (cg_testkit::cpu::Reading::now(), broker_cpu());
         let total = rate as u64 * args.secs;
         let gap = Duration::from_secs_f64(1.0 / f64::from(rate));
         let started = Instant::now();
@@ -159,6 +166,18 @@ async fn main() {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        // CPU milliseconds per finished job: the machine's, and of it the
+        // mesh's (this process: every service and the load generator), the
+        // broker's and MariaDB's. The wait loop above polls every 200 ms, a
+        // small share.
+        let used = cg_testkit::cpu::Reading::now().since(&cpu_before);
+        let per_job = |secs: f64| 1000.0 * secs / finished.len().max(1) as f64;
+        let per_job = [
+            per_job(used.machine),
+            per_job(used.this),
+            per_job(broker_cpu() - broker_before),
+            per_job(used.mariadb),
+        ];
         let mut hist = Histogram::<u64>::new(3).unwrap();
         // Where the time goes: create → first running report (the request's
         // way to an executor), then running → finished.
@@ -183,7 +202,7 @@ async fn main() {
         }
         let span = ((last - first).max(1)) as f64 / 1000.0;
         let row = format!(
-            "| {rate} | {} | {} | {:.0} | {} ms | {} ms | {} / {} ms | {} / {} ms | {failed} |",
+            "| {rate} | {} | {} | {:.0} | {} ms | {} ms | {} / {} ms | {} / {} ms | {failed} | {:.1} ({:.1} / {:.1} / {:.1}) |",
             ids.len(),
             finished.len(),
             finished.len() as f64 / span,
@@ -193,15 +212,19 @@ async fn main() {
             queue_hist.value_at_quantile(0.99),
             run_hist.value_at_quantile(0.5),
             run_hist.value_at_quantile(0.99),
+            per_job[0],
+            per_job[1],
+            per_job[2],
+            per_job[3],
         );
         eprintln!("{row}");
         rows.push(row);
     }
     println!();
     println!(
-        "| offered jobs/s | created | finished | achieved jobs/s | p50 | p99 | to running p50 / p99 | running to done p50 / p99 | failed |"
+        "| offered jobs/s | created | finished | achieved jobs/s | p50 | p99 | to running p50 / p99 | running to done p50 / p99 | failed | CPU ms per job: machine (mesh / broker / MariaDB) |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         println!("{r}");
     }

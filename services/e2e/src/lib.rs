@@ -83,6 +83,7 @@ impl Flow {
             brokers: broker.bootstrap(),
             partitions: o.kafka.partitions,
             fetch_wait: o.kafka.fetch_wait,
+            batch_records: o.kafka.batch_records,
             retry_base: Duration::from_millis(10),
             ..KafkaConfig::default()
         };

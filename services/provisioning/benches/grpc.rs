@@ -59,6 +59,11 @@ struct Row {
     p50: Duration,
     p99: Duration,
     errors: usize,
+    /// CPU microseconds per call: the machine's, this process's (client
+    /// and server) and MariaDB's.
+    cpu_us: [f64; 3],
+    /// Share of both cores busy while measuring.
+    busy: f64,
 }
 
 #[tokio::main]
@@ -74,11 +79,13 @@ async fn main() {
         rows.extend(run_backend(backend, label, &args).await);
     }
     println!();
-    println!("| backend | call | via | concurrency | ops/s | p50 | p99 | errors |");
-    println!("|---|---|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| backend | call | via | concurrency | ops/s | p50 | p99 | errors | CPU µs per call: machine (bench process / MariaDB) | machine busy |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} ({:.0} / {:.0}) | {:.0} % |",
             r.backend,
             r.op,
             r.path,
@@ -86,7 +93,11 @@ async fn main() {
             r.ops_per_sec,
             r.p50.as_secs_f64() * 1e3,
             r.p99.as_secs_f64() * 1e3,
-            r.errors
+            r.errors,
+            r.cpu_us[0],
+            r.cpu_us[1],
+            r.cpu_us[2],
+            r.busy * 100.0
         );
     }
 }
@@ -123,6 +134,7 @@ async fn run_backend(backend: Backend, label: &'static str, args: &Args) -> Vec<
     for op in [Op::Create, Op::Get, Op::List] {
         for &direct in paths {
             for &concurrency in &args.concurrency {
+                let (cpu_before, started) = (cg_testkit::cpu::Reading::now(), Instant::now());
                 let row = measure(
                     &server,
                     op,
@@ -134,6 +146,9 @@ async fn run_backend(backend: Backend, label: &'static str, args: &Args) -> Vec<
                     &seq,
                 )
                 .await;
+                let used = cg_testkit::cpu::Reading::now().since(&cpu_before);
+                let calls = (row.0 * started.elapsed().as_secs_f64()).max(1.0);
+                let cores = std::thread::available_parallelism().map_or(1, usize::from);
                 eprintln!(
                     "{label} {op:?} direct={direct} c={concurrency}: {:.0} ops/s p50 {:?} p99 {:?}",
                     row.0, row.1, row.2
@@ -151,6 +166,8 @@ async fn run_backend(backend: Backend, label: &'static str, args: &Args) -> Vec<
                     p50: row.1,
                     p99: row.2,
                     errors: row.3,
+                    cpu_us: [used.machine, used.this, used.mariadb].map(|s| 1e6 * s / calls),
+                    busy: used.machine / (started.elapsed().as_secs_f64() * cores as f64),
                 });
             }
         }

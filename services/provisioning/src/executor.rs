@@ -618,6 +618,7 @@ impl Executor {
             job_id: key.job_id.clone(),
             cluster_id: cluster_id.clone(),
             attempt: key.attempt,
+            steps: Arc::default(),
         };
         if row.try_get::<i64, _>("cancel_requested")? != 0 {
             return report
@@ -633,13 +634,16 @@ impl Executor {
                 ))
                 .await;
         }
+        // The running mark and the report saying so commit together: one
+        // transaction on the job's critical path instead of two.
+        let mut tx = self.0.pool.begin().await?;
         let started = sqlx::query(
             "UPDATE executions SET status = 'running' WHERE job_id = ? AND attempt = ? AND owner = ?",
         )
         .bind(key.job_id.as_str())
         .bind(key.attempt)
         .bind(self.0.id.as_str())
-        .execute(&self.0.pool)
+        .execute(&mut *tx)
         .await?;
         if started.rows_affected() == 0 {
             // MySQL counts only changed rows: an attempt already `running`
@@ -648,15 +652,26 @@ impl Executor {
                 sqlx::query_scalar("SELECT owner FROM executions WHERE job_id = ? AND attempt = ?")
                     .bind(key.job_id.as_str())
                     .bind(key.attempt)
-                    .fetch_optional(&self.0.pool)
+                    .fetch_optional(&mut *tx)
                     .await?;
             if owner.flatten().as_deref() != Some(self.0.id.as_str()) {
+                tx.rollback().await?;
                 return Ok(());
             }
         }
-        report
-            .progress(0, "started", &jobs::JobResult::default())
-            .await?;
+        outbox::enqueue(
+            &mut tx,
+            report.event(
+                ev::JobProgressStatus::Running,
+                0,
+                "started",
+                "",
+                &jobs::JobResult::default(),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        report.wake.wake();
 
         // The token is the user's cancel only: shutdown aborts the attempt
         // below instead, leaving it `running` for the next start.
@@ -720,6 +735,12 @@ impl Executor {
     }
 }
 
+/// How often at most an attempt reports its steps. A state change (running,
+/// the end) is reported at once; steps in between are coalesced, so a job
+/// that finishes within this reports no step at all, and a long one reports
+/// its latest step this often.
+const STEP_REPORTS_EVERY: Duration = Duration::from_millis(200);
+
 /// Reports an attempt's progress on `cg.jobs.progress`, through the outbox.
 #[derive(Clone)]
 struct Reporter {
@@ -730,6 +751,17 @@ struct Reporter {
     job_id: String,
     cluster_id: String,
     attempt: i64,
+    steps: Arc<Mutex<StepReports>>,
+}
+
+/// The step report waiting for its turn, if any.
+#[derive(Default)]
+struct StepReports {
+    latest: Option<(i32, String, jobs::JobResult)>,
+    /// A task will send `latest` when the interval is up.
+    scheduled: bool,
+    /// The end was reported: late steps are dropped.
+    ended: bool,
 }
 
 impl Reporter {
@@ -755,6 +787,38 @@ impl Reporter {
         topics::JOBS_PROGRESS.event(&self.cluster_id, &progress)
     }
 
+    /// Records a step; it is reported after [`STEP_REPORTS_EVERY`], as
+    /// the latest step then, unless the attempt has ended meanwhile.
+    fn step(&self, percent: i32, message: &str, result: &jobs::JobResult) {
+        let Ok(mut steps) = self.steps.lock() else {
+            return;
+        };
+        if steps.ended {
+            return;
+        }
+        steps.latest = Some((percent, message.to_string(), result.clone()));
+        if steps.scheduled {
+            return;
+        }
+        steps.scheduled = true;
+        let report = self.clone();
+        tokio::spawn(
+            async move {
+                tokio::time::sleep(STEP_REPORTS_EVERY).await;
+                let latest = report.steps.lock().ok().and_then(|mut s| {
+                    s.scheduled = false;
+                    if s.ended { None } else { s.latest.take() }
+                });
+                if let Some((percent, message, result)) = latest
+                    && let Err(e) = report.progress(percent, &message, &result).await
+                {
+                    tracing::warn!(job_id = %report.job_id, error = %e, "progress report failed");
+                }
+            }
+            .in_current_span(),
+        );
+    }
+
     async fn progress(
         &self,
         percent: i32,
@@ -776,6 +840,10 @@ impl Reporter {
 
     /// The final report and the execution's end, in one transaction.
     async fn finish(&self, end: End) -> Result<(), sqlx::Error> {
+        if let Ok(mut steps) = self.steps.lock() {
+            steps.ended = true;
+            steps.latest = None;
+        }
         let event = match &end {
             End::Succeeded(r) => self.event(ev::JobProgressStatus::Succeeded, 100, "done", "", r),
             End::Failed(e, r) => self.event(ev::JobProgressStatus::Failed, 0, "failed", e, r),
@@ -850,8 +918,7 @@ impl Steps {
                         ((i + 1) * 100 / p.count.max(1)).min(99),
                         &format!("created {} of {}", i + 1, p.count),
                         result,
-                    )
-                    .await;
+                    );
                 }
                 self.wait_active(&result.created_droplet_ids.clone()).await
             }
@@ -895,10 +962,8 @@ impl Steps {
         }
     }
 
-    async fn progress(&self, percent: i32, message: &str, result: &jobs::JobResult) {
-        if let Err(e) = self.report.progress(percent, message, result).await {
-            tracing::warn!(job_id = %self.job_id, error = %e, "progress report failed");
-        }
+    fn progress(&self, percent: i32, message: &str, result: &jobs::JobResult) {
+        self.report.step(percent, message, result);
     }
 
     fn check_cancel(&self) -> StepResult<()> {
@@ -1030,8 +1095,7 @@ impl Steps {
                     i32::try_from(done * 90 / (target - start)).unwrap_or(90),
                     &format!("created {done} of {}", target - start),
                     result,
-                )
-                .await;
+                );
             }
             self.wait_active(&result.created_droplet_ids.clone())
                 .await?;
@@ -1067,8 +1131,7 @@ impl Steps {
                     i32::try_from((n + 1) * 90 / (start - target)).unwrap_or(90),
                     &format!("destroyed {} of {}", n + 1, start - target),
                     result,
-                )
-                .await;
+                );
             }
         }
         Ok(())

@@ -54,8 +54,10 @@ pub struct KafkaConfig {
     pub retry_cap: Duration,
     #[serde(with = "humantime_serde")]
     pub send_timeout: Duration,
-    /// How long a fetch may wait for records. Brokers that hold a fetch for
-    /// the whole wait (tansu does) add this to every hop of the event chain.
+    /// How long the broker may hold a fetch that finds no records. Apache
+    /// Kafka and cg-broker (a patched tansu) answer as soon as a record
+    /// arrives, so this bounds how often an idle consumer asks, not how long
+    /// a record waits; upstream tansu holds every fetch this long.
     #[serde(with = "humantime_serde")]
     pub fetch_wait: Duration,
     /// How often consumers export their lag (librdkafka statistics).
@@ -144,6 +146,9 @@ impl KafkaConfig {
     pub(crate) fn client(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
+        // Requests are small and answered one by one: Nagle would hold a
+        // produce or fetch back until the previous one's ACK arrives.
+        c.set("socket.nagle.disable", "true");
         c
     }
 }
@@ -364,7 +369,13 @@ pub fn is_refused_record(e: &KafkaError) -> bool {
 
 /// The W3C trace context of the current span, if it is being traced.
 pub fn current_traceparent() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
     let cx = tracing::Span::current().context();
+    // No trace (no collector configured, or no parent): nothing to carry,
+    // and no carrier to build on every call.
+    if !cx.span().span_context().is_valid() {
+        return None;
+    }
     let mut carrier: HashMap<String, String> = HashMap::new();
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
     carrier.remove(HEADER_TRACEPARENT)

@@ -527,3 +527,61 @@ fn a_consumer_cancelled_while_its_broker_hangs_does_not_hold_up_the_runtime() {
         "the runtime's shutdown waited on the consumer's close for 20 s"
     );
 }
+
+/// The broker answers a waiting fetch when a record arrives (Apache Kafka
+/// does; upstream tansu held every fetch for its whole wait, which is why
+/// cg-broker carries a patched tansu-storage). With a 5 s fetch wait, each
+/// record of a consumer that is already waiting arrives within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_reaches_a_waiting_consumer_before_its_fetch_wait_ends() {
+    let broker = Broker::start(Storage::Memory);
+    let config = KafkaConfig {
+        fetch_wait: Duration::from_secs(5),
+        ..config(&broker)
+    };
+    kafka::ensure_topics(&config, &["t.prompt"]).await.unwrap();
+    let producer = Producer::new(&config).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stop = CancellationToken::new();
+    let task = {
+        let (config, stop) = (config.clone(), stop.clone());
+        tokio::spawn(async move {
+            kafka::consume(&config, "g-prompt", &["t.prompt"], stop, move |e| {
+                let _ = tx.send((e, std::time::Instant::now()));
+                async { Ok(()) }
+            })
+            .await
+        })
+    };
+    // The first record also waits for the group to form.
+    send(&producer, "t.prompt", "first", PROGRESS, &progress("j", 0)).await;
+    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the first record arrives")
+        .unwrap();
+    for i in 1..=3 {
+        // Long enough for the consumer's next fetch to be waiting.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sent = std::time::Instant::now();
+        send(
+            &producer,
+            "t.prompt",
+            &format!("e{i}"),
+            PROGRESS,
+            &progress("j", i),
+        )
+        .await;
+        let (event, at) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the record arrives")
+            .unwrap();
+        assert_eq!(event.event_id(), Some(format!("e{i}").as_str()));
+        let took = at.duration_since(sent);
+        assert!(
+            took < Duration::from_secs(1),
+            "record {i} took {took:?} with a 5 s fetch wait: the broker held the fetch"
+        );
+    }
+    stop.cancel();
+    task.await.unwrap().expect("consumer ends cleanly");
+}

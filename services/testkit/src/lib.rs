@@ -2,6 +2,7 @@
 //! (MariaDB on this machine, SQLite files) and a real Kafka-protocol broker
 //! (tansu) started on a free port for the test that needs it.
 
+pub mod cpu;
 mod db;
 mod eventually;
 pub mod fake_llm;
@@ -228,6 +229,11 @@ impl Broker {
 
     pub fn thaw(&self) {
         self.signal("-CONT");
+    }
+
+    /// The broker process, while it runs (benchmarks read its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn signal(&self, sig: &str) {

@@ -258,19 +258,21 @@ impl JobRepository for SqlJobs {
                 Arg::B(v) => q.bind(v),
             };
         }
+        if announce.is_empty() {
+            // One statement commits on its own: no BEGIN/COMMIT round trips
+            // (most progress reports announce nothing).
+            return Ok(q.execute(&self.pool).await?.rows_affected() > 0);
+        }
         let mut tx = self.pool.begin().await?;
         let changed = q.execute(&mut *tx).await?.rows_affected();
         if changed == 0 {
             return Ok(false);
         }
-        let announced = !announce.is_empty();
         for event in announce {
             outbox::enqueue(&mut tx, event).await?;
         }
         tx.commit().await?;
-        if announced {
-            self.wake.wake();
-        }
+        self.wake.wake();
         Ok(true)
     }
 
