@@ -489,3 +489,83 @@ async fn a_broker_outage_mid_burst_loses_no_job_and_runs_none_twice() {
     assert_eq!(droplets.len(), 100, "no job ran twice");
     flow.stop().await;
 }
+
+/// An attempt reports its state changes at once and its steps coalesced:
+/// two droplets made within a few milliseconds are one step report (the
+/// latest), sent while the droplets boot, and a job's reports are then
+/// started, that step, done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_made_together_are_reported_once_and_state_changes_at_once() {
+    use clustergenie_proto::events::v1 as ev;
+    let flow = Flow::start(provisioning::cloud::CloudConfig {
+        boot_delay: Duration::from_secs(1),
+        ..fast_cloud()
+    })
+    .await;
+    let mut jobs_client = flow.jobs().await;
+    let mut c = flow.clients().await;
+    let cluster = c.cluster("coalesced", "nyc1").await;
+    let job = jobs_client
+        .create_job(cg_testkit::jobs::request(
+            &cluster.id,
+            jpb::job_action::Action::ProvisionDroplets(jpb::ProvisionDroplets {
+                count: 2,
+                size: "s-1vcpu-1gb".into(),
+                image: "ubuntu-24-04-x64".into(),
+                name_prefix: "pair".into(),
+            }),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+
+    // Every report of this job, as a consumer group of its own reads them.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let consumer = {
+        let (kafka, stop, id) = (flow.kafka.clone(), stop.clone(), job.id.clone());
+        tokio::spawn(async move {
+            kafka::consume(
+                &kafka,
+                "test-progress-reports",
+                &[topics::JOBS_PROGRESS.name],
+                stop,
+                move |event| {
+                    if let Ok(p) = topics::JOBS_PROGRESS.decode(&event)
+                        && p.job_id == id
+                    {
+                        let _ = tx.send(p);
+                    }
+                    async { Ok(()) }
+                },
+            )
+            .await
+        })
+    };
+    let mut reports = Vec::new();
+    while let Ok(Some(p)) = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+        let done = p.status != ev::JobProgressStatus::Running as i32;
+        reports.push((p.status, p.percent, p.message));
+        if done {
+            break;
+        }
+    }
+    stop.cancel();
+    consumer.await.unwrap().expect("the consumer ends cleanly");
+    let running = ev::JobProgressStatus::Running as i32;
+    assert_eq!(
+        reports,
+        vec![
+            (running, 0, "started".to_string()),
+            (running, 99, "created 2 of 2".to_string()),
+            (
+                ev::JobProgressStatus::Succeeded as i32,
+                100,
+                "done".to_string()
+            ),
+        ],
+        "one report per state change and one for both steps"
+    );
+}
