@@ -15,6 +15,8 @@ use hyper_util::{
 };
 use tonic::body::Body;
 
+use crate::error::{Error, Result};
+
 /// One backend's address and its client.
 #[derive(Clone, Debug)]
 pub struct Backend {
@@ -23,14 +25,9 @@ pub struct Backend {
     authority: http::uri::Authority,
 }
 
-/// Why a call did not reach its backend.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Unreachable(String);
-
 impl Backend {
     /// A client for the `http://host:port` backend at `url`.
-    pub fn new(url: &str, connect_timeout: Duration) -> Result<Self, String> {
+    pub fn new(url: &str, connect_timeout: Duration) -> std::result::Result<Self, String> {
         let uri: Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
         let scheme = uri.scheme().cloned().ok_or("no scheme")?;
         if scheme != http::uri::Scheme::HTTP {
@@ -53,8 +50,9 @@ impl Backend {
         })
     }
 
-    /// Sends `req` (whose URI is the method's path) to this backend.
-    pub async fn call(&self, mut req: Request<Body>) -> Result<Response<Body>, Unreachable> {
+    /// Sends `req` (whose URI is the method's path) to this backend;
+    /// `Unavailable` when it cannot be reached.
+    pub async fn call(&self, mut req: Request<Body>) -> Result<Response<Body>> {
         let path = req
             .uri()
             .path_and_query()
@@ -65,13 +63,13 @@ impl Backend {
             .authority(self.authority.clone())
             .path_and_query(path)
             .build()
-            .map_err(|e| Unreachable(e.to_string()))?;
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
         *req.version_mut() = http::Version::HTTP_2;
         self.client
             .request(req)
             .await
             .map(|resp| resp.map(Body::new))
-            .map_err(|e| Unreachable(e.to_string()))
+            .map_err(|e| Error::Unavailable(e.to_string()))
     }
 }
 
