@@ -26,6 +26,8 @@ pub use crate::config::Config;
 use crate::repo::SqlJobs;
 
 pub const DEFAULT_PORT: u16 = 50053;
+/// The most progress reports of one partition applied at once.
+const CONSUMER_BATCH: usize = 64;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../database/migrations/jobs");
 
@@ -77,10 +79,16 @@ impl Service for JobsService {
             });
         }
         let handler = jobs.clone();
-        ctx.consume("jobs", &[topics::JOBS_PROGRESS.name], move |e| {
-            let jobs = handler.clone();
-            async move { jobs.handle_progress(e).await }
-        });
+        // Reports that arrived together are applied in one transaction.
+        ctx.consume_batches(
+            "jobs",
+            &[topics::JOBS_PROGRESS.name],
+            CONSUMER_BATCH,
+            move |events| {
+                let jobs = handler.clone();
+                async move { jobs.handle_progress_batch(events).await }
+            },
+        );
         Ok(Self { jobs })
     }
 

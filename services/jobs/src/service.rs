@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::{Filter, Job, NewJob, Outcome, Status},
-    repo::{Inserted, JobRepository, Result, Transition},
+    repo::{Change, Inserted, JobRepository, Result, Transition},
     wire,
 };
 
@@ -310,10 +310,79 @@ impl<R: JobRepository> Jobs<R> {
             Err(ApiError::NotFound { .. }) => return Ok(false),
             Err(e) => return Err(e),
         };
-        if u32::try_from(p.attempt).ok() != Some(job.attempt) {
+        let Some((t, event)) = self.plan(&job, p, now_millis()) else {
             return Ok(false);
+        };
+        let applied = self.repo.transition(&job.id, &t, event).await?;
+        if applied {
+            self.applied(&job.id, &t);
         }
+        Ok(applied)
+    }
+
+    /// [`Self::apply_progress`] for reports that arrived together, in
+    /// order and in one transaction, each planned in its own span (what it
+    /// announces carries that report's trace). Returns how many were
+    /// applied.
+    pub async fn apply_progress_all(
+        &self,
+        reports: &[(ev::JobProgress, tracing::Span)],
+    ) -> Result<usize> {
+        let ids: Vec<&str> = reports.iter().map(|(p, _)| p.job_id.as_str()).collect();
+        let jobs: std::collections::HashMap<String, Job> = self
+            .repo
+            .get_many(&ids)
+            .await?
+            .into_iter()
+            .map(|j| (j.id.clone(), j))
+            .collect();
         let now = now_millis();
+        // Planned from each job as it was read: the transitions' own
+        // conditions (state and attempt) decide in order, so a job's
+        // "started" and "done" in one batch both apply, and a report that
+        // a change before it made stale does not.
+        let changes: Vec<Change> = reports
+            .iter()
+            .filter_map(|(p, span)| {
+                let job = jobs.get(&p.job_id)?;
+                let (transition, announce) = span.in_scope(|| self.plan(job, p, now))?;
+                Some(Change {
+                    id: job.id.clone(),
+                    transition,
+                    announce,
+                })
+            })
+            .collect();
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let applied = self.repo.transition_all(&changes).await?;
+        let mut n = 0;
+        for (change, applied) in changes.iter().zip(applied) {
+            if applied {
+                self.applied(&change.id, &change.transition);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn applied(&self, id: &str, t: &Transition) {
+        metrics::counter!("cg_job_transitions_total", "to" => t.to.as_str()).increment(1);
+        self.changes.notify(id);
+    }
+
+    /// The transition a report makes of `job` and what it announces;
+    /// `None` for a report of another attempt or of no known state.
+    fn plan(
+        &self,
+        job: &Job,
+        p: &ev::JobProgress,
+        now: i64,
+    ) -> Option<(Transition, Vec<NewEvent>)> {
+        if u32::try_from(p.attempt).ok() != Some(job.attempt) {
+            return None;
+        }
         let percent = p.percent.clamp(0, 100).unsigned_abs();
         let outcome = p.result.clone().map(Outcome::from);
         let (t, event) = match ev::JobProgressStatus::try_from(p.status) {
@@ -334,7 +403,7 @@ impl<R: JobRepository> Jobs<R> {
                 });
                 t.outcome = outcome.clone();
                 let entry = Self::activity(
-                    &job,
+                    job,
                     "job.succeeded",
                     Severity::Info,
                     format!("{} job succeeded", job.kind().as_str()),
@@ -361,7 +430,7 @@ impl<R: JobRepository> Jobs<R> {
                 t.retry_at = Some(Some(at));
                 t.deadline = Some(None);
                 let entry = Self::activity(
-                    &job,
+                    job,
                     "job.retried",
                     Severity::Warning,
                     format!(
@@ -381,7 +450,7 @@ impl<R: JobRepository> Jobs<R> {
                 t.message = Some(format!("failed after {} attempt(s)", job.attempt));
                 t.outcome = outcome.clone();
                 let entry = Self::activity(
-                    &job,
+                    job,
                     "job.failed",
                     Severity::Error,
                     format!(
@@ -399,7 +468,7 @@ impl<R: JobRepository> Jobs<R> {
                 t.message = Some("cancelled".into());
                 t.outcome = outcome.clone();
                 let entry = Self::activity(
-                    &job,
+                    job,
                     "job.cancelled",
                     Severity::Warning,
                     format!("{} job cancelled while running", job.kind().as_str()),
@@ -407,16 +476,11 @@ impl<R: JobRepository> Jobs<R> {
                 );
                 (t, vec![entry])
             }
-            _ => return Ok(false),
+            _ => return None,
         };
         let mut t = t;
         t.attempt = Some(job.attempt);
-        let applied = self.repo.transition(&job.id, &t, event).await?;
-        if applied {
-            metrics::counter!("cg_job_transitions_total", "to" => t.to.as_str()).increment(1);
-            self.changes.notify(&job.id);
-        }
-        Ok(applied)
+        Some((t, event))
     }
 
     /// One round of the reconciler: requests retries whose backoff is over,
@@ -465,6 +529,26 @@ impl<R: JobRepository> Jobs<R> {
     pub async fn handle_progress(&self, event: Event) -> Result<(), Failure> {
         let progress = topics::JOBS_PROGRESS.decode(&event)?;
         self.apply_progress(&progress)
+            .await
+            .map(|_| ())
+            .map_err(Failure::from)
+    }
+
+    /// The Kafka handler for `cg.jobs.progress`, for reports that arrived
+    /// together: applied in one transaction. A report that cannot be read
+    /// fails the batch for good, and the consumer retries its records one
+    /// by one, so only that one is dead-lettered.
+    pub async fn handle_progress_batch(&self, events: Vec<Event>) -> Result<(), Failure> {
+        let reports = events
+            .iter()
+            .map(|e| {
+                Ok((
+                    topics::JOBS_PROGRESS.decode(e)?,
+                    cg_runtime::kafka::record_span(e),
+                ))
+            })
+            .collect::<Result<Vec<_>, Failure>>()?;
+        self.apply_progress_all(&reports)
             .await
             .map(|_| ())
             .map_err(Failure::from)

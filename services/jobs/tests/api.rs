@@ -525,6 +525,51 @@ async fn the_reconciler_requests_retries_after_their_backoff_and_fails_silent_at
     server.stop().await.unwrap();
 }
 
+/// Reports consumed together apply together: two jobs' starts and ends,
+/// a report of an old attempt and one for a job nobody knows, in one
+/// batch, end as the same reports one by one would.
+async fn reports_that_arrive_together_apply_as_one_by_one_would(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut s = start(&db).await;
+    let (a, b) = (
+        new_job(&mut s.client, scale_to(3)).await,
+        new_job(&mut s.client, scale_to(4)).await,
+    );
+    let mut stale = progress(&b, ev::JobProgressStatus::Succeeded, 100);
+    stale.attempt = 7;
+    let mut unknown = progress(&a, ev::JobProgressStatus::Succeeded, 100);
+    unknown.job_id = "01900000-0000-7000-8000-000000000000".into();
+    let mut failed = progress(&b, ev::JobProgressStatus::Failed, 0);
+    failed.error = "region full".into();
+    let reports = [
+        progress(&a, ev::JobProgressStatus::Running, 40),
+        progress(&b, ev::JobProgressStatus::Running, 10),
+        stale,
+        unknown,
+        progress(&a, ev::JobProgressStatus::Succeeded, 100),
+        // Late: a is finished by the report before it.
+        progress(&a, ev::JobProgressStatus::Running, 60),
+        failed,
+    ]
+    .into_iter()
+    .map(|p| (p, tracing::Span::none()))
+    .collect::<Vec<_>>();
+    let applied = s.jobs().apply_progress_all(&reports).await.unwrap();
+    assert_eq!(applied, 4, "a's start and end, b's start and failure");
+    let (ra, rb) = (
+        get(&mut s.client, &a.id).await,
+        get(&mut s.client, &b.id).await,
+    );
+    assert_eq!(ra.status, pb::JobStatus::Succeeded as i32);
+    assert_eq!(ra.progress, 100);
+    assert!(ra.start_time.is_some() && ra.finish_time.is_some());
+    // b's failure queues its next attempt, as a lone report would.
+    assert_eq!(rb.status, pb::JobStatus::Queued as i32);
+    assert_eq!(rb.attempts, 2);
+    assert_eq!(rb.error, "region full");
+    s.stop().await;
+}
+
 on_both_backends!(
     the_reconciler_requests_retries_after_their_backoff_and_fails_silent_attempts,
     a_job_is_created_queued_and_announced,
@@ -535,4 +580,5 @@ on_both_backends!(
     cancelling_follows_the_state_machine,
     jobs_list_newest_first_with_filters_and_pages,
     watching_a_job_streams_each_change_until_it_ends,
+    reports_that_arrive_together_apply_as_one_by_one_would,
 );

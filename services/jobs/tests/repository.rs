@@ -10,7 +10,7 @@ use cg_runtime::{
 use cg_testkit::{Backend, TestDb, on_both_backends};
 use jobs::{
     domain::{Action, Filter, Job, Kind, MaxAttempts, Outcome, Slug, Source, Status},
-    repo::{Inserted, JobRepository, SqlJobs, Transition},
+    repo::{Change, Inserted, JobRepository, SqlJobs, Transition},
 };
 
 const CLUSTER: &str = "0190b6a8-7d2c-7f3e-8a4b-1c2d3e4f5a6b";
@@ -312,6 +312,70 @@ async fn a_retry_starts_the_next_attempt_from_scratch(backend: Backend) {
     assert!(read.error.is_empty() && read.finished_at.is_none());
 }
 
+/// A batch of changes applies in order in one transaction: a job's start
+/// and finish in one batch both apply, a change the one before it made
+/// impossible does not (and announces nothing), and it holds back none of
+/// the others.
+async fn changes_in_one_batch_apply_in_order_and_each_answers_alone(backend: Backend) {
+    let s = suite(backend).await;
+    let (a, b) = (job(CLUSTER, scale(1), None), job(OTHER, scale(2), None));
+    for j in [&a, &b] {
+        s.repo.insert(j, "fp", vec![announce(j)]).await.unwrap();
+    }
+    let now = cg_runtime::time::now_millis();
+    let change = |j: &Job, to: Status, announced: bool| {
+        let mut transition = Transition::to(to, now);
+        transition.attempt = Some(1);
+        Change {
+            id: j.id.clone(),
+            transition,
+            announce: if announced { vec![announce(j)] } else { vec![] },
+        }
+    };
+    let applied = s
+        .repo
+        .transition_all(&[
+            change(&a, Status::Running, false),
+            change(&a, Status::Succeeded, true),
+            // Finished by the change before it: refused, announces nothing.
+            change(&a, Status::Running, true),
+            change(&b, Status::Running, false),
+            Change {
+                id: "0190b6a8-7d2c-7f3e-8a4b-0000000000ff".into(),
+                ..change(&b, Status::Failed, true)
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(applied, [true, true, false, true, false]);
+    let (ra, rb) = (
+        s.repo.get(&a.id).await.unwrap(),
+        s.repo.get(&b.id).await.unwrap(),
+    );
+    assert_eq!(ra.status, Status::Succeeded);
+    assert!(ra.started_at.is_some() && ra.finished_at.is_some());
+    assert_eq!(rb.status, Status::Running);
+    assert_eq!(outbox_rows(&s).await, 3, "the two inserts' and a's success");
+
+    let mut found: Vec<String> = s
+        .repo
+        .get_many(&[
+            a.id.as_str(),
+            "0190b6a8-7d2c-7f3e-8a4b-0000000000ff",
+            b.id.as_str(),
+        ])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    found.sort();
+    let mut expected = vec![a.id.clone(), b.id.clone()];
+    expected.sort();
+    assert_eq!(found, expected, "the unknown id is left out");
+    assert!(s.repo.get_many(&[]).await.unwrap().is_empty());
+}
+
 on_both_backends!(
     an_inserted_job_reads_back_whole_with_its_announcement,
     a_request_id_replays_the_same_body_and_refuses_another,
@@ -320,4 +384,5 @@ on_both_backends!(
     transitions_follow_the_state_machine,
     overlong_messages_are_clipped_to_fit,
     a_retry_starts_the_next_attempt_from_scratch,
+    changes_in_one_batch_apply_in_order_and_each_answers_alone,
 );

@@ -192,9 +192,20 @@ impl<S: ActivityStore + Clone> ActivityLog<S> {
 
     /// The Kafka handler for `cg.activity`.
     pub async fn handle(&self, event: Event) -> Result<(), Failure> {
-        let message = topics::ACTIVITY.decode(&event)?;
-        let entry = wire::activity(&event, message).map_err(Failure::Permanent)?;
-        self.record(vec![entry])
+        self.handle_batch(vec![event]).await
+    }
+
+    /// The Kafka handler for `cg.activity`, for records that arrived
+    /// together: stored in one transaction. A record that cannot be read
+    /// fails the batch for good, and the consumer retries its records one
+    /// by one, so only that one is dead-lettered.
+    pub async fn handle_batch(&self, events: Vec<Event>) -> Result<(), Failure> {
+        let mut entries = Vec::with_capacity(events.len());
+        for event in &events {
+            let message = topics::ACTIVITY.decode(event)?;
+            entries.push(wire::activity(event, message).map_err(Failure::Permanent)?);
+        }
+        self.record(entries)
             .await
             .map(|_| ())
             .map_err(Failure::from)

@@ -38,6 +38,9 @@ use crate::{
 };
 
 pub const DEFAULT_PORT: u16 = 50054;
+/// The most records of one partition handled at once: a whole poll's worth
+/// at the rates the mesh sees, one transaction for a batch of activity.
+const CONSUMER_BATCH: usize = 64;
 
 pub static MIGRATOR: sqlx::migrate::Migrator =
     sqlx::migrate!("../../database/migrations/monitoring");
@@ -133,27 +136,41 @@ impl Service for MonitoringService {
         }
         // One consumer group for the three topics (a lane per topic and
         // partition, so a slow one holds back only itself): every group
-        // polls the broker on its own.
+        // polls the broker on its own. Activity entries that arrive
+        // together are stored in one transaction.
         let handler = (metrics.clone(), health.clone(), activity.clone());
-        ctx.consume(
+        ctx.consume_batches(
             "monitoring",
             &[
                 topics::METRICS_SAMPLES.name,
                 topics::DROPLETS_EVENTS.name,
                 topics::ACTIVITY.name,
             ],
-            move |e| {
+            CONSUMER_BATCH,
+            move |events| {
                 let (metrics, health, activity) = handler.clone();
                 async move {
-                    match e.topic.as_str() {
-                        t if t == topics::METRICS_SAMPLES.name => metrics.handle_samples(e).await,
-                        t if t == topics::ACTIVITY.name => activity.handle(e).await,
-                        _ => {
-                            let event = topics::DROPLETS_EVENTS.decode(&e)?;
-                            metrics.record_droplet(&event).await?;
-                            health.record_fault(&event).await
-                        }
+                    let Some(topic) = events.first().map(|e| e.topic.clone()) else {
+                        return Ok(());
+                    };
+                    if topic == topics::ACTIVITY.name {
+                        return activity.handle_batch(events).await;
                     }
+                    // A batch holds one partition's records: one topic.
+                    for e in events {
+                        let span = cg_runtime::kafka::record_span(&e);
+                        let handled = async {
+                            if topic == topics::METRICS_SAMPLES.name {
+                                metrics.handle_samples(e).await
+                            } else {
+                                let event = topics::DROPLETS_EVENTS.decode(&e)?;
+                                metrics.record_droplet(&event).await?;
+                                health.record_fault(&event).await
+                            }
+                        };
+                        tracing::Instrument::instrument(handled, span).await?;
+                    }
+                    Ok(())
                 }
             },
         );

@@ -403,9 +403,55 @@ async fn a_cursor_older_than_retention_cannot_resume(backend: Backend) {
     assert_eq!(next(&mut ok).await.message, "e2");
 }
 
+/// A consumer's batch can hold redeliveries (of stored entries and of its
+/// own): each id is stored once and the seqs stay gapless, so the log's
+/// newest seq is always an entry's.
+async fn a_batch_with_redeliveries_stores_each_id_once_with_gapless_seqs(backend: Backend) {
+    let s = suite(backend).await;
+    let (a, b, c) = (
+        entry(CLUSTER, "job.created", Severity::Info, "a", 1_000),
+        entry(CLUSTER, "job.started", Severity::Info, "b", 2_000),
+        entry(CLUSTER, "job.succeeded", Severity::Info, "c", 3_000),
+    );
+    assert_eq!(s.log.record(vec![a.clone()]).await.unwrap(), 1);
+    let stored = s
+        .log
+        .record(vec![b.clone(), a.clone(), c.clone(), b.clone()])
+        .await
+        .unwrap();
+    assert_eq!(stored, 2, "b and c are new; a and the second b are not");
+    assert_eq!(s.log.record(vec![c.clone(), a]).await.unwrap(), 0);
+    let all = s
+        .log
+        .list(&Filter::default(), &page(50))
+        .await
+        .unwrap()
+        .items;
+    let messages: Vec<_> = all.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["c", "b", "a"]);
+    let seqs: Vec<i64> = all.iter().map(|e| e.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] == w[1] + 1),
+        "gapless: {seqs:?}"
+    );
+    let (_, newest) = s.log.store().bounds().await.unwrap();
+    assert_eq!(newest, seqs[0]);
+    // The next entry follows straight on.
+    let d = entry(CLUSTER, "job.created", Severity::Info, "d", 4_000);
+    s.log.record(vec![d]).await.unwrap();
+    let top = s
+        .log
+        .list(&Filter::default(), &page(1))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(top[0].seq, seqs[0] + 1);
+}
+
 on_both_backends!(
     an_entry_is_stored_once_and_lists_newest_first_with_filters,
     a_stream_resumes_from_its_cursor_then_follows_live,
     two_replicas_appending_at_once_stream_every_entry_once_in_order,
     a_cursor_older_than_retention_cannot_resume,
+    a_batch_with_redeliveries_stores_each_id_once_with_gapless_seqs,
 );

@@ -400,6 +400,42 @@ pub fn record_span(event: &Event) -> tracing::Span {
     span
 }
 
+/// A consumer span for handling a batch of records of one partition: it
+/// continues the first record's trace and links the others', so each
+/// producer's trace shows where its record was handled.
+fn batch_span(events: &[Event]) -> tracing::Span {
+    use opentelemetry::trace::TraceContextExt as _;
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return tracing::Span::none();
+    };
+    let span = tracing::info_span!(
+        "consume",
+        otel.kind = "consumer",
+        otel.name = %format!("{} process", first.topic),
+        messaging.system = "kafka",
+        messaging.destination.name = %first.topic,
+        messaging.kafka.partition = first.partition,
+        messaging.kafka.offset = first.offset,
+        messaging.batch.message_count = events.len(),
+        messaging.kafka.last_offset = last.offset,
+    );
+    if let Some(tp) = first.header(HEADER_TRACEPARENT) {
+        crate::telemetry::continue_trace(&span, tp);
+    }
+    for event in &events[1..] {
+        let Some(tp) = event.header(HEADER_TRACEPARENT) else {
+            continue;
+        };
+        let carrier = HashMap::from([(HEADER_TRACEPARENT.to_string(), tp.to_string())]);
+        let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+        let linked = cx.span().span_context().clone();
+        if linked.is_valid() {
+            span.add_link(linked);
+        }
+    }
+    span
+}
+
 /// A received record, owned.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -683,6 +719,48 @@ where
     F: Fn(Event) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Failure>> + Send + 'static,
 {
+    let handle = Arc::new(handle);
+    consume_batches(config, group, topics, stop, 1, move |events| {
+        let handle = handle.clone();
+        async move {
+            for event in events {
+                handle(event).await?;
+            }
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// [`consume`], handing `handle` up to `max_batch` records at a time: the
+/// records of one partition that were fetched and waiting when its lane
+/// became free, in offset order. One poll's worth of work can then be
+/// written in one transaction instead of one per record.
+///
+/// The guarantees are [`consume`]'s, per record:
+/// - the offsets move on only after the whole batch was handled;
+/// - a batch that fails [`Failure::Retryable`] is retried whole, with
+///   backoff, for as long as the failure lasts;
+/// - a batch that fails [`Failure::Permanent`] or panics is handled again
+///   one record at a time, so only the record that cannot succeed is
+///   dead-lettered and the others are handled (a handler must therefore
+///   commit a batch whole or not at all, or be idempotent per record, which
+///   every handler here is: delivery is at least once anyway).
+///
+/// A lone record makes a batch of one: batching never waits for more.
+pub async fn consume_batches<F, Fut>(
+    config: &KafkaConfig,
+    group: &str,
+    topics: &[&str],
+    stop: CancellationToken,
+    max_batch: usize,
+    handle: F,
+) -> Result<(), Error>
+where
+    F: Fn(Vec<Event>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Failure>> + Send + 'static,
+{
+    let max_batch = max_batch.max(1);
     let ownership = Arc::new(Ownership::default());
     let mut client = config.client();
     if let Some(id) = &config.instance_id {
@@ -724,6 +802,7 @@ where
         handle: Arc::new(handle),
         cancel: stop.clone(),
         epoch: 0,
+        max_batch,
     };
     let mut lanes: HashMap<PartitionKey, LaneHandle> = HashMap::new();
     let mut running = tokio::task::JoinSet::new();
@@ -837,7 +916,7 @@ fn route<F, Fut>(
     running: &mut tokio::task::JoinSet<Result<(), Error>>,
     event: Event,
 ) where
-    F: Fn(Event) -> Fut + Send + Sync + 'static,
+    F: Fn(Vec<Event>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Failure>> + Send + 'static,
 {
     let key = (event.topic.clone(), event.partition);
@@ -855,7 +934,7 @@ fn route<F, Fut>(
                 resume(consumer, &key, None);
             }
         }
-        let (tx, rx) = tokio::sync::mpsc::channel(LANE_CAPACITY);
+        let (tx, rx) = tokio::sync::mpsc::channel(LANE_CAPACITY.max(template.max_batch));
         let cancel = template.cancel.child_token();
         let lane = Lane {
             cancel: cancel.clone(),
@@ -981,6 +1060,8 @@ struct Lane<F> {
     handle: Arc<F>,
     cancel: CancellationToken,
     epoch: u64,
+    /// The most records handed to `handle` at once.
+    max_batch: usize,
 }
 
 impl<F> Clone for Lane<F> {
@@ -993,37 +1074,101 @@ impl<F> Clone for Lane<F> {
             handle: self.handle.clone(),
             cancel: self.cancel.clone(),
             epoch: self.epoch,
+            max_batch: self.max_batch,
         }
     }
 }
 
 impl<F, Fut> Lane<F>
 where
-    F: Fn(Event) -> Fut + Send + Sync + 'static,
+    F: Fn(Vec<Event>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Failure>> + Send + 'static,
 {
     async fn run(self, mut records: tokio::sync::mpsc::Receiver<Event>) -> Result<(), Error> {
+        let mut batch = Vec::with_capacity(self.max_batch);
         loop {
-            let event = tokio::select! {
+            tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => return Ok(()),
-                e = records.recv() => match e {
-                    Some(e) => e,
-                    None => return Ok(()),
+                // What is waiting besides the first record joins it; nothing
+                // waits for more to arrive.
+                n = records.recv_many(&mut batch, self.max_batch) => if n == 0 {
+                    return Ok(());
                 },
-            };
-            let Some((outcome, attempts)) = self.settle(&event).await? else {
+            }
+            let events = std::mem::take(&mut batch);
+            let Some(outcomes) = self.settle_batch(&events).await? else {
                 // Cancelled (shutdown or revoke): stored nothing, so the
-                // record is delivered again.
+                // records are delivered again.
                 return Ok(());
             };
-            metrics::counter!("cg_kafka_records_total", "topic" => event.topic.clone(), "outcome" => outcome)
-                .increment(1);
-            tracing::trace!(topic = %event.topic, offset = event.offset, attempts, outcome, "record settled");
-            if !self.store(&event) {
+            for (event, (outcome, attempts)) in events.iter().zip(outcomes) {
+                metrics::counter!("cg_kafka_records_total", "topic" => event.topic.clone(), "outcome" => outcome)
+                    .increment(1);
+                tracing::trace!(topic = %event.topic, offset = event.offset, attempts, outcome, "record settled");
+            }
+            let Some(last) = events.last() else { continue };
+            if !self.store(last) {
                 return Ok(());
             }
         }
+    }
+
+    /// Handles `events` whole until that succeeds or fails for good; then,
+    /// when there is more than one, one by one (see [`consume_batches`]).
+    /// Each record's outcome and attempts, or `None` when cancelled first.
+    async fn settle_batch(
+        &self,
+        events: &[Event],
+    ) -> Result<Option<Vec<(&'static str, u32)>>, Error> {
+        if let [event] = events {
+            return Ok(self.settle(event).await?.map(|o| vec![o]));
+        }
+        let mut attempt = 0u32;
+        loop {
+            attempt = attempt.saturating_add(1);
+            let handled = tokio::spawn(tracing::Instrument::instrument(
+                (self.handle)(events.to_vec()),
+                batch_span(events),
+            ))
+            .await;
+            let reason = match handled {
+                Ok(Ok(())) => return Ok(Some(vec![("handled", attempt); events.len()])),
+                Ok(Err(Failure::Retryable(reason))) => reason,
+                Ok(Err(Failure::Fatal(reason))) => {
+                    return Err(Error::Kafka(format!(
+                        "handler of {} stopped the consumer: {reason}",
+                        events[0].topic
+                    )));
+                }
+                Ok(Err(failure @ Failure::Permanent(_))) => {
+                    tracing::warn!(topic = %events[0].topic, records = events.len(), %failure, "batch failed; handling its records one by one");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %events[0].topic, records = events.len(), error = %e, "batch handler panicked; handling its records one by one");
+                    break;
+                }
+            };
+            let wait = backoff(self.config.retry_base, self.config.retry_cap, attempt);
+            if attempt == 1 || attempt.is_power_of_two() {
+                tracing::warn!(topic = %events[0].topic, partition = events[0].partition, records = events.len(), attempt, %reason, "batch handler failed; retrying");
+            }
+            metrics::counter!("cg_kafka_retries_total", "topic" => events[0].topic.clone())
+                .increment(1);
+            tokio::select! {
+                () = self.cancel.cancelled() => return Ok(None),
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            match self.settle(event).await? {
+                Some(outcome) => outcomes.push(outcome),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(outcomes))
     }
 
     /// Handles `event` until it succeeds or is dead-lettered; `None` when
@@ -1034,7 +1179,7 @@ where
             attempt = attempt.saturating_add(1);
             // Its own task, so a panicking handler fails this record only.
             let handled = tokio::spawn(tracing::Instrument::instrument(
-                (self.handle)(event.clone()),
+                (self.handle)(vec![event.clone()]),
                 record_span(event),
             ))
             .await;

@@ -242,6 +242,30 @@ impl ServiceContext {
         F: Fn(Event) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Failure>> + Send + 'static,
     {
+        let handle = Arc::new(handle);
+        self.consume_batches(group, topics, 1, move |events| {
+            let handle = handle.clone();
+            async move {
+                for event in events {
+                    handle(event).await?;
+                }
+                Ok(())
+            }
+        });
+    }
+
+    /// [`Self::consume`], handing `handle` up to `max_batch` records of one
+    /// partition at a time (see [`kafka::consume_batches`]).
+    pub fn consume_batches<F, Fut>(
+        &mut self,
+        group: &'static str,
+        topics: &[&'static str],
+        max_batch: usize,
+        handle: F,
+    ) where
+        F: Fn(Vec<Event>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Failure>> + Send + 'static,
+    {
         self.status.consumer_group(group, topics);
         let Some(config) = self.kafka.clone() else {
             tracing::warn!(
@@ -258,7 +282,7 @@ impl ServiceContext {
             let mut failures = 0u32;
             loop {
                 let started = tokio::time::Instant::now();
-                let ended = kafka::consume(&config, group, &topics, stop.clone(), handle.clone()).await;
+                let ended = kafka::consume_batches(&config, group, &topics, stop.clone(), max_batch, handle.clone()).await;
                 if stop.is_cancelled() {
                     return;
                 }

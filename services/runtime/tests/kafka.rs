@@ -585,3 +585,117 @@ async fn a_record_reaches_a_waiting_consumer_before_its_fetch_wait_ends() {
     stop.cancel();
     task.await.unwrap().expect("consumer ends cleanly");
 }
+
+/// Records that wait together are handed over together, in order and no
+/// more than `max_batch` at a time; a batch that fails for a transient
+/// reason is retried whole, and one that holds a record that can never
+/// succeed is handled again record by record, so only that record is
+/// dead-lettered and every other one is handled exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_waiting_together_are_handled_as_batches_and_only_a_bad_one_is_dead_lettered() {
+    const MAX_BATCH: usize = 8;
+    let broker = Broker::start(Storage::Memory);
+    let config = config(&broker);
+    kafka::ensure_topics(&config, &["t.batch"]).await.unwrap();
+    let producer = Producer::new(&config).unwrap();
+    // All sent before the consumer starts: its first fetch finds them waiting.
+    let ids: Vec<String> = (0..30).map(|i| format!("e{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let payload = if i == 17 {
+            b"\xff\xff not protobuf".to_vec()
+        } else {
+            progress("j", i32::try_from(i).unwrap())
+        };
+        send(&producer, "t.batch", id, PROGRESS, &payload).await;
+    }
+
+    let handled = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sizes = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let transient = Arc::new(AtomicU32::new(0));
+    let stop = CancellationToken::new();
+    let task = {
+        let (config, stop) = (config.clone(), stop.clone());
+        let (handled, sizes, transient) = (handled.clone(), sizes.clone(), transient.clone());
+        tokio::spawn(async move {
+            kafka::consume_batches(
+                &config,
+                "g-batch",
+                &["t.batch"],
+                stop,
+                MAX_BATCH,
+                move |events| {
+                    let (handled, sizes, transient) =
+                        (handled.clone(), sizes.clone(), transient.clone());
+                    async move {
+                        // All or nothing, as one transaction would be.
+                        let mut ids = Vec::new();
+                        for e in &events {
+                            JOBS_PROGRESS.decode(e)?;
+                            if e.event_id() == Some("e3")
+                                && transient.fetch_add(1, Ordering::SeqCst) < 2
+                            {
+                                return Err(Failure::Retryable("database unavailable".into()));
+                            }
+                            ids.push(e.event_id().unwrap().to_string());
+                        }
+                        sizes.lock().unwrap().push(events.len());
+                        handled.lock().unwrap().extend(ids);
+                        Ok(())
+                    }
+                },
+            )
+            .await
+        })
+    };
+    eventually(Duration::from_secs(20), "the good records", || {
+        let n = handled.lock().unwrap().len();
+        std::future::ready(if n >= 29 { Ok(()) } else { Err(n) })
+    })
+    .await;
+    let dead = eventually(Duration::from_secs(20), "the dead letter", || {
+        let config = config.clone();
+        async move {
+            let dead = cg_runtime::dlq::list(&config, "t.batch", Duration::from_secs(1))
+                .await
+                .map_err(|e| e.to_string())?;
+            if dead.is_empty() {
+                Err("none yet".to_string())
+            } else {
+                Ok(dead)
+            }
+        }
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap().expect("consumer ends cleanly");
+
+    let expected: Vec<String> = ids.iter().filter(|id| *id != "e17").cloned().collect();
+    assert_eq!(
+        *handled.lock().unwrap(),
+        expected,
+        "each good record once, in order"
+    );
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event_id, "e17");
+    assert_eq!(
+        transient.load(Ordering::SeqCst),
+        3,
+        "the transient failure was retried"
+    );
+    let sizes = sizes.lock().unwrap().clone();
+    assert!(sizes.iter().all(|&n| n <= MAX_BATCH), "{sizes:?}");
+    assert!(
+        sizes.iter().any(|&n| n > 1),
+        "records waiting together came together: {sizes:?}"
+    );
+    // Closing committed the group's position: past the last record.
+    let committed: i64 = tokio::task::spawn_blocking(move || {
+        committed_offsets(&config, "g-batch", "t.batch")
+            .into_iter()
+            .map(|(_, o)| o)
+            .sum()
+    })
+    .await
+    .unwrap();
+    assert_eq!(committed, 30);
+}

@@ -62,6 +62,14 @@ impl Transition {
     }
 }
 
+/// One of the state changes [`JobRepository::transition_all`] applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub id: String,
+    pub transition: Transition,
+    pub announce: Vec<NewEvent>,
+}
+
 /// What an insert did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
@@ -100,6 +108,15 @@ pub trait JobRepository: Send + Sync + 'static {
         t: &Transition,
         announce: Vec<NewEvent>,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// [`Self::transition`] for each change, in order and in one
+    /// transaction: a change sees the ones before it, and each answers
+    /// whether it was applied (a change that may not be made writes nothing
+    /// and holds back none of the others).
+    fn transition_all(&self, changes: &[Change]) -> impl Future<Output = Result<Vec<bool>>> + Send;
+
+    /// The jobs among `ids` that exist, in no particular order.
+    fn get_many(&self, ids: &[&str]) -> impl Future<Output = Result<Vec<Job>>> + Send;
 
     /// Queued jobs whose retry is due at `now`, oldest first.
     fn due_retries(&self, now: i64, limit: u32) -> impl Future<Output = Result<Vec<Job>>> + Send;

@@ -11,7 +11,7 @@ use cg_runtime::{
 };
 use sqlx::{AnyPool, Row, any::AnyRow};
 
-use super::{Inserted, JobRepository, Result, Transition};
+use super::{Change, Inserted, JobRepository, Result, Transition};
 use crate::{
     domain::{Filter, Job, Kind, Source, Status},
     wire,
@@ -174,90 +174,8 @@ impl JobRepository for SqlJobs {
     }
 
     async fn transition(&self, id: &str, t: &Transition, announce: Vec<NewEvent>) -> Result<bool> {
-        let mut sets = vec!["status = ?".to_string(), "updated_at = ?".to_string()];
-        // Binding order follows the SQL text: collect (kind, value) pairs.
-        enum Arg {
-            I(i64),
-            N,
-            T(String),
-            B(Vec<u8>),
-        }
-        let mut binds = vec![Arg::T(t.to.as_str().into()), Arg::I(t.now)];
-        if let Some(p) = t.progress {
-            sets.push("progress = CASE WHEN progress < ? THEN ? ELSE progress END".into());
-            binds.push(Arg::I(i64::from(p)));
-            binds.push(Arg::I(i64::from(p)));
-        }
-        if t.reset_progress {
-            sets.push("progress = 0".into());
-        }
-        if let Some(m) = &t.message {
-            sets.push("message = ?".into());
-            binds.push(Arg::T(clip(m, MESSAGE_CHARS)));
-        }
-        if let Some(e) = &t.error {
-            sets.push("error = ?".into());
-            binds.push(Arg::T(clip(e, ERROR_CHARS)));
-        }
-        if t.next_attempt {
-            sets.push("attempt = attempt + 1".into());
-        }
-        if let Some(c) = t.cancel_requested {
-            sets.push("cancel_requested = ?".into());
-            binds.push(Arg::I(i64::from(c)));
-        }
-        if let Some(o) = &t.outcome {
-            sets.push("result = ?".into());
-            binds.push(Arg::B(wire::encode_outcome(o)));
-        }
-        if let Some(d) = t.deadline {
-            sets.push("deadline = ?".into());
-            binds.push(d.map_or(Arg::N, Arg::I));
-        }
-        if let Some(r) = t.retry_at {
-            sets.push("retry_at = ?".into());
-            binds.push(r.map_or(Arg::N, Arg::I));
-        }
-        match t.to {
-            Status::Running => {
-                sets.push("started_at = COALESCE(started_at, ?)".into());
-                binds.push(Arg::I(t.now));
-            }
-            Status::Queued => {
-                sets.push("started_at = NULL".into());
-                sets.push("finished_at = NULL".into());
-            }
-            Status::Succeeded | Status::Failed | Status::Cancelled => {
-                sets.push("finished_at = ?".into());
-                binds.push(Arg::I(t.now));
-            }
-        }
-        let sources = Status::sources(t.to);
-        let placeholders = vec!["?"; sources.len()].join(", ");
-        let mut sql = format!(
-            "UPDATE jobs SET {} WHERE id = ? AND status IN ({placeholders})",
-            sets.join(", ")
-        );
-        binds.push(Arg::T(id.into()));
-        for s in sources {
-            binds.push(Arg::T(s.as_str().into()));
-        }
-        if let Some(a) = t.attempt {
-            sql.push_str(" AND attempt = ?");
-            binds.push(Arg::I(i64::from(a)));
-        }
-        if t.only_waiting_retry {
-            sql.push_str(" AND retry_at IS NOT NULL");
-        }
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = match b {
-                Arg::I(v) => q.bind(v),
-                Arg::N => q.bind(None::<i64>),
-                Arg::T(v) => q.bind(v),
-                Arg::B(v) => q.bind(v),
-            };
-        }
+        let (sql, binds) = update(id, t);
+        let q = bind_all(sqlx::query(&sql), binds);
         if announce.is_empty() {
             // One statement commits on its own: no BEGIN/COMMIT round trips
             // (most progress reports announce nothing).
@@ -274,6 +192,56 @@ impl JobRepository for SqlJobs {
         tx.commit().await?;
         self.wake.wake();
         Ok(true)
+    }
+
+    async fn transition_all(&self, changes: &[Change]) -> Result<Vec<bool>> {
+        if let [one] = changes {
+            let applied = self
+                .transition(&one.id, &one.transition, one.announce.clone())
+                .await?;
+            return Ok(vec![applied]);
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut applied = Vec::with_capacity(changes.len());
+        let mut announced = false;
+        for change in changes {
+            let (sql, binds) = update(&change.id, &change.transition);
+            let changed = bind_all(sqlx::query(&sql), binds)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+            if changed {
+                for event in &change.announce {
+                    outbox::enqueue(&mut tx, event.clone()).await?;
+                    announced = true;
+                }
+            }
+            applied.push(changed);
+        }
+        tx.commit().await?;
+        if announced {
+            self.wake.wake();
+        }
+        Ok(applied)
+    }
+
+    async fn get_many(&self, ids: &[&str]) -> Result<Vec<Job>> {
+        let mut jobs = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM jobs WHERE id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                jobs.push(job_from(&row)?);
+            }
+        }
+        Ok(jobs)
     }
 
     async fn due_retries(&self, now: i64, limit: u32) -> Result<Vec<Job>> {
@@ -298,4 +266,101 @@ impl JobRepository for SqlJobs {
         .await?;
         rows.iter().map(job_from).collect()
     }
+}
+
+/// A bound value of [`update`]'s statement.
+enum Arg {
+    I(i64),
+    N,
+    T(String),
+    B(Vec<u8>),
+}
+
+/// The UPDATE that makes transition `t` of job `id`, and its binds.
+fn update(id: &str, t: &Transition) -> (String, Vec<Arg>) {
+    let mut sets = vec!["status = ?".to_string(), "updated_at = ?".to_string()];
+    // Binding order follows the SQL text: collect (kind, value) pairs.
+    let mut binds = vec![Arg::T(t.to.as_str().into()), Arg::I(t.now)];
+    if let Some(p) = t.progress {
+        sets.push("progress = CASE WHEN progress < ? THEN ? ELSE progress END".into());
+        binds.push(Arg::I(i64::from(p)));
+        binds.push(Arg::I(i64::from(p)));
+    }
+    if t.reset_progress {
+        sets.push("progress = 0".into());
+    }
+    if let Some(m) = &t.message {
+        sets.push("message = ?".into());
+        binds.push(Arg::T(clip(m, MESSAGE_CHARS)));
+    }
+    if let Some(e) = &t.error {
+        sets.push("error = ?".into());
+        binds.push(Arg::T(clip(e, ERROR_CHARS)));
+    }
+    if t.next_attempt {
+        sets.push("attempt = attempt + 1".into());
+    }
+    if let Some(c) = t.cancel_requested {
+        sets.push("cancel_requested = ?".into());
+        binds.push(Arg::I(i64::from(c)));
+    }
+    if let Some(o) = &t.outcome {
+        sets.push("result = ?".into());
+        binds.push(Arg::B(wire::encode_outcome(o)));
+    }
+    if let Some(d) = t.deadline {
+        sets.push("deadline = ?".into());
+        binds.push(d.map_or(Arg::N, Arg::I));
+    }
+    if let Some(r) = t.retry_at {
+        sets.push("retry_at = ?".into());
+        binds.push(r.map_or(Arg::N, Arg::I));
+    }
+    match t.to {
+        Status::Running => {
+            sets.push("started_at = COALESCE(started_at, ?)".into());
+            binds.push(Arg::I(t.now));
+        }
+        Status::Queued => {
+            sets.push("started_at = NULL".into());
+            sets.push("finished_at = NULL".into());
+        }
+        Status::Succeeded | Status::Failed | Status::Cancelled => {
+            sets.push("finished_at = ?".into());
+            binds.push(Arg::I(t.now));
+        }
+    }
+    let sources = Status::sources(t.to);
+    let placeholders = vec!["?"; sources.len()].join(", ");
+    let mut sql = format!(
+        "UPDATE jobs SET {} WHERE id = ? AND status IN ({placeholders})",
+        sets.join(", ")
+    );
+    binds.push(Arg::T(id.into()));
+    for s in sources {
+        binds.push(Arg::T(s.as_str().into()));
+    }
+    if let Some(a) = t.attempt {
+        sql.push_str(" AND attempt = ?");
+        binds.push(Arg::I(i64::from(a)));
+    }
+    if t.only_waiting_retry {
+        sql.push_str(" AND retry_at IS NOT NULL");
+    }
+    (sql, binds)
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    binds: Vec<Arg>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for b in binds {
+        q = match b {
+            Arg::I(v) => q.bind(v),
+            Arg::N => q.bind(None::<i64>),
+            Arg::T(v) => q.bind(v),
+            Arg::B(v) => q.bind(v),
+        };
+    }
+    q
 }

@@ -16,6 +16,10 @@ use crate::activity::{Entry, Filter, Severity};
 const COLUMNS: &str = "seq, id, time_ms, cluster_id, source, kind, severity, message, \
     droplet_id, job_id, diagnosis_id, decision_id, health_check_id, trace_id, attributes";
 
+/// Rows per multi-row statement: 15 binds each stays far below every
+/// engine's limit on bound parameters.
+const ROWS_PER_STATEMENT: usize = 200;
+
 #[derive(Debug, Clone)]
 pub struct SqlActivity {
     pool: AnyPool,
@@ -126,57 +130,85 @@ impl SqlActivity {
 
 impl ActivityStore for SqlActivity {
     async fn append(&self, entries: &[Entry]) -> Result<u64> {
+        // An id twice in one call is stored once, as it is across calls.
+        let mut seen = std::collections::HashSet::new();
+        let entries: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| seen.insert(e.id.as_str()))
+            .collect();
         if entries.is_empty() {
             return Ok(0);
         }
         let mut tx = self.pool.begin().await?;
-        // The counter row first: its lock orders concurrent appends.
-        let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+        // The counter row first: its lock orders concurrent appends, and
+        // the existence check below sees every append that came before.
+        let reserved = i64::try_from(entries.len()).unwrap_or(i64::MAX);
         sqlx::query("UPDATE activity_log_state SET next_seq = next_seq + ? WHERE name = 'log'")
-            .bind(n)
+            .bind(reserved)
             .execute(&mut *tx)
             .await?;
         let next: i64 =
             sqlx::query_scalar("SELECT next_seq FROM activity_log_state WHERE name = 'log'")
                 .fetch_one(&mut *tx)
                 .await?;
-        let mut seq = next - n;
-        let mut inserted = 0;
-        for e in entries {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT seq FROM activity WHERE id = ?")
-                .bind(e.id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_some() {
-                continue;
+        let mut stored = std::collections::HashSet::new();
+        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT id FROM activity WHERE id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for e in chunk {
+                query = query.bind(e.id.as_str());
             }
-            let attributes = serde_json::to_string(&e.attributes)
-                .map_err(|err| ApiError::Internal(format!("activity attributes: {err}")))?;
-            sqlx::query(&format!(
-                "INSERT INTO activity ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(seq)
-            .bind(e.id.as_str())
-            .bind(e.time_ms)
-            .bind(e.cluster_id.as_str())
-            .bind(e.source.as_str())
-            .bind(e.kind.as_str())
-            .bind(e.severity as i64)
-            .bind(e.message.as_str())
-            .bind(e.droplet_id.as_str())
-            .bind(e.job_id.as_str())
-            .bind(e.diagnosis_id.as_str())
-            .bind(e.decision_id.as_str())
-            .bind(e.health_check_id.as_str())
-            .bind(e.trace_id.as_str())
-            .bind(attributes)
-            .execute(&mut *tx)
-            .await?;
-            seq += 1;
-            inserted += 1;
+            stored.extend(query.fetch_all(&mut *tx).await?);
+        }
+        let new: Vec<&Entry> = entries
+            .into_iter()
+            .filter(|e| !stored.contains(&e.id))
+            .collect();
+        let inserted = i64::try_from(new.len()).unwrap_or(i64::MAX);
+        let mut seq = next - reserved;
+        for chunk in new.chunks(ROWS_PER_STATEMENT) {
+            let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            let sql = format!(
+                "INSERT INTO activity ({COLUMNS}) VALUES {}",
+                vec![row; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for e in chunk {
+                let attributes = serde_json::to_string(&e.attributes)
+                    .map_err(|err| ApiError::Internal(format!("activity attributes: {err}")))?;
+                query = query
+                    .bind(seq)
+                    .bind(e.id.as_str())
+                    .bind(e.time_ms)
+                    .bind(e.cluster_id.as_str())
+                    .bind(e.source.as_str())
+                    .bind(e.kind.as_str())
+                    .bind(e.severity as i64)
+                    .bind(e.message.as_str())
+                    .bind(e.droplet_id.as_str())
+                    .bind(e.job_id.as_str())
+                    .bind(e.diagnosis_id.as_str())
+                    .bind(e.decision_id.as_str())
+                    .bind(e.health_check_id.as_str())
+                    .bind(e.trace_id.as_str())
+                    .bind(attributes);
+                seq += 1;
+            }
+            query.execute(&mut *tx).await?;
+        }
+        // Seqs stay gapless: what was reserved for ids already stored is
+        // handed back while the counter row is still locked.
+        if inserted < reserved {
+            sqlx::query("UPDATE activity_log_state SET next_seq = next_seq - ? WHERE name = 'log'")
+                .bind(reserved - inserted)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
-        Ok(inserted)
+        Ok(inserted.unsigned_abs())
     }
 
     async fn newest(&self, filter: &Filter, before: Option<i64>, limit: u32) -> Result<Vec<Entry>> {
