@@ -30,9 +30,8 @@ struct Args {
     /// How long a consumer's fetch may wait, in ms (tansu holds it that long).
     #[arg(long, default_value_t = 20)]
     fetch_wait_ms: u64,
-    /// Records per produce batch (`kafka.batch_records`; 1 is what tansu
-    /// needs for consumers that resume mid-batch to miss nothing).
-    #[arg(long, default_value_t = 1)]
+    /// The most records per produce batch (`kafka.batch_records`).
+    #[arg(long, default_value_t = 1000)]
     batch_records: u32,
     /// Accepted for `cargo bench` compatibility.
     #[arg(long, hide = true)]

@@ -569,3 +569,94 @@ async fn steps_made_together_are_reported_once_and_state_changes_at_once() {
         "one report per state change and one for both steps"
     );
 }
+
+/// Requests that reach the executor together are recorded together, and
+/// a batch of redeliveries (every request sent again at once, as after a
+/// rebalance) starts nothing a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_redelivered_requests_runs_no_job_twice() {
+    let flow = Flow::start(fast_cloud()).await;
+    let mut jobs_client = flow.jobs().await;
+    let mut c = flow.clients().await;
+    let cluster = c.cluster("redelivered", "ams3").await;
+    // One cluster: one partition, so the requests queue in one lane.
+    let creates = (0..12).map(|i| {
+        let mut client = jobs_client.clone();
+        let cluster = cluster.id.clone();
+        async move {
+            client
+                .create_job(cg_testkit::jobs::provision_one(&cluster, &format!("r{i}")))
+                .await
+                .unwrap()
+        }
+    });
+    futures::future::join_all(creates).await;
+    let watcher = jobs_client.clone();
+    let done = move |n: usize| {
+        let jobs_client = watcher.clone();
+        async move {
+            eventually(Duration::from_secs(60), "the jobs to succeed", || {
+                let mut jobs_client = jobs_client.clone();
+                async move {
+                    let ok = all_jobs(&mut jobs_client, |j| {
+                        j.status == jpb::JobStatus::Succeeded as i32
+                    })
+                    .await;
+                    check(ok.len() == n, ok.len())
+                }
+            })
+            .await;
+        }
+    };
+    done(12).await;
+
+    let kafka = flow.kafka.clone();
+    let tap = cg_testkit::Tap::start(&kafka, &[topics::JOBS_REQUESTED.name]);
+    let requests = tap
+        .wait(Duration::from_secs(10), "the requests", |e| e.len() >= 12)
+        .await;
+    let again: Vec<Outgoing<'_>> = requests
+        .iter()
+        .map(|e| Outgoing {
+            topic: topics::JOBS_REQUESTED.name,
+            key: e.key.as_deref().unwrap_or_default(),
+            event_id: e.event_id().unwrap_or_default(),
+            event_type: e.event_type().unwrap_or_default(),
+            payload: &e.payload,
+            traceparent: None,
+        })
+        .collect();
+    Producer::new(&kafka)
+        .unwrap()
+        .send_all(&again)
+        .await
+        .unwrap();
+    // One more job behind them: once it is done, the redeliveries were read.
+    run_to_end(
+        &mut jobs_client,
+        cg_testkit::jobs::provision_one(&cluster.id, "last"),
+    )
+    .await;
+    done(13).await;
+    let droplets = c
+        .droplets
+        .list_droplets(pb::ListDropletsRequest {
+            cluster_id: cluster.id.clone(),
+            include_archived: true,
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .droplets;
+    assert_eq!(droplets.len(), 13, "one droplet per job, none twice");
+    let stats = pb::executor_service_client::ExecutorServiceClient::new(flow.prov_channel().await)
+        .get_executor_stats(pb::GetExecutorStatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let completed: i64 = stats.latencies.iter().map(|l| l.completed).sum();
+    assert_eq!(completed, 13, "each attempt ran once");
+    flow.stop().await;
+}

@@ -136,8 +136,9 @@ impl Service for MonitoringService {
         }
         // One consumer group for the three topics (a lane per topic and
         // partition, so a slow one holds back only itself): every group
-        // polls the broker on its own. Activity entries that arrive
-        // together are stored in one transaction.
+        // polls the broker on its own. What arrives together is written
+        // together: a batch's activity in one transaction, its samples in
+        // one ingest, its droplet states in one upsert.
         let handler = (metrics.clone(), health.clone(), activity.clone());
         ctx.consume_batches(
             "monitoring",
@@ -154,23 +155,20 @@ impl Service for MonitoringService {
                         return Ok(());
                     };
                     if topic == topics::ACTIVITY.name {
-                        return activity.handle_batch(events).await;
+                        activity.handle_batch(events).await
+                    } else if topic == topics::METRICS_SAMPLES.name {
+                        metrics.handle_samples_batch(events).await
+                    } else {
+                        let decoded = events
+                            .iter()
+                            .map(|e| topics::DROPLETS_EVENTS.decode(e))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        metrics.record_droplets(&decoded).await?;
+                        for event in &decoded {
+                            health.record_fault(event).await?;
+                        }
+                        Ok(())
                     }
-                    // A batch holds one partition's records: one topic.
-                    for e in events {
-                        let span = cg_runtime::kafka::record_span(&e);
-                        let handled = async {
-                            if topic == topics::METRICS_SAMPLES.name {
-                                metrics.handle_samples(e).await
-                            } else {
-                                let event = topics::DROPLETS_EVENTS.decode(&e)?;
-                                metrics.record_droplet(&event).await?;
-                                health.record_fault(&event).await
-                            }
-                        };
-                        tracing::Instrument::instrument(handled, span).await?;
-                    }
-                    Ok(())
                 }
             },
         );

@@ -21,7 +21,7 @@ use crate::{
         Agg, Buckets, DropletStatus, LEVELS, MAX_POINTS, MINUTE_MS, Metric, MetricQuery, Sample,
         Series, Summary, align,
     },
-    repo::{MetricStore, Result},
+    repo::{DropletState, MetricStore, Result},
     wire,
 };
 
@@ -136,16 +136,43 @@ impl<S: MetricStore + Clone> Metrics<S> {
         self.ingest(samples).await
     }
 
+    /// The Kafka handler for `cg.metrics.samples`, for records that arrived
+    /// together: one ingest.
+    pub async fn handle_samples_batch(&self, events: Vec<Event>) -> Result<(), Failure> {
+        let mut samples = Vec::new();
+        for event in &events {
+            let batch = topics::METRICS_SAMPLES.decode(event)?;
+            samples.extend(wire::samples(event.key.as_deref(), batch));
+        }
+        self.ingest(samples).await
+    }
+
     /// Records a droplet's status from a `cg.droplets.events` record.
     pub async fn record_droplet(&self, ev: &ev::DropletEvent) -> Result<(), Failure> {
-        let Some((droplet, cluster, status, at)) = wire::droplet_state(ev) else {
-            return Err(Failure::Permanent(
-                "droplet event without a droplet, status or time".into(),
-            ));
-        };
+        self.record_droplets(std::slice::from_ref(ev)).await
+    }
+
+    /// Records droplets' statuses from `cg.droplets.events` records that
+    /// arrived together, in one statement.
+    pub async fn record_droplets(&self, events: &[ev::DropletEvent]) -> Result<(), Failure> {
+        let states = events
+            .iter()
+            .map(|ev| {
+                let (droplet, cluster, status, event_ms) =
+                    wire::droplet_state(ev).ok_or_else(|| {
+                        Failure::Permanent("droplet event without a droplet, status or time".into())
+                    })?;
+                Ok(DropletState {
+                    droplet,
+                    cluster,
+                    status,
+                    event_ms,
+                })
+            })
+            .collect::<Result<Vec<_>, Failure>>()?;
         self.inner
             .store
-            .record_droplet(&droplet, &cluster, status, at)
+            .record_droplets(&states)
             .await
             .map_err(Failure::from)
     }

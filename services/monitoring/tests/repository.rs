@@ -6,7 +6,7 @@ use cg_runtime::{db, page::PageRequest, types::Id};
 use cg_testkit::{Backend, TestDb, on_both_backends};
 use monitoring::{
     domain::{DropletStatus, HOUR_MS, MINUTE_MS, Metric, MetricQuery, Sample, Series, Step},
-    repo::{MetricStore, SqlMetrics},
+    repo::{DropletState, MetricStore, SqlMetrics},
     service::{Metrics, Settings},
 };
 use tokio_util::sync::CancellationToken;
@@ -322,6 +322,47 @@ async fn summaries_average_the_window_and_count_droplets_by_status(backend: Back
     );
 }
 
+/// Droplet events consumed together are one upsert that ends as the same
+/// events one by one would: the newest event wins, whatever the order, and
+/// a droplet moved to another cluster is counted there.
+async fn droplet_states_recorded_together_keep_the_newest_event(backend: Backend) {
+    let s = suite(backend).await;
+    let store = s.metrics.store();
+    let state = |droplet: &str, cluster: &str, status: DropletStatus, event_ms: i64| DropletState {
+        droplet: droplet.into(),
+        cluster: cluster.into(),
+        status,
+        event_ms,
+    };
+    store
+        .record_droplet(D1, CLUSTER, DropletStatus::Active, T0)
+        .await
+        .unwrap();
+    let third = "0190b6a8-7d2c-7f3e-8a4b-000000000004";
+    store
+        .record_droplets(&[
+            // Older than what is stored: left as it is.
+            state(D1, CLUSTER, DropletStatus::New, T0 - 1_000),
+            state(D2, CLUSTER, DropletStatus::New, T0),
+            state(D2, CLUSTER, DropletStatus::Active, T0 + 1_000),
+            // Older than the one before it in the same batch.
+            state(D2, CLUSTER, DropletStatus::New, T0 + 500),
+            state(third, CLUSTER, DropletStatus::Active, T0),
+            state(third, OTHER, DropletStatus::Off, T0 + 1),
+        ])
+        .await
+        .unwrap();
+    store.record_droplets(&[]).await.unwrap();
+    assert_eq!(
+        store.droplet_counts(CLUSTER).await.unwrap(),
+        vec![(DropletStatus::Active, 2)]
+    );
+    assert_eq!(
+        store.droplet_counts(OTHER).await.unwrap(),
+        vec![(DropletStatus::Off, 1)]
+    );
+}
+
 on_both_backends!(
     a_redelivered_batch_is_stored_once,
     raw_queries_answer_one_series_per_droplet_and_metric,
@@ -330,4 +371,5 @@ on_both_backends!(
     raw_samples_go_after_their_window_and_rollups_still_answer,
     series_longer_than_ten_thousand_points_are_refused,
     summaries_average_the_window_and_count_droplets_by_status,
+    droplet_states_recorded_together_keep_the_newest_event,
 );

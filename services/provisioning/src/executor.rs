@@ -424,81 +424,143 @@ impl Executor {
 
     /// The Kafka handler for `cg.jobs.requested`.
     pub async fn handle(&self, event: Event) -> Result<(), Failure> {
-        let retryable = |e: sqlx::Error| Failure::from(cg_runtime::ApiError::from(e));
-        match topics::JOBS_REQUESTED.decode(&event)? {
-            JobRequest::Run(req) => {
-                let Some(action) = req.action.clone() else {
-                    return Err(Failure::Permanent("JobRequested without an action".into()));
-                };
-                let deadline = req.deadline.map_or(i64::MAX, |t| {
-                    t.seconds.saturating_mul(1000) + i64::from(t.nanos / 1_000_000)
-                });
-                let kind = jobs::JobKind::try_from(req.kind)
-                    .unwrap_or(jobs::JobKind::Unspecified)
-                    .as_str_name();
-                let inserted = sqlx::query(
-                    "INSERT INTO executions (job_id, attempt, cluster_id, kind, action, status, \
-                     cancel_requested, deadline, created_at, finished_at, owner, lease_until, \
-                     traceparent) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, ?, ?, ?)",
-                )
-                .bind(req.job_id.as_str())
-                .bind(i64::from(req.attempt))
-                .bind(req.cluster_id.as_str())
-                .bind(kind)
-                .bind(action.encode_to_vec())
-                .bind(deadline)
-                .bind(now_millis())
-                .bind(self.0.id.as_str())
-                .bind(self.lease_until())
-                .bind(cg_runtime::kafka::current_traceparent().unwrap_or_default())
-                .execute(&self.0.pool)
-                .await;
-                match inserted {
-                    Ok(_) => {}
-                    // Redelivered: this attempt was accepted already.
-                    Err(e) if is_unique_violation(&e) => return Ok(()),
-                    Err(e) => return Err(retryable(e)),
+        self.handle_batch(vec![event]).await
+    }
+
+    /// The Kafka handler for `cg.jobs.requested`, for requests that arrived
+    /// together: the attempts between two cancels are recorded with one
+    /// statement, then queued in order. A request that cannot be read fails
+    /// the batch for good, and the consumer retries its records one by one,
+    /// so only that one is dead-lettered.
+    pub async fn handle_batch(&self, events: Vec<Event>) -> Result<(), Failure> {
+        let mut requests = Vec::with_capacity(events.len());
+        for event in &events {
+            let span = cg_runtime::kafka::record_span(event);
+            requests.push((topics::JOBS_REQUESTED.decode(event)?, span));
+        }
+        let mut runs = Vec::new();
+        for (request, span) in requests {
+            match request {
+                JobRequest::Run(req) => {
+                    let traceparent = span
+                        .in_scope(cg_runtime::kafka::current_traceparent)
+                        .unwrap_or_default();
+                    runs.push(Accepted::parse(req, traceparent)?);
                 }
-                let key = Key {
-                    job_id: req.job_id,
-                    attempt: i64::from(req.attempt),
-                };
-                // Waits while the queue is full: intake pauses, nothing drops.
-                tokio::select! {
-                    sent = self.0.tx.send(key) => {
-                        if sent.is_err() {
-                            tracing::warn!("executor stopped; the attempt resumes at the next start");
-                        }
-                    }
-                    () = self.0.stop.cancelled() => {}
+                // Runs before a cancel are recorded first: it may be theirs.
+                JobRequest::Cancel(req) => {
+                    self.accept(std::mem::take(&mut runs)).await?;
+                    self.cancel(req).instrument(span).await?;
                 }
-                Ok(())
-            }
-            JobRequest::Cancel(req) => {
-                sqlx::query(
-                    "UPDATE executions SET cancel_requested = 1 WHERE job_id = ? AND attempt = ?",
-                )
-                .bind(req.job_id.as_str())
-                .bind(i64::from(req.attempt))
-                .execute(&self.0.pool)
-                .await
-                .map_err(retryable)?;
-                let key = Key {
-                    job_id: req.job_id,
-                    attempt: i64::from(req.attempt),
-                };
-                if let Some(token) = self
-                    .0
-                    .running
-                    .lock()
-                    .ok()
-                    .and_then(|r| r.get(&key).cloned())
-                {
-                    token.cancel();
-                }
-                Ok(())
             }
         }
+        self.accept(runs).await
+    }
+
+    /// Records new attempts (redelivered ones were accepted already) and
+    /// queues them for the workers.
+    async fn accept(&self, runs: Vec<Accepted>) -> Result<(), Failure> {
+        let retryable = |e: sqlx::Error| Failure::from(cg_runtime::ApiError::from(e));
+        let mut seen = std::collections::HashSet::new();
+        let mut runs: Vec<Accepted> = runs
+            .into_iter()
+            .filter(|r| seen.insert((r.job_id.clone(), r.attempt)))
+            .collect();
+        if runs.is_empty() {
+            return Ok(());
+        }
+        if runs.len() > 1 {
+            let sql = format!(
+                "SELECT job_id, attempt FROM executions WHERE job_id IN ({})",
+                vec!["?"; runs.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for r in &runs {
+                q = q.bind(r.job_id.as_str());
+            }
+            let mut known = std::collections::HashSet::new();
+            for row in q.fetch_all(&self.0.pool).await.map_err(retryable)? {
+                let job_id: String = row.try_get(0).map_err(retryable)?;
+                let attempt: i64 = row.try_get(1).map_err(retryable)?;
+                known.insert((job_id, attempt));
+            }
+            runs.retain(|r| !known.contains(&(r.job_id.clone(), r.attempt)));
+            if runs.is_empty() {
+                return Ok(());
+            }
+        }
+        let row = "(?, ?, ?, ?, ?, 'pending', 0, ?, ?, NULL, ?, ?, ?)";
+        let sql = format!(
+            "INSERT INTO executions (job_id, attempt, cluster_id, kind, action, status, \
+             cancel_requested, deadline, created_at, finished_at, owner, lease_until, \
+             traceparent) VALUES {}",
+            vec![row; runs.len()].join(", ")
+        );
+        let (now, lease_until) = (now_millis(), self.lease_until());
+        let mut q = sqlx::query(&sql);
+        for r in &runs {
+            q = q
+                .bind(r.job_id.as_str())
+                .bind(r.attempt)
+                .bind(r.cluster_id.as_str())
+                .bind(r.kind)
+                .bind(r.action.as_slice())
+                .bind(r.deadline)
+                .bind(now)
+                .bind(self.0.id.as_str())
+                .bind(lease_until)
+                .bind(r.traceparent.as_str());
+        }
+        match q.execute(&self.0.pool).await {
+            Ok(_) => {}
+            // Redelivered: this attempt was accepted already.
+            Err(e) if is_unique_violation(&e) && runs.len() == 1 => return Ok(()),
+            // Another replica accepted one of them meanwhile (a rebalance):
+            // the retry finds it recorded and leaves it out.
+            Err(e) => return Err(retryable(e)),
+        }
+        for r in runs {
+            let key = Key {
+                job_id: r.job_id,
+                attempt: r.attempt,
+            };
+            // Waits while the queue is full: intake pauses, nothing drops.
+            tokio::select! {
+                sent = self.0.tx.send(key) => {
+                    if sent.is_err() {
+                        tracing::warn!("executor stopped; the attempt resumes at the next start");
+                        return Ok(());
+                    }
+                }
+                () = self.0.stop.cancelled() => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn cancel(&self, req: ev::JobCancelRequested) -> Result<(), Failure> {
+        let retryable = |e: sqlx::Error| Failure::from(cg_runtime::ApiError::from(e));
+
+        sqlx::query("UPDATE executions SET cancel_requested = 1 WHERE job_id = ? AND attempt = ?")
+            .bind(req.job_id.as_str())
+            .bind(i64::from(req.attempt))
+            .execute(&self.0.pool)
+            .await
+            .map_err(retryable)?;
+        let key = Key {
+            job_id: req.job_id,
+            attempt: i64::from(req.attempt),
+        };
+        if let Some(token) = self
+            .0
+            .running
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&key).cloned())
+        {
+            token.cancel();
+        }
+        Ok(())
     }
 
     async fn work(self, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Key>>>) {
@@ -1135,6 +1197,40 @@ impl Steps {
             }
         }
         Ok(())
+    }
+}
+
+/// A requested attempt as the executor records it.
+struct Accepted {
+    job_id: String,
+    attempt: i64,
+    cluster_id: String,
+    kind: &'static str,
+    action: Vec<u8>,
+    deadline: i64,
+    traceparent: String,
+}
+
+impl Accepted {
+    fn parse(req: ev::JobRequested, traceparent: String) -> Result<Self, Failure> {
+        let Some(action) = req.action.as_ref() else {
+            return Err(Failure::Permanent("JobRequested without an action".into()));
+        };
+        let deadline = req.deadline.map_or(i64::MAX, |t| {
+            t.seconds.saturating_mul(1000) + i64::from(t.nanos / 1_000_000)
+        });
+        let kind = jobs::JobKind::try_from(req.kind)
+            .unwrap_or(jobs::JobKind::Unspecified)
+            .as_str_name();
+        Ok(Self {
+            action: action.encode_to_vec(),
+            job_id: req.job_id,
+            attempt: i64::from(req.attempt),
+            cluster_id: req.cluster_id,
+            kind,
+            deadline,
+            traceparent,
+        })
     }
 }
 

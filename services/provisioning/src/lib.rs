@@ -37,6 +37,9 @@ pub type Service = Provisioner<SqlRepository, SimulatedCloud>;
 /// How often overdue cloud work (a dead replica's timers) is looked for,
 /// and how late it must be.
 const OVERDUE_SWEEP: Duration = Duration::from_secs(5);
+/// The most job requests (or health results) of one partition handled at
+/// once.
+const CONSUMER_BATCH: usize = 64;
 
 /// The provisioning process: the domain service, its job executor (when a
 /// broker is configured) and the fleet's heartbeat.
@@ -121,17 +124,28 @@ impl KitService for ProvisioningService {
                 // Job requests and health results in one consumer group
                 // (a lane per topic and partition): each group polls the
                 // broker on its own.
+                // Requests that arrived together are recorded together.
                 let handler = (executor.clone(), service.clone());
-                ctx.consume(
+                ctx.consume_batches(
                     "provisioning",
                     &[topics::JOBS_REQUESTED.name, topics::HEALTH_RESULTS.name],
-                    move |e| {
+                    CONSUMER_BATCH,
+                    move |events| {
                         let (executor, service) = handler.clone();
                         async move {
-                            if e.topic == topics::HEALTH_RESULTS.name {
-                                service.handle_health(e).await
+                            // A batch holds one partition's records: one topic.
+                            if events
+                                .first()
+                                .is_some_and(|e| e.topic == topics::HEALTH_RESULTS.name)
+                            {
+                                for e in events {
+                                    let span = cg_runtime::kafka::record_span(&e);
+                                    tracing::Instrument::instrument(service.handle_health(e), span)
+                                        .await?;
+                                }
+                                Ok(())
                             } else {
-                                executor.handle(e).await
+                                executor.handle_batch(events).await
                             }
                         }
                     },

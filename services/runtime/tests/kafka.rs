@@ -699,3 +699,73 @@ async fn records_waiting_together_are_handled_as_batches_and_only_a_bad_one_is_d
     .unwrap();
     assert_eq!(committed, 30);
 }
+
+/// A group whose committed offset falls inside a batch (records produced
+/// together, then a commit after some of them) resumes at that record,
+/// not at the next batch: nothing of the batch's rest is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_resuming_inside_a_produced_batch_gets_the_rest_of_it() {
+    use rdkafka::{
+        ClientConfig, Offset, TopicPartitionList,
+        consumer::{BaseConsumer, CommitMode, Consumer as _},
+        message::{Header, OwnedHeaders},
+        producer::{FutureProducer, FutureRecord},
+    };
+    let broker = Broker::start(Storage::Memory);
+    let config = config(&broker);
+    kafka::ensure_topics(&config, &["t.midbatch"])
+        .await
+        .unwrap();
+    // Lingering, so the ten records leave in one produce request: one batch.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .set("linger.ms", "200")
+        .set("batch.num.messages", "100")
+        .create()
+        .unwrap();
+    let deliveries: Vec<_> = (0..10)
+        .map(|i| {
+            let id = format!("e{i}");
+            let payload = progress("j", i);
+            producer
+                .send_result(
+                    FutureRecord::to("t.midbatch")
+                        .key("c1")
+                        .payload(&payload)
+                        .headers(OwnedHeaders::new().insert(Header {
+                            key: kafka::HEADER_EVENT_ID,
+                            value: Some(id.as_str()),
+                        })),
+                )
+                .map_err(|(e, _)| e)
+                .unwrap()
+        })
+        .collect();
+    let mut partition = None;
+    for d in deliveries {
+        let delivered = d.await.unwrap().map_err(|(e, _)| e).unwrap();
+        assert!(partition.is_none_or(|p| p == delivered.partition));
+        partition = Some(delivered.partition);
+    }
+    let partition = partition.unwrap();
+
+    // The group handled e0..e3 and committed: it resumes at offset 4.
+    let bootstrap = config.brokers.clone();
+    tokio::task::spawn_blocking(move || {
+        let committer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", "g-midbatch")
+            .create()
+            .unwrap();
+        let mut at = TopicPartitionList::new();
+        at.add_partition_offset("t.midbatch", partition, Offset::Offset(4))
+            .unwrap();
+        committer.commit(&at, CommitMode::Sync).unwrap();
+    })
+    .await
+    .unwrap();
+
+    let resumed = collect(&config, "g-midbatch", "t.midbatch", |_| Ok(()), |n| n >= 6).await;
+    let ids: Vec<_> = resumed.iter().map(|e| e.event_id().unwrap()).collect();
+    assert_eq!(ids, ["e4", "e5", "e6", "e7", "e8", "e9"]);
+}

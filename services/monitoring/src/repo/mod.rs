@@ -38,6 +38,15 @@ pub struct DropletWindow {
     pub last_ms: i64,
 }
 
+/// A droplet's status as one event reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropletState {
+    pub droplet: String,
+    pub cluster: String,
+    pub status: DropletStatus,
+    pub event_ms: i64,
+}
+
 pub trait MetricStore: Send + Sync + 'static {
     /// Stores `samples` in one transaction; a sample already stored (same
     /// droplet and time) is left as it is. Returns how many were new.
@@ -114,7 +123,18 @@ pub trait MetricStore: Send + Sync + 'static {
         cluster: &str,
         status: DropletStatus,
         event_ms: i64,
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send {
+        let state = DropletState {
+            droplet: droplet.to_string(),
+            cluster: cluster.to_string(),
+            status,
+            event_ms,
+        };
+        async move { self.record_droplets(std::slice::from_ref(&state)).await }
+    }
+
+    /// [`Self::record_droplet`] for each state, in order, in one statement.
+    fn record_droplets(&self, states: &[DropletState]) -> impl Future<Output = Result<()>> + Send;
 
     /// The cluster's droplets by status.
     fn droplet_counts(

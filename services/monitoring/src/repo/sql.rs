@@ -11,13 +11,14 @@ use cg_runtime::{
 };
 use sqlx::{AnyPool, Row, any::AnyRow};
 
-use super::{DropletWindow, MetricStore, Result};
+use super::{DropletState, DropletWindow, MetricStore, Result};
 use crate::domain::{self, Agg, DropletStatus, Metric, Sample};
 
 /// Rows per multi-row insert: 9 or 29 placeholders each stays far below
 /// both backends' limits on bound parameters.
 const SAMPLE_CHUNK: usize = 1000;
 const ROLLUP_CHUNK: usize = 500;
+const DROPLET_CHUNK: usize = 1000;
 
 const SAMPLE_COLUMNS: &str = "cluster_id, droplet_id, time_ms, cpu_percent, memory_percent, \
     disk_percent, network_in_mbps, network_out_mbps, load_1m";
@@ -428,35 +429,37 @@ impl MetricStore for SqlMetrics {
         Ok(n)
     }
 
-    async fn record_droplet(
-        &self,
-        droplet: &str,
-        cluster: &str,
-        status: DropletStatus,
-        event_ms: i64,
-    ) -> Result<()> {
-        let updated = sqlx::query(
-            "UPDATE droplets SET cluster_id = ?, status = ?, event_ms = ? WHERE id = ? AND event_ms <= ?",
-        )
-        .bind(cluster)
-        .bind(status.as_str())
-        .bind(event_ms)
-        .bind(droplet)
-        .bind(event_ms)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            sqlx::query(&format!(
-                "{} droplets (id, cluster_id, status, event_ms) VALUES (?, ?, ?, ?)",
-                self.insert_ignore()
-            ))
-            .bind(droplet)
-            .bind(cluster)
-            .bind(status.as_str())
-            .bind(event_ms)
-            .execute(&self.pool)
-            .await?;
+    async fn record_droplets(&self, states: &[DropletState]) -> Result<()> {
+        // One upsert: a row is written unless the stored event is newer, so
+        // a late, older event does not roll a status back (the same
+        // droplet twice in one statement is applied in order).
+        let upsert = match self.backend {
+            Backend::MySql => {
+                "ON DUPLICATE KEY UPDATE \
+                 cluster_id = IF(VALUES(event_ms) >= event_ms, VALUES(cluster_id), cluster_id), \
+                 status = IF(VALUES(event_ms) >= event_ms, VALUES(status), status), \
+                 event_ms = GREATEST(event_ms, VALUES(event_ms))"
+            }
+            Backend::Sqlite => {
+                "ON CONFLICT (id) DO UPDATE SET cluster_id = excluded.cluster_id, \
+                 status = excluded.status, event_ms = excluded.event_ms \
+                 WHERE excluded.event_ms >= droplets.event_ms"
+            }
+        };
+        for chunk in states.chunks(DROPLET_CHUNK) {
+            let sql = format!(
+                "INSERT INTO droplets (id, cluster_id, status, event_ms) VALUES {} {upsert}",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for s in chunk {
+                q = q
+                    .bind(s.droplet.as_str())
+                    .bind(s.cluster.as_str())
+                    .bind(s.status.as_str())
+                    .bind(s.event_ms);
+            }
+            q.execute(&self.pool).await?;
         }
         Ok(())
     }

@@ -1105,7 +1105,17 @@ impl Storage for DynoStore {
 
         let mut bytes = max_bytes as u64;
 
-        for offset in offsets.split_off(&offset) {
+        // ClusterGenie: from the batch that holds `offset`, not the next
+        // one: a consumer resuming inside a batch (after a commit, a pause
+        // or a rebalance) would otherwise skip the rest of it. Kafka answers
+        // the same way; the client drops the records before its offset.
+        let first = offsets
+            .range(..=offset)
+            .next_back()
+            .copied()
+            .unwrap_or(offset);
+
+        for offset in offsets.split_off(&first) {
             debug!(?offset);
 
             let location = Path::from(format!(
