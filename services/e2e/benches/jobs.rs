@@ -33,6 +33,11 @@ struct Args {
     /// The most records per produce batch (`kafka.batch_records`).
     #[arg(long, default_value_t = 1000)]
     batch_records: u32,
+    /// How often each active droplet reports its load, in seconds (the
+    /// fleet's default is 10; every job's droplet keeps reporting, so the
+    /// telemetry grows with the droplets the bench made).
+    #[arg(long, default_value_t = 10)]
+    sample_interval_s: u64,
     /// Accepted for `cargo bench` compatibility.
     #[arg(long, hide = true)]
     bench: bool,
@@ -65,6 +70,9 @@ async fn main() {
             workers: args.workers,
             queue: 1024,
             ..ExecutorConfig::default()
+        },
+        fleet: provisioning::fleet::FleetConfig {
+            sample_interval: Duration::from_secs(args.sample_interval_s),
         },
     })
     .await;

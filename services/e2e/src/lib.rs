@@ -47,6 +47,8 @@ pub struct FlowOptions {
     pub kafka: KafkaConfig,
     pub cloud: provisioning::cloud::CloudConfig,
     pub executor: provisioning::executor::ExecutorConfig,
+    /// How often each active droplet reports its load.
+    pub fleet: provisioning::fleet::FleetConfig,
 }
 
 impl Default for FlowOptions {
@@ -60,6 +62,7 @@ impl Default for FlowOptions {
             },
             cloud: fast_cloud(),
             executor: provisioning::executor::ExecutorConfig::default(),
+            fleet: provisioning::fleet::FleetConfig::default(),
         }
     }
 }
@@ -109,7 +112,7 @@ impl Flow {
             grace: Duration::from_secs(5),
             cloud: o.cloud,
             executor: o.executor,
-            fleet: provisioning::fleet::FleetConfig::default(),
+            fleet: o.fleet,
             rules: diagnosis::analyzers::Rules::default(),
             storage: clustergenie::Storage::Urls(Arc::new(move |service| {
                 urls.get(service)
