@@ -134,11 +134,19 @@ impl DoApi {
             .gateway
             .admit(&parts.headers, &peer, route.twin(), true)
             .await;
+        // A body left unread (a refused request's, or the rest of one over
+        // the limit) ends the HTTP/1.1 connection after the answer; saying
+        // so keeps a client from sending its next request down a connection
+        // that is closing.
+        let mut unread_body = false;
         let (mut resp, decision) = match admitted {
-            Err(Refused { status, decision }) => (
-                error_response(&DoError::from_status(&status), &request_id),
-                decision,
-            ),
+            Err(Refused { status, decision }) => {
+                unread_body = carries_body(&parts.headers);
+                (
+                    error_response(&DoError::from_status(&status), &request_id),
+                    decision,
+                )
+            }
             Ok(admitted) => {
                 let call = Call {
                     headers: parts.headers.clone(),
@@ -158,7 +166,10 @@ impl DoApi {
                 };
                 let reply = match read_body(&parts.method, body).await {
                     Ok(body) => call.run(route, body).await,
-                    Err(e) => Err(e),
+                    Err(e) => {
+                        unread_body = e.status == StatusCode::PAYLOAD_TOO_LARGE;
+                        Err(e)
+                    }
                 };
                 let resp = match reply {
                     Ok(r) => r,
@@ -174,6 +185,11 @@ impl DoApi {
         }
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-request-id", v);
+        }
+        // HTTP/2 has no such header: its streams end on their own.
+        if unread_body && parts.version <= axum::http::Version::HTTP_11 {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if parts.method == Method::HEAD {
             *resp.body_mut() = HttpBody::empty();
@@ -198,6 +214,16 @@ impl DoApi {
             .await
             .cloned()
     }
+}
+
+/// Whether a request came with a body to read.
+fn carries_body(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
 }
 
 /// The body of a POST (or DELETE, which python-digitalocean sends `{}`

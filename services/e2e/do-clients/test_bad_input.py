@@ -108,6 +108,15 @@ def wait_action(http, settings: Settings, action_id: int) -> dict:
     return action
 
 
+def assert_closes(resp: requests.Response, where: str):
+    """The rest of the body was never read, so the connection ends after the
+    answer: the server must say so, or a client would send its next request
+    down a connection that is closing."""
+    assert resp.headers.get("Connection", "").lower() == "close", (
+        f"{where}: a 413 with the body unread must say Connection: close, got {dict(resp.headers)}"
+    )
+
+
 def assert_rejected(resp: requests.Response, statuses: int | tuple[int, ...], where: str, error_id: str | None = None):
     """A 4xx in `statuses`, a DO error body, the ratelimit headers, no Retry-After."""
     statuses = statuses if isinstance(statuses, tuple) else (statuses,)
@@ -175,6 +184,7 @@ def test_a_two_mib_body_is_a_413(http, settings: Settings, created):
             "answer 413 without resetting the connection (read or drain the body first)"
         )
     assert_rejected(resp, 413, "2 MiB body")
+    assert_closes(resp, "2 MiB body")
 
 
 @pytest.mark.parametrize("path", POST_ROUTES[1:])
@@ -185,6 +195,7 @@ def test_a_two_mib_body_is_a_413_on_every_other_post_route(http, settings: Setti
     except requests.ConnectionError as e:
         pytest.fail(f"POST {path} with 2 MiB: the connection broke before a readable 413 ({e})")
     assert_rejected(resp, 413, f"POST {path} with 2 MiB")
+    assert_closes(resp, f"POST {path} with 2 MiB")
 
 
 def test_a_create_body_with_nulls_unknown_fields_and_no_cluster_tag_is_accepted(http, settings: Settings, created):

@@ -394,6 +394,7 @@ pub fn record_span(event: &Event) -> tracing::Span {
         messaging.destination.name = %event.topic,
         messaging.kafka.partition = event.partition,
         messaging.kafka.offset = event.offset,
+        messaging.batch.message_count = tracing::field::Empty,
     );
     if let Some(tp) = event.header(HEADER_TRACEPARENT) {
         crate::telemetry::continue_trace(&span, tp);
@@ -401,28 +402,16 @@ pub fn record_span(event: &Event) -> tracing::Span {
     span
 }
 
-/// A consumer span for handling a batch of records of one partition: it
-/// continues the first record's trace and links the others', so each
-/// producer's trace shows where its record was handled.
+/// A consumer span for handling a batch of records of one partition: the
+/// first record's span ([`record_span`]), linking the others' traces, so
+/// each producer's trace shows where its record was handled.
 fn batch_span(events: &[Event]) -> tracing::Span {
     use opentelemetry::trace::TraceContextExt as _;
-    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+    let Some(first) = events.first() else {
         return tracing::Span::none();
     };
-    let span = tracing::info_span!(
-        "consume",
-        otel.kind = "consumer",
-        otel.name = %format!("{} process", first.topic),
-        messaging.system = "kafka",
-        messaging.destination.name = %first.topic,
-        messaging.kafka.partition = first.partition,
-        messaging.kafka.offset = first.offset,
-        messaging.batch.message_count = events.len(),
-        messaging.kafka.last_offset = last.offset,
-    );
-    if let Some(tp) = first.header(HEADER_TRACEPARENT) {
-        crate::telemetry::continue_trace(&span, tp);
-    }
+    let span = record_span(first);
+    span.record("messaging.batch.message_count", events.len());
     for event in &events[1..] {
         let Some(tp) = event.header(HEADER_TRACEPARENT) else {
             continue;

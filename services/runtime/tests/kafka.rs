@@ -93,6 +93,24 @@ where
     Arc::try_unwrap(seen).unwrap().into_inner().unwrap()
 }
 
+/// The dead letters of `topic`, once there are any.
+async fn dead_letters(config: &KafkaConfig, topic: &str) -> Vec<cg_runtime::dlq::DeadLetter> {
+    eventually(Duration::from_secs(20), "the dead letter", || {
+        let (config, topic) = (config.clone(), topic.to_string());
+        async move {
+            let dead = cg_runtime::dlq::list(&config, &topic, Duration::from_secs(1))
+                .await
+                .map_err(|e| e.to_string())?;
+            if dead.is_empty() {
+                Err("none yet".to_string())
+            } else {
+                Ok(dead)
+            }
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_round_trip_with_key_headers_and_payload() {
     let broker = Broker::start(Storage::Memory);
@@ -295,20 +313,7 @@ async fn a_dead_letter_replayed_reaches_its_topic_again_with_its_headers_and_a_f
             .await
         })
     };
-    let dead = eventually(Duration::from_secs(20), "the dead letter", || {
-        let config = config.clone();
-        async move {
-            let dead = cg_runtime::dlq::list(&config, "t.replay", Duration::from_secs(1))
-                .await
-                .map_err(|e| e.to_string())?;
-            if dead.is_empty() {
-                Err("none yet".to_string())
-            } else {
-                Ok(dead)
-            }
-        }
-    })
-    .await;
+    let dead = dead_letters(&config, "t.replay").await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].event_id, "needs-fix", "its headers are kept");
     assert_eq!(dead[0].event_type, PROGRESS);
@@ -652,20 +657,7 @@ async fn records_waiting_together_are_handled_as_batches_and_only_a_bad_one_is_d
         std::future::ready(if n >= 29 { Ok(()) } else { Err(n) })
     })
     .await;
-    let dead = eventually(Duration::from_secs(20), "the dead letter", || {
-        let config = config.clone();
-        async move {
-            let dead = cg_runtime::dlq::list(&config, "t.batch", Duration::from_secs(1))
-                .await
-                .map_err(|e| e.to_string())?;
-            if dead.is_empty() {
-                Err("none yet".to_string())
-            } else {
-                Ok(dead)
-            }
-        }
-    })
-    .await;
+    let dead = dead_letters(&config, "t.batch").await;
     stop.cancel();
     task.await.unwrap().expect("consumer ends cleanly");
 
