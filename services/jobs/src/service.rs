@@ -525,15 +525,6 @@ impl<R: JobRepository> Jobs<R> {
         Ok(moved)
     }
 
-    /// The Kafka handler for `cg.jobs.progress`.
-    pub async fn handle_progress(&self, event: Event) -> Result<(), Failure> {
-        let progress = topics::JOBS_PROGRESS.decode(&event)?;
-        self.apply_progress(&progress)
-            .await
-            .map(|_| ())
-            .map_err(Failure::from)
-    }
-
     /// The Kafka handler for `cg.jobs.progress`, for reports that arrived
     /// together: applied in one transaction. A report that cannot be read
     /// fails the batch for good, and the consumer retries its records one

@@ -190,11 +190,6 @@ impl<S: ActivityStore + Clone> ActivityLog<S> {
         Ok(n)
     }
 
-    /// The Kafka handler for `cg.activity`.
-    pub async fn handle(&self, event: Event) -> Result<(), Failure> {
-        self.handle_batch(vec![event]).await
-    }
-
     /// The Kafka handler for `cg.activity`, for records that arrived
     /// together: stored in one transaction. A record that cannot be read
     /// fails the batch for good, and the consumer retries its records one

@@ -129,13 +129,6 @@ impl<S: MetricStore + Clone> Metrics<S> {
             .unwrap_or_else(|_| Err(Failure::Retryable("monitoring is shutting down".into())))
     }
 
-    /// The Kafka handler for `cg.metrics.samples`.
-    pub async fn handle_samples(&self, event: Event) -> Result<(), Failure> {
-        let batch = topics::METRICS_SAMPLES.decode(&event)?;
-        let samples = wire::samples(event.key.as_deref(), batch);
-        self.ingest(samples).await
-    }
-
     /// The Kafka handler for `cg.metrics.samples`, for records that arrived
     /// together: one ingest.
     pub async fn handle_samples_batch(&self, events: Vec<Event>) -> Result<(), Failure> {
@@ -145,11 +138,6 @@ impl<S: MetricStore + Clone> Metrics<S> {
             samples.extend(wire::samples(event.key.as_deref(), batch));
         }
         self.ingest(samples).await
-    }
-
-    /// Records a droplet's status from a `cg.droplets.events` record.
-    pub async fn record_droplet(&self, ev: &ev::DropletEvent) -> Result<(), Failure> {
-        self.record_droplets(std::slice::from_ref(ev)).await
     }
 
     /// Records droplets' statuses from `cg.droplets.events` records that

@@ -422,11 +422,6 @@ impl Executor {
         }
     }
 
-    /// The Kafka handler for `cg.jobs.requested`.
-    pub async fn handle(&self, event: Event) -> Result<(), Failure> {
-        self.handle_batch(vec![event]).await
-    }
-
     /// The Kafka handler for `cg.jobs.requested`, for requests that arrived
     /// together: the attempts between two cancels are recorded with one
     /// statement, then queued in order. A request that cannot be read fails
@@ -460,7 +455,6 @@ impl Executor {
     /// Records new attempts (redelivered ones were accepted already) and
     /// queues them for the workers.
     async fn accept(&self, runs: Vec<Accepted>) -> Result<(), Failure> {
-        let retryable = |e: sqlx::Error| Failure::from(cg_runtime::ApiError::from(e));
         let mut seen = std::collections::HashSet::new();
         let mut runs: Vec<Accepted> = runs
             .into_iter()
@@ -539,8 +533,6 @@ impl Executor {
     }
 
     async fn cancel(&self, req: ev::JobCancelRequested) -> Result<(), Failure> {
-        let retryable = |e: sqlx::Error| Failure::from(cg_runtime::ApiError::from(e));
-
         sqlx::query("UPDATE executions SET cancel_requested = 1 WHERE job_id = ? AND attempt = ?")
             .bind(req.job_id.as_str())
             .bind(i64::from(req.attempt))
@@ -1232,6 +1224,11 @@ impl Accepted {
             traceparent,
         })
     }
+}
+
+/// A database failure while handling a record: retried.
+fn retryable(e: sqlx::Error) -> Failure {
+    Failure::from(cg_runtime::ApiError::from(e))
 }
 
 fn parse_id(raw: &str) -> StepResult<Id> {
