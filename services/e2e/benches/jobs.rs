@@ -31,7 +31,7 @@ struct Args {
     #[arg(long, default_value_t = 20)]
     fetch_wait_ms: u64,
     /// The most records per produce batch (`kafka.batch_records`).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1)]
     batch_records: u32,
     /// How often each active droplet reports its load, in seconds (the
     /// fleet's default is 10; every job's droplet keeps reporting, so the
